@@ -1,1 +1,150 @@
-fn main() {}
+//! subinit: PID 1 of an overlay-boot subhost. Reaps every orphan, runs the
+//! START entries (or the INIT script) and the services directory, reports
+//! readiness to the launcher, and stops gracefully. See `man/subinit.8`.
+
+mod backoff;
+mod boot;
+mod child;
+mod init;
+mod logging;
+mod options;
+mod output;
+mod procs;
+mod services;
+mod shutdown;
+mod signals;
+mod supervise;
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{FromRawFd, RawFd};
+
+use logging::SELF;
+use options::{Command, Options};
+
+/// Exit status when the subinit cannot set itself up.
+const EXIT_SETUP: i32 = 1;
+const EXIT_USAGE: i32 = 2;
+/// `sh -c SCRIPT` passes the script as one argument, which the kernel caps.
+const MAX_INIT_SCRIPT: u64 = 128 * 1024 - 1;
+
+fn main() {
+    std::process::exit(run());
+}
+
+fn run() -> i32 {
+    // First thing: no signal may act on its own before the loop owns them.
+    let sigfd = match signals::take_over() {
+        Ok(fd) => fd,
+        Err(err) => {
+            eprintln!("subinit: cannot take over signals: {err}");
+            return EXIT_SETUP;
+        }
+    };
+    logging::init();
+    let opts = match options::parse(std::env::args().skip(1)) {
+        Ok(Command::Run(opts)) => opts,
+        Ok(Command::Help) => {
+            println!("{}", options::USAGE);
+            return 0;
+        }
+        Ok(Command::Version) => {
+            println!("subinit {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Err(err) => {
+            eprintln!("subinit: {err}\n{}", options::USAGE);
+            return EXIT_USAGE;
+        }
+    };
+    mark_inherited_fds_cloexec();
+    match setup(opts, sigfd) {
+        Ok(mut init) => init.run(),
+        Err(message) => {
+            log::error!(target: SELF, "{message}");
+            EXIT_SETUP
+        }
+    }
+}
+
+fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Init, String> {
+    let is_pid1 = nix::unistd::getpid().as_raw() == 1;
+    if is_pid1 {
+        set_hostname(&opts.name);
+    } else {
+        // Orphans of our services must come to us, not to the host's init.
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|err| format!("not PID 1 and cannot become a child subreaper: {err}"))?;
+        log::info!(target: SELF, "not PID 1: running as a child subreaper");
+    }
+    let init_script = opts.init_fd.map(read_init_script).transpose()?;
+    let ready_fd = opts.ready_fd.map(take_fd);
+    let entries = match &opts.services {
+        Some(dir) => services::scan(dir),
+        None => Vec::new(),
+    };
+    let steps = boot::plan(&opts.start, init_script, &entries);
+    if steps.is_empty() {
+        log::info!(target: SELF, "no services: maintenance boot, idle until stopped");
+    }
+    let services = supervise::Service::from_entries(&entries);
+    Ok(init::Init::new(
+        opts,
+        sigfd,
+        is_pid1,
+        boot::Boot::new(steps, ready_fd),
+        services,
+    ))
+}
+
+/// Takes ownership of an fd number handed over on the command line.
+fn take_fd(fd: RawFd) -> File {
+    // SAFETY: the launcher passed this fd to the subinit to own; it is taken
+    // exactly once (options hold each number once) and used nowhere else.
+    unsafe { File::from_raw_fd(fd) }
+}
+
+fn read_init_script(fd: RawFd) -> Result<String, String> {
+    let mut script = String::new();
+    take_fd(fd)
+        .take(MAX_INIT_SCRIPT + 1)
+        .read_to_string(&mut script)
+        .map_err(|err| format!("reading the INIT script from fd {fd}: {err}"))?;
+    if script.len() as u64 > MAX_INIT_SCRIPT {
+        return Err(format!(
+            "the INIT script is longer than {MAX_INIT_SCRIPT} bytes"
+        ));
+    }
+    Ok(script)
+}
+
+/// The subhost's own /etc/hostname if it names one, else the subhost's name.
+fn set_hostname(name: &str) {
+    let from_file = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .and_then(|text| text.lines().next().map(|l| l.trim().to_owned()))
+        .filter(|h| !h.is_empty());
+    let hostname = from_file.as_deref().unwrap_or(name);
+    match nix::unistd::sethostname(hostname) {
+        Ok(()) => log::info!(target: SELF, "hostname {hostname}"),
+        Err(err) => log::warn!(target: SELF, "cannot set hostname {hostname}: {err}"),
+    }
+}
+
+/// Fds inherited beyond 0–2 (the readiness and INIT fds, or anything a
+/// careless parent left open) must not reach the services.
+fn mark_inherited_fds_cloexec() {
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on
+    // open fds; nix has no wrapper for it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        log::warn!(target: SELF, "close_range: {}", std::io::Error::last_os_error());
+    }
+}

@@ -1,0 +1,67 @@
+//! Starting a child in a clean state: empty signal mask and default
+//! dispositions (PID 1 keeps every disposition at its default and only
+//! blocks; the mask is cleared here before exec), stdin on /dev/null,
+//! stdout and stderr on a pipe that PID 1 reads and logs, only fds 0–2 (all
+//! of PID 1's own fds are close-on-exec), a session of its own (no
+//! controlling terminal), and a minimal environment.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::unistd::Pid;
+
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub struct Spawned {
+    pub pid: Pid,
+    /// Read end of the child's stdout+stderr pipe.
+    pub output: OwnedFd,
+}
+
+/// Starts `argv` (argv[0] is the program) with the working directory `cwd`.
+pub fn spawn(argv: &[OsString], cwd: &Path, subhost: &str) -> io::Result<Spawned> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", PATH)
+        .env("HOME", "/")
+        .env("SUBHOST", subhost)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end.try_clone()?))
+        .stderr(Stdio::from(write_end));
+    // SAFETY: the closure only calls sigprocmask(2) and setsid(2), which are
+    // async-signal-safe and allocate nothing, as required between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // std does not reliably clear the mask: PID 1 blocks nearly every
+            // signal, and a blocked mask survives exec.
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    Ok(Spawned {
+        pid: Pid::from_raw(child.id() as i32),
+        output: read_end,
+    })
+}
+
+/// The status a shell would report for a program that cannot be executed.
+pub fn spawn_failure_status(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => "exit:127".to_owned(),
+        _ => "exit:126".to_owned(),
+    }
+}

@@ -1,0 +1,309 @@
+//! PID 1's event loop: one thread, one `poll` over the signalfd and the
+//! services' output pipes, with a deadline taken from the nearest timer
+//! (a script's timeout, a restart, the stop budget). Every state change goes
+//! through the boot (`boot.rs`), supervision (`supervise.rs`) and shutdown
+//! (`shutdown.rs`) steps, which only ever look at the current state.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::boot::Boot;
+use crate::child;
+use crate::logging::SELF;
+use crate::options::Options;
+use crate::output::OutputPipes;
+use crate::shutdown::Stop;
+use crate::signals::{self, Meaning};
+use crate::supervise::Service;
+
+/// What a tracked child is to PID 1. Untracked children are orphans: reaped
+/// and forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The start or stop script PID 1 is waiting for.
+    Foreground,
+    /// The `run` of supervised service N.
+    Run(usize),
+    /// The `finish` of supervised service N.
+    Finish(usize),
+}
+
+/// The one script PID 1 waits for at a time.
+pub struct Foreground {
+    pub pid: Pid,
+    pub tag: String,
+    pub started: Instant,
+    pub deadline: Instant,
+    pub timed_out: bool,
+}
+
+pub struct Init {
+    pub opts: Options,
+    pub is_pid1: bool,
+    sigfd: SignalFd,
+    output: OutputPipes,
+    children: HashMap<Pid, Role>,
+    /// `waitpid` said ECHILD and nothing was started since.
+    pub no_children: bool,
+    pub foreground: Option<Foreground>,
+    pub boot: Boot,
+    pub services: Vec<Service>,
+    pub stop: Option<Stop>,
+}
+
+impl Init {
+    pub fn new(
+        opts: Options,
+        sigfd: SignalFd,
+        is_pid1: bool,
+        boot: Boot,
+        services: Vec<Service>,
+    ) -> Init {
+        Init {
+            opts,
+            is_pid1,
+            sigfd,
+            output: OutputPipes::default(),
+            children: HashMap::new(),
+            no_children: false,
+            foreground: None,
+            boot,
+            services,
+            stop: None,
+        }
+    }
+
+    /// Runs until a requested stop has finished; returns the exit status.
+    pub fn run(&mut self) -> i32 {
+        self.advance();
+        loop {
+            if self.stop.as_ref().is_some_and(|s| s.finished) {
+                self.output.flush_all();
+                return 0;
+            }
+            self.wait_for_events();
+            self.advance();
+        }
+    }
+
+    /// Moves every state machine as far as it can go now.
+    fn advance(&mut self) {
+        let now = Instant::now();
+        self.check_foreground_deadline(now);
+        self.restart_due_services(now);
+        self.advance_boot();
+        self.advance_stop(now);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let fg = self
+            .foreground
+            .as_ref()
+            .filter(|f| !f.timed_out)
+            .map(|f| f.deadline);
+        let restarts = self.services.iter().filter_map(|s| s.restart_at);
+        let stop = self.stop_deadline();
+        fg.into_iter().chain(restarts).chain(stop).min()
+    }
+
+    fn wait_for_events(&mut self) {
+        let timeout = match self.next_deadline() {
+            None => PollTimeout::NONE,
+            Some(at) => {
+                // Round up so a wake-up never comes just before the deadline.
+                let left =
+                    at.saturating_duration_since(Instant::now()) + Duration::from_micros(999);
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let ready = {
+            let mut fds: Vec<PollFd> = std::iter::once(&self.sigfd)
+                .map(|fd| PollFd::new(std::os::fd::AsFd::as_fd(fd), PollFlags::POLLIN))
+                .chain(
+                    self.output
+                        .fds()
+                        .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+                )
+                .collect();
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) => fds
+                    .iter()
+                    .map(|f| f.any().unwrap_or(false))
+                    .collect::<Vec<bool>>(),
+                // EINTR cannot happen with every signal blocked; log anything else and go on.
+                Err(err) => {
+                    log::debug!(target: SELF, "poll: {err}");
+                    Vec::new()
+                }
+            }
+        };
+        if ready.first() == Some(&true) {
+            self.read_signals();
+        }
+        // Backwards: draining may remove a pipe by swapping in the last one.
+        for index in (1..ready.len()).rev().filter(|i| ready[*i]) {
+            self.output.drain(index - 1);
+        }
+    }
+
+    fn read_signals(&mut self) {
+        loop {
+            match self.sigfd.read_signal() {
+                Ok(Some(info)) => self.on_signal(info.ssi_signo as i32, info.ssi_pid),
+                Ok(None) => return,
+                Err(Errno::EINTR) => continue,
+                Err(err) => {
+                    log::error!(target: SELF, "reading signals: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signo: i32, sender: u32) {
+        match signals::meaning(signo, sender, self.is_pid1) {
+            Meaning::Child => self.reap(),
+            Meaning::Stop => self.request_stop(&signals::name(signo)),
+            Meaning::StopFromInside => log::warn!(
+                target: SELF,
+                "{} from pid {sender} inside the subhost ignored: stop it from the host",
+                signals::name(signo)
+            ),
+            Meaning::Hangup => log::info!(target: SELF, "SIGHUP received: nothing to reload"),
+            Meaning::Ignore => log::debug!(target: SELF, "{} ignored", signals::name(signo)),
+        }
+    }
+
+    /// Drains every child that has changed state; coalesced SIGCHLDs are
+    /// covered because the loop runs until nothing is left to reap.
+    pub fn reap(&mut self) {
+        loop {
+            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => return,
+                Ok(status) => self.on_exit(status),
+                Err(Errno::EINTR) => continue,
+                // No child at all: the stop sweep may be complete.
+                Err(Errno::ECHILD) => {
+                    self.no_children = true;
+                    return;
+                }
+                Err(err) => {
+                    log::error!(target: SELF, "waitpid: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_exit(&mut self, status: WaitStatus) {
+        let Some(pid) = status.pid() else { return };
+        let Some(role) = self.children.remove(&pid) else {
+            return; // an orphan: reaped, nothing else to do
+        };
+        match role {
+            Role::Foreground => self.on_foreground_exit(pid, status),
+            Role::Run(i) => self.on_run_exit(i, status),
+            Role::Finish(i) => self.on_finish_exit(i),
+        }
+    }
+
+    fn on_foreground_exit(&mut self, pid: Pid, status: WaitStatus) {
+        let Some(fg) = self.foreground.take_if(|f| f.pid == pid) else {
+            return;
+        };
+        let outcome = if fg.timed_out {
+            "timeout".to_owned()
+        } else {
+            describe(status)
+        };
+        let took = fg.started.elapsed();
+        if outcome == "exit:0" {
+            log::info!(target: SELF, "{}: done in {} ms", fg.tag, took.as_millis());
+        } else {
+            log::warn!(target: SELF, "{}: failed ({outcome}) after {} ms", fg.tag, took.as_millis());
+        }
+        if self.stop.is_none() && outcome != "exit:0" {
+            self.boot.failures.push((fg.tag, outcome));
+        }
+    }
+
+    fn check_foreground_deadline(&mut self, now: Instant) {
+        if let Some(fg) = self
+            .foreground
+            .as_mut()
+            .filter(|f| !f.timed_out && now >= f.deadline)
+        {
+            fg.timed_out = true;
+            log::warn!(target: SELF, "{}: still running at its timeout, killed", fg.tag);
+            // Its own session, so its group holds what it started and did not detach.
+            if let Err(err) = killpg(fg.pid, Signal::SIGKILL) {
+                log::debug!(target: SELF, "killpg {}: {err}", fg.pid);
+            }
+        }
+    }
+
+    /// Starts a script PID 1 waits for; false if it could not be executed
+    /// (counted as failed by the caller's log).
+    pub fn start_foreground(
+        &mut self,
+        tag: &str,
+        argv: &[OsString],
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let pid = self.launch(tag, argv, Path::new("/"), Role::Foreground)?;
+        let now = Instant::now();
+        self.foreground = Some(Foreground {
+            pid,
+            tag: tag.to_owned(),
+            started: now,
+            deadline: now + timeout,
+            timed_out: false,
+        });
+        Ok(())
+    }
+
+    /// Spawns a tracked child whose output is logged under `tag`.
+    pub fn launch(
+        &mut self,
+        tag: &str,
+        argv: &[OsString],
+        cwd: &Path,
+        role: Role,
+    ) -> Result<Pid, String> {
+        match child::spawn(argv, cwd, &self.opts.name) {
+            Ok(spawned) => {
+                self.output.add(spawned.output, tag);
+                self.children.insert(spawned.pid, role);
+                self.no_children = false;
+                Ok(spawned.pid)
+            }
+            Err(err) => {
+                let status = child::spawn_failure_status(&err);
+                let program = argv
+                    .first()
+                    .map(|p| p.to_string_lossy())
+                    .unwrap_or_default();
+                log::error!(target: SELF, "{tag}: cannot execute {program}: {err} ({status})");
+                Err(status)
+            }
+        }
+    }
+}
+
+/// `exit:C` or `signal:N`, as in the readiness report.
+pub fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exit:{code}"),
+        WaitStatus::Signaled(_, sig, _) => format!("signal:{}", sig as i32),
+        other => format!("{other:?}"),
+    }
+}

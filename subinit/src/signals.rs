@@ -1,0 +1,125 @@
+//! Signals are owned here: all but the fault signals are blocked first thing
+//! and read from a signalfd, so nothing is handled asynchronously and no
+//! signal is lost between fork and exec (children get an empty mask back,
+//! see `child.rs`).
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// Signals a process cannot usefully block: a fault must kill, not queue.
+const FAULTS: [Signal; 7] = [
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGABRT,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+];
+
+/// The set blocked in PID 1 and read from its signalfd.
+fn blocked_set() -> SigSet {
+    let mut set = SigSet::all();
+    for sig in FAULTS {
+        set.remove(sig);
+    }
+    set
+}
+
+/// Resets every disposition to the default (a parent may have left SIGINT
+/// and SIGQUIT ignored, as shells do for background jobs, and ignored
+/// dispositions survive exec into the services), blocks the signals and opens
+/// the signalfd (non-blocking, close-on-exec).
+pub fn take_over() -> Result<SignalFd, Errno> {
+    for sig in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) }?;
+    }
+    let set = blocked_set();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&set), None)?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// What a signal means to the subinit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    /// A child changed state: drain `waitpid`.
+    Child,
+    /// Stop the subhost gracefully (or, the second time, at once).
+    Stop,
+    /// A stop signal from a process inside the subhost: policy says ignore.
+    StopFromInside,
+    /// SIGHUP: logged, nothing to re-read.
+    Hangup,
+    /// Anything else: ignored.
+    Ignore,
+}
+
+/// `sender_pid` is the siginfo pid as seen in PID 1's namespace: 0 when the
+/// sender is outside it (the host). When the subinit is not PID 1 (tests,
+/// nesting) there is no inside to protect, and every sender counts.
+pub fn meaning(signo: i32, sender_pid: u32, is_pid1: bool) -> Meaning {
+    let stop = signo == libc::SIGRTMIN() + 3
+        || matches!(
+            Signal::try_from(signo),
+            Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGPWR)
+        );
+    match Signal::try_from(signo) {
+        Ok(Signal::SIGCHLD) => Meaning::Child,
+        Ok(Signal::SIGHUP) => Meaning::Hangup,
+        _ if stop && is_pid1 && sender_pid != 0 => Meaning::StopFromInside,
+        _ if stop => Meaning::Stop,
+        _ => Meaning::Ignore,
+    }
+}
+
+pub fn name(signo: i32) -> String {
+    match Signal::try_from(signo) {
+        Ok(sig) => sig.as_str().to_owned(),
+        Err(_) if signo >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", signo - libc::SIGRTMIN()),
+        Err(_) => format!("signal {signo}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signals_from_host_and_inside() {
+        for sig in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGPWR,
+            libc::SIGRTMIN() + 3,
+        ] {
+            assert_eq!(meaning(sig, 0, true), Meaning::Stop);
+            assert_eq!(meaning(sig, 42, true), Meaning::StopFromInside);
+            assert_eq!(meaning(sig, 42, false), Meaning::Stop);
+        }
+    }
+
+    #[test]
+    fn other_signals() {
+        assert_eq!(meaning(libc::SIGCHLD, 7, true), Meaning::Child);
+        assert_eq!(meaning(libc::SIGHUP, 0, true), Meaning::Hangup);
+        for sig in [
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGWINCH,
+            libc::SIGTSTP,
+            libc::SIGPIPE,
+        ] {
+            assert_eq!(meaning(sig, 0, true), Meaning::Ignore);
+        }
+        assert_eq!(name(libc::SIGRTMIN() + 3), "SIGRTMIN+3");
+    }
+
+    #[test]
+    fn fault_signals_stay_unblocked() {
+        let set = blocked_set();
+        assert!(FAULTS.iter().all(|s| !set.contains(*s)));
+        assert!(set.contains(Signal::SIGTERM) && set.contains(Signal::SIGPIPE));
+    }
+}
