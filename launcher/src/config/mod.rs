@@ -6,8 +6,26 @@
 //! them. Everything after it acts on a validated `Config` and never re-reads
 //! the file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod cable;
+mod command;
+mod error;
+mod load;
+#[cfg(test)]
+mod load_tests;
+mod mountinfo;
+mod name;
+mod parse;
+mod paths;
+mod resolve;
+mod roots;
+mod share;
+mod values;
+
+pub use error::ConfigError;
+pub use resolve::HostEnv;
 
 /// One virtual cable from `CABLES`: `[bridge]=[mac|.vlan]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,4 +108,18 @@ pub struct Config {
     pub services: Option<PathBuf>,
     /// `STOP_TIMEOUT` in seconds (default 10).
     pub stop_timeout: Duration,
+}
+
+impl Config {
+    /// Reads, resolves and checks the configuration file `path` against the
+    /// running host (`/proc/self/mountinfo`, the process's PATH). `!command`
+    /// values are run here, in the documented order.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, &HostEnv::from_process())
+    }
+
+    /// [`Config::load`] with the host facts given, for tests.
+    pub fn load_with(path: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
+        load::load(path, env)
+    }
 }

@@ -1,0 +1,121 @@
+//! `!command` values: the words after `!` are run (no shell) in a given
+//! directory, stdin `/dev/null`, stderr inherited; the first line of stdout
+//! becomes the value.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::error::Fault;
+use super::parse::trim_blanks;
+
+/// Splits a command line into words on blanks; no quoting, no expansion.
+pub fn words(line: &str) -> Vec<String> {
+    line.split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Runs `value` (which starts with `!`) in `cwd`, with `search_path` as
+/// PATH, and returns the first line of its output, trimmed of blanks.
+pub fn run(value: &str, cwd: &Path, search_path: &OsStr) -> Result<String, Fault> {
+    let line = value.strip_prefix('!').unwrap_or(value);
+    let argv = words(line);
+    let Some((program, args)) = argv.split_first() else {
+        return Err(Fault::EmptyCommand(value.into()));
+    };
+    // A relative program with a `/` is relative to `cwd`, said explicitly
+    // rather than left to where the child happens to resolve it.
+    let program = if program.contains('/') {
+        cwd.join(program)
+    } else {
+        program.into()
+    };
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .env("PATH", search_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|source| Fault::CommandSpawn {
+            command: value.into(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(Fault::CommandFailed {
+            command: value.into(),
+            status: output.status,
+        });
+    }
+    let first = output
+        .stdout
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let first = std::str::from_utf8(first).map_err(|_| Fault::NotUtf8)?;
+    match trim_blanks(first) {
+        "" => Err(Fault::CommandSilent(value.into())),
+        text => Ok(text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+    fn run_here(value: &str) -> Result<String, Fault> {
+        run(value, Path::new("/"), OsStr::new(PATH))
+    }
+
+    #[test]
+    fn words_split_on_blanks_without_shell_syntax() {
+        assert_eq!(words(" a  'b c'\t$X "), vec!["a", "'b", "c'", "$X"]);
+    }
+
+    #[test]
+    fn first_line_of_output_is_the_value() {
+        assert_eq!(
+            run_here("!printf  %s\\n  one two").ok().as_deref(),
+            Some("one")
+        );
+        assert_eq!(
+            run_here("!echo   spaced   ").ok().as_deref(),
+            Some("spaced")
+        );
+    }
+
+    #[test]
+    fn runs_in_the_given_directory() {
+        assert_eq!(
+            run("!pwd", Path::new("/usr"), OsStr::new(PATH))
+                .ok()
+                .as_deref(),
+            Some("/usr")
+        );
+    }
+
+    #[test]
+    fn failures_are_reported() {
+        let msg = run_here("!false").err().map(|f| f.to_string());
+        assert_eq!(
+            msg.as_deref(),
+            Some("command \"!false\" failed (exit status 1)")
+        );
+        let msg = run_here("!true").err().map(|f| f.to_string());
+        assert_eq!(msg.as_deref(), Some("command \"!true\" printed nothing"));
+        assert!(matches!(
+            run_here("!printf \\n"),
+            Err(Fault::CommandSilent(_))
+        ));
+        assert!(matches!(run_here("!"), Err(Fault::EmptyCommand(_))));
+        assert!(matches!(
+            run_here("!/nonexistent/x"),
+            Err(Fault::CommandSpawn { .. })
+        ));
+    }
+}

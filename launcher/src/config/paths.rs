@@ -1,0 +1,134 @@
+//! Path checks on the host: directories, executables, the root mode.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use super::error::Fault;
+use super::RootMode;
+
+/// `value` as a path: absolute as is, relative to `dir` otherwise; `.`
+/// parts dropped.
+pub fn absolute(dir: &Path, value: &str) -> PathBuf {
+    dir.join(value).components().collect()
+}
+
+/// The canonical form of an existing path; a missing one is `missing(path)`.
+fn canonical(path: &Path, missing: fn(PathBuf) -> Fault) -> Result<PathBuf, Fault> {
+    fs::canonicalize(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => missing(path.into()),
+        _ => Fault::Io {
+            path: path.into(),
+            source,
+        },
+    })
+}
+
+/// The canonical form of `path`, which must be an existing directory.
+pub fn canonical_dir(path: &Path) -> Result<PathBuf, Fault> {
+    let real = canonical(path, Fault::NoSuchDirectory)?;
+    if real.is_dir() {
+        Ok(real)
+    } else {
+        Err(Fault::NotADirectory(path.into()))
+    }
+}
+
+/// The canonical form of `path`, which must exist (file or directory).
+pub fn canonical_existing(path: &Path) -> Result<PathBuf, Fault> {
+    canonical(path, Fault::NoSuchPath)
+}
+
+/// Whether `path` is a regular file (after symlinks) with an execute bit.
+fn is_executable_file(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Finds the program of a command: a word with a `/` is relative to `base`,
+/// a bare name is looked up in `search_path` (absolute entries only).
+pub fn find_executable(word: &str, base: &Path, search_path: &OsStr) -> Result<PathBuf, Fault> {
+    if word.contains('/') {
+        let path = absolute(base, word);
+        return if is_executable_file(&path) {
+            Ok(path)
+        } else {
+            Err(Fault::NotExecutable(path))
+        };
+    }
+    std::env::split_paths(search_path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(word))
+        .find(|path| is_executable_file(path))
+        .ok_or_else(|| Fault::NotInPath(word.into()))
+}
+
+/// The root mode from the canonical LIVE, UPPER and LOWER
+/// (compat "Root filesystem modes").
+pub fn select_mode(live: &Path, upper: &Path, lower: &Path) -> RootMode {
+    if upper != lower {
+        RootMode::Overlay
+    } else if live != upper {
+        RootMode::Bind
+    } else {
+        RootMode::AsIs
+    }
+}
+
+/// A path inside the subhost: made absolute from `/`, `.` parts dropped,
+/// `..` refused (it could lead out of LIVE when joined to it).
+pub fn subhost_path(value: &str) -> Result<PathBuf, Fault> {
+    let mut out = PathBuf::from("/");
+    for part in Path::new(value).components() {
+        match part {
+            Component::Normal(p) => out.push(p),
+            Component::ParentDir => return Err(Fault::DotDot(value.into())),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_selection() {
+        let (a, b, c) = (Path::new("/a"), Path::new("/b"), Path::new("/c"));
+        assert_eq!(select_mode(a, b, c), RootMode::Overlay);
+        assert_eq!(select_mode(a, a, c), RootMode::Overlay);
+        assert_eq!(select_mode(a, b, b), RootMode::Bind);
+        assert_eq!(select_mode(a, a, a), RootMode::AsIs);
+    }
+
+    #[test]
+    fn subhost_paths() {
+        assert_eq!(subhost_path("/srv/x").ok(), Some(PathBuf::from("/srv/x")));
+        assert_eq!(subhost_path("srv/./x/").ok(), Some(PathBuf::from("/srv/x")));
+        assert!(matches!(subhost_path("/srv/../etc"), Err(Fault::DotDot(_))));
+    }
+
+    #[test]
+    fn executables_are_found_in_path_or_relative_to_base() {
+        let path = OsStr::new("relative:/nonexistent:/bin:/usr/bin");
+        assert!(find_executable("sh", Path::new("/"), path).is_ok_and(|p| p.is_absolute()));
+        assert!(matches!(
+            find_executable("no-such-cmd-x", Path::new("/"), path),
+            Err(Fault::NotInPath(_))
+        ));
+        assert_eq!(
+            find_executable("bin/sh", Path::new("/usr"), path).ok(),
+            Some(PathBuf::from("/usr/bin/sh"))
+        );
+        assert!(matches!(
+            find_executable("./passwd", Path::new("/etc"), path),
+            Err(Fault::NotExecutable(_))
+        ));
+        assert!(matches!(
+            find_executable("/etc", Path::new("/"), path),
+            Err(Fault::NotExecutable(_))
+        ));
+    }
+}
