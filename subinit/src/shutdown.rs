@@ -51,9 +51,14 @@ impl Init {
         // Refresh `no_children`: a subhost with nothing running stops at once.
         self.reap();
         let now = Instant::now();
+        let deadline = now + self.opts.stop_timeout;
+        // A start script still running may finish, within the stop budget.
+        if let Some(fg) = &mut self.foreground {
+            fg.deadline = fg.deadline.min(deadline);
+        }
         self.stop = Some(Stop {
             requested: now,
-            deadline: now + self.opts.stop_timeout,
+            deadline,
             step: Step::Services,
             step_began: now,
             next_sweep: None,

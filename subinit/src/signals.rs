@@ -32,13 +32,32 @@ fn blocked_set() -> SigSet {
 /// dispositions survive exec into the services), blocks the signals and opens
 /// the signalfd (non-blocking, close-on-exec).
 pub fn take_over() -> Result<SignalFd, Errno> {
-    for sig in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
-        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
-        unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) }?;
+    for signo in 1..=libc::SIGRTMAX() {
+        if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+            set_default_disposition(signo)?;
+        }
     }
     let set = blocked_set();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&set), None)?;
     SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// Through the raw syscall: glibc refuses to touch the real-time signals it
+/// reserves for itself (32 and 33), which a parent may still have left ignored.
+fn set_default_disposition(signo: i32) -> Result<(), Errno> {
+    // SAFETY: a zeroed kernel sigaction is SIG_DFL with no flags and an empty
+    // mask; installing SIG_DFL runs no code of ours in signal context.
+    let rc = unsafe {
+        let action: libc::sigaction = std::mem::zeroed();
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signo,
+            &action as *const libc::sigaction,
+            std::ptr::null::<libc::sigaction>(),
+            8usize,
+        )
+    };
+    Errno::result(rc).map(drop)
 }
 
 /// What a signal means to the subinit.

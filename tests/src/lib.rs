@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod pid1;
+
 /// Prefix of every object a test creates (names, directories, netns), so the
 /// suite's final leak check can find anything left behind.
 pub const PREFIX: &str = "obt";
@@ -52,7 +54,11 @@ pub fn bin_dir() -> PathBuf {
 
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} missing: run `make build` first", path.display());
+    assert!(
+        path.exists(),
+        "{} missing: run `make build` first",
+        path.display()
+    );
     path
 }
 

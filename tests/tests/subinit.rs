@@ -1,0 +1,631 @@
+//! End-to-end tests of the subinit: the real static binary as PID 1 of a new
+//! pid namespace and as a child subreaper, with real scripts and services.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use e2e::pid1::{As, Subinit};
+use e2e::{bin, require_root, wait_for, Scratch};
+use nix::sys::signal::Signal;
+
+const BOOT: Duration = Duration::from_secs(10);
+const STOP: Duration = Duration::from_secs(15);
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A script appending "NAME $1" to `record` (start/stop order).
+fn recorder(scratch: &Scratch, rel: &str, name: &str) -> String {
+    let record = scratch.join("order");
+    let body = format!("#!/bin/sh\necho \"{name} $1\" >> {}\n", record.display());
+    scratch.write(rel, &body, 0o755).display().to_string()
+}
+
+#[test]
+fn binary_is_static_with_no_program_interpreter() {
+    let bytes = fs::read(bin("subinit")).expect("read subinit");
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!(bytes[4], 2, "64-bit ELF expected");
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes")) as usize;
+    let (entsize, count) = (u16_at(54), u16_at(56));
+    const PT_INTERP: u32 = 3;
+    for i in 0..count {
+        let at = phoff + i * entsize;
+        let kind = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        assert_ne!(
+            kind, PT_INTERP,
+            "subinit has a program interpreter: not static"
+        );
+    }
+    let (_, out, _) = e2e::run("file", &[bin("subinit")]);
+    assert!(out.contains("static"), "file(1) says: {out}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    let (code, _, err) = e2e::run(bin("subinit"), &["--bogus"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--bogus"));
+    let (code, out, _) = e2e::run(bin("subinit"), &["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("usage: subinit"));
+    let (code, _, err) = e2e::run(bin("subinit"), &["--stop-timeout", "soon"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+fn start_and_stop_order(how: As) {
+    let s = Scratch::new("order");
+    let a = recorder(&s, "a", "A");
+    let b = recorder(&s, "b", "B");
+    recorder(&s, "svc/10-x", "X");
+    recorder(&s, "svc/30-y", "Y");
+    recorder(&s, "svc/20-z.dpkg-old", "skipped");
+    recorder(&s, "svc/.hidden", "skipped");
+    let svc = s.join("svc").display().to_string();
+    let mut init = Subinit::start(how, &s, &["--start", &a, "--start", &b, "--services", &svc]);
+    assert_eq!(
+        init.ready(BOOT).as_deref(),
+        Some("ready 0\n"),
+        "{}",
+        init.log_text()
+    );
+    assert_eq!(
+        lines(&s.join("order")),
+        ["A start", "B start", "X start", "Y start"]
+    );
+    let status = init.stop(STOP).expect("subinit did not stop");
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        init.log_text()
+    );
+    let all = lines(&s.join("order"));
+    assert_eq!(
+        all[4..],
+        ["Y stop", "X stop", "B stop", "A stop"],
+        "{}",
+        init.log_text()
+    );
+}
+
+#[test]
+fn start_in_order_and_stop_in_reverse_as_pid1() {
+    require_root!();
+    start_and_stop_order(As::Pid1);
+}
+
+#[test]
+fn start_in_order_and_stop_in_reverse_as_subreaper() {
+    start_and_stop_order(As::Subreaper);
+}
+
+/// Writes a start script that makes `n` orphans blocked on a pipe, then
+/// releases them all at once and records "released".
+fn orphan_burst(s: &Scratch, n: u32) -> String {
+    let mark = s.join("released").display().to_string();
+    let perl = format!(
+        "use POSIX; pipe(my $r, my $w) or die; \
+         for (1..{n}) {{ my $p = fork // die; if (!$p) {{ if (!fork) {{ close $w; sysread($r, my $b, 1); POSIX::_exit(0) }} POSIX::_exit(0) }} waitpid($p, 0) }} \
+         close $w; open(my $m, '>', '{mark}'); close $m;"
+    );
+    let script = format!(
+        "#!/bin/sh\nperl -e \"{}\" </dev/null >/dev/null 2>&1 &\n",
+        perl.replace('$', "\\$")
+    );
+    s.write("burst", &script, 0o755).display().to_string()
+}
+
+fn burst_leaves_no_zombie(how: As) {
+    let s = Scratch::new("burst");
+    let burst = orphan_burst(&s, 5000);
+    let mut init = Subinit::start(how, &s, &["--services", "none", "--start", &burst]);
+    assert!(init.ready(BOOT).is_some(), "{}", init.log_text());
+    assert!(
+        wait_for(Duration::from_secs(120), || s.join("released").exists()),
+        "generator never finished"
+    );
+    let drained = wait_for(Duration::from_secs(30), || init.children().is_empty());
+    assert!(
+        drained,
+        "{} children left, {} zombies",
+        init.children().len(),
+        init.zombie_children()
+    );
+    assert!(init.stop(STOP).expect("stop").success());
+}
+
+#[test]
+fn burst_of_5000_orphans_leaves_no_zombie_as_pid1() {
+    require_root!();
+    burst_leaves_no_zombie(As::Pid1);
+}
+
+#[test]
+fn burst_of_5000_orphans_leaves_no_zombie_as_subreaper() {
+    burst_leaves_no_zombie(As::Subreaper);
+}
+
+#[test]
+fn maintenance_boot_stays_up_idle_then_stops_at_once() {
+    require_root!();
+    let s = Scratch::new("maint");
+    let mut init = Subinit::start(As::Pid1, &s, &["--services", "none"]);
+    assert_eq!(init.ready(BOOT).as_deref(), Some("ready 0\n"));
+    let before = init.cpu_ticks();
+    // A measurement window, not synchronisation: PID 1 must stay idle over it.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(init.cpu_ticks(), before, "PID 1 used CPU while idle");
+    assert!(
+        init.guard.child.try_wait().expect("try_wait").is_none(),
+        "PID 1 exited with no children"
+    );
+    let t0 = Instant::now();
+    let status = init.stop(STOP).expect("stop");
+    assert!(status.success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "idle stop took {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn failing_and_unrunnable_start_scripts_are_reported_and_boot_goes_on() {
+    let s = Scratch::new("fail");
+    let fails = s
+        .write("fails", "#!/bin/sh\nexit 5\n", 0o755)
+        .display()
+        .to_string();
+    let not_exec = s
+        .write("noexec", "#!/bin/sh\nexit 0\n", 0o644)
+        .display()
+        .to_string();
+    let missing = s.join("missing").display().to_string();
+    let good = recorder(&s, "good", "GOOD");
+    let args = [
+        "--services",
+        "none",
+        "--start",
+        &fails,
+        "--start",
+        &not_exec,
+        "--start",
+        &missing,
+        "--start",
+        &good,
+    ];
+    let mut init = Subinit::start(As::Subreaper, &s, &args);
+    let ready = init.ready(BOOT).expect("no readiness report");
+    let expected = format!(
+        "ready 3\nfailed {fails} exit:5\nfailed {not_exec} exit:126\nfailed {missing} exit:127\n"
+    );
+    assert_eq!(ready, expected);
+    assert_eq!(lines(&s.join("order")), ["GOOD start"]);
+    let log = init.log_text();
+    for name in [&fails, &not_exec, &missing] {
+        assert!(
+            log.contains(name.as_str()),
+            "log does not name {name}:\n{log}"
+        );
+    }
+    assert!(init.stop(STOP).expect("stop").success());
+}
+
+fn supervised(s: &Scratch, name: &str, run: &str) -> String {
+    s.write(format!("svc/{name}/run"), run, 0o755);
+    s.join("svc").display().to_string()
+}
+
+#[test]
+fn supervised_service_restarts_with_backoff() {
+    let s = Scratch::new("backoff");
+    let starts = s.join("starts");
+    let svc = supervised(
+        &s,
+        "crash",
+        &format!("#!/bin/sh\ndate +%s.%N >> {}\nexit 1\n", starts.display()),
+    );
+    let mut init = Subinit::start(As::Subreaper, &s, &["--services", &svc]);
+    assert!(init.ready(BOOT).is_some());
+    // Starts at about 0 s, then 1 s, then 3 s later (1 s, then 2 s of backoff).
+    assert!(
+        wait_for(Duration::from_secs(6), || lines(&starts).len() >= 3),
+        "{}",
+        init.log_text()
+    );
+    let t: Vec<f64> = lines(&starts)
+        .iter()
+        .map(|l| l.parse().expect("time"))
+        .collect();
+    let (gap1, gap2) = (t[1] - t[0], t[2] - t[1]);
+    assert!((0.9..1.5).contains(&gap1), "first backoff {gap1} s");
+    assert!((1.9..2.5).contains(&gap2), "second backoff {gap2} s");
+    assert!(init.stop(STOP).expect("stop").success());
+    assert!(
+        lines(&starts).len() <= 4,
+        "restarted too often: {:?}",
+        lines(&starts)
+    );
+}
+
+#[test]
+fn finish_gets_exit_code_and_signal() {
+    let s = Scratch::new("finish");
+    let count = s.join("count");
+    let run = format!(
+        "#!/bin/sh\necho x >> {c}\nif [ $(wc -l < {c}) -eq 1 ]; then exit 3; fi\nkill -USR1 $$\nexec sleep 100\n",
+        c = count.display()
+    );
+    let svc = supervised(&s, "svc", &run);
+    let finished = s.join("finished");
+    s.write(
+        "svc/svc/finish",
+        &format!("#!/bin/sh\necho \"$1 $2\" >> {}\n", finished.display()),
+        0o755,
+    );
+    let mut init = Subinit::start(As::Subreaper, &s, &["--services", &svc]);
+    assert!(init.ready(BOOT).is_some());
+    assert!(
+        wait_for(Duration::from_secs(8), || lines(&finished).len() >= 2),
+        "{}",
+        init.log_text()
+    );
+    assert_eq!(lines(&finished)[..2], ["3 0", "-1 10"]);
+    assert!(init.stop(STOP).expect("stop").success());
+}
+
+#[test]
+fn down_file_keeps_a_service_from_starting() {
+    let s = Scratch::new("down");
+    let ran = s.join("ran");
+    let svc = supervised(
+        &s,
+        "idle",
+        &format!("#!/bin/sh\ntouch {}\nexec sleep 100\n", ran.display()),
+    );
+    s.write("svc/idle/down", "", 0o644);
+    let mut init = Subinit::start(As::Subreaper, &s, &["--services", &svc]);
+    assert_eq!(init.ready(BOOT).as_deref(), Some("ready 0\n"));
+    assert!(init.stop(STOP).expect("stop").success());
+    assert!(!ran.exists(), "a service marked down was started");
+    assert!(init.log_text().contains("idle: down, not started"));
+}
+
+#[test]
+fn service_ignoring_sigterm_is_killed_when_the_stop_budget_runs_out() {
+    let s = Scratch::new("stubborn");
+    let svc = supervised(
+        &s,
+        "stubborn",
+        "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n",
+    );
+    let mut init = Subinit::start(
+        As::Subreaper,
+        &s,
+        &["--services", &svc, "--stop-timeout", "2"],
+    );
+    assert!(init.ready(BOOT).is_some());
+    wait_for(Duration::from_secs(5), || !init.children().is_empty());
+    let t0 = Instant::now();
+    let status = init.stop(STOP).expect("stop");
+    let took = t0.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "killed before the timeout: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "stop took {took:?}, more than timeout + 1 s"
+    );
+}
+
+#[test]
+fn second_stop_signal_kills_at_once() {
+    let s = Scratch::new("twice");
+    let svc = supervised(
+        &s,
+        "stubborn",
+        "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n",
+    );
+    let mut init = Subinit::start(
+        As::Subreaper,
+        &s,
+        &["--services", &svc, "--stop-timeout", "60"],
+    );
+    assert!(init.ready(BOOT).is_some());
+    init.signal(Signal::SIGTERM);
+    let t0 = Instant::now();
+    init.signal(Signal::SIGINT);
+    let status = init.guard.wait_timeout(STOP).expect("no exit");
+    assert!(status.success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn hanging_stop_script_is_killed_and_the_stop_goes_on() {
+    let s = Scratch::new("hang");
+    let svc = s.join("svc").display().to_string();
+    recorder(&s, "svc/10-first", "FIRST");
+    s.write(
+        "svc/20-hang",
+        "#!/bin/sh\n[ \"$1\" = stop ] && exec sleep 100\nexit 0\n",
+        0o755,
+    );
+    let mut init = Subinit::start(
+        As::Subreaper,
+        &s,
+        &["--services", &svc, "--script-timeout", "1"],
+    );
+    assert!(init.ready(BOOT).is_some());
+    let t0 = Instant::now();
+    assert!(init.stop(STOP).expect("stop").success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(lines(&s.join("order")), ["FIRST start", "FIRST stop"]);
+    assert!(init
+        .log_text()
+        .contains("20-hang stop: still running at its timeout, killed"));
+}
+
+#[test]
+fn stop_signal_file_chooses_the_signal() {
+    let s = Scratch::new("quit");
+    let got = s.join("got");
+    let run = format!(
+        "#!/bin/sh\ntrap 'echo QUIT > {}; exit 0' QUIT\nwhile :; do sleep 0.1; done\n",
+        got.display()
+    );
+    let svc = supervised(&s, "q", &run);
+    s.write("svc/q/stop-signal", "QUIT\n", 0o644);
+    let mut init = Subinit::start(As::Subreaper, &s, &["--services", &svc]);
+    assert!(init.ready(BOOT).is_some());
+    wait_for(Duration::from_secs(5), || !init.children().is_empty());
+    assert!(init.stop(STOP).expect("stop").success());
+    assert_eq!(lines(&got), ["QUIT"], "{}", init.log_text());
+}
+
+#[test]
+fn stop_during_boot_is_not_lost() {
+    require_root!();
+    let s = Scratch::new("early");
+    let slow = s
+        .write("slow", "#!/bin/sh\nexec sleep 100\n", 0o755)
+        .display()
+        .to_string();
+    let after = recorder(&s, "after", "AFTER");
+    let mut init = Subinit::start(
+        As::Pid1,
+        &s,
+        &[
+            "--services",
+            "none",
+            "--start",
+            &slow,
+            "--start",
+            &after,
+            "--stop-timeout",
+            "1",
+        ],
+    );
+    assert!(wait_for(BOOT, || !init.children().is_empty()));
+    let t0 = Instant::now();
+    let status = init.stop(STOP).expect("stop");
+    assert!(status.success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        init.ready(Duration::from_secs(1)),
+        None,
+        "readiness reported for a cancelled boot"
+    );
+    assert!(
+        !s.join("order").exists(),
+        "a start step ran after the stop request"
+    );
+}
+
+#[test]
+fn signals_from_inside_and_other_signals_do_not_stop_pid1() {
+    require_root!();
+    let s = Scratch::new("inside");
+    let kill1 = s.write(
+        "kill1",
+        "#!/bin/sh\nkill -TERM 1; kill -INT 1; kill -HUP 1; kill -KILL 1\n",
+        0o755,
+    );
+    let kill1 = kill1.display().to_string();
+    let mut init = Subinit::start(As::Pid1, &s, &["--services", "none", "--start", &kill1]);
+    assert_eq!(
+        init.ready(BOOT).as_deref(),
+        Some("ready 0\n"),
+        "{}",
+        init.log_text()
+    );
+    for sig in [
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGCONT,
+        Signal::SIGPIPE,
+    ] {
+        init.signal(sig);
+    }
+    assert!(wait_for(BOOT, || init
+        .log_text()
+        .contains("SIGHUP received")));
+    assert!(
+        init.guard.child.try_wait().expect("try_wait").is_none(),
+        "PID 1 died"
+    );
+    assert_ne!(
+        e2e::pid1::process_state(init.pid),
+        Some('T'),
+        "PID 1 was stopped"
+    );
+    let log = init.log_text();
+    assert!(log.contains("SIGTERM from pid"), "{log}");
+    assert!(init.stop(STOP).expect("stop").success());
+}
+
+#[test]
+fn children_start_clean() {
+    require_root!();
+    let s = Scratch::new("clean");
+    let probe = s.join("probe");
+    let script = format!(
+        "#!/bin/sh\nexec > {}\ngrep -E '^Sig(Blk|Ign)' /proc/self/status\nls /proc/self/fd\necho sid=$(cut -d' ' -f6 /proc/self/stat) pid=$$\n/usr/bin/env\n",
+        probe.display()
+    );
+    let start = s.write("probe.sh", &script, 0o755).display().to_string();
+    let mut init = Subinit::start_with(
+        As::Pid1,
+        &s,
+        &["--services", "none", "--start", &start, "--name", "probe"],
+        |cmd| {
+            cmd.env("OBT_LEAK", "1");
+        },
+    );
+    assert!(init.ready(BOOT).is_some(), "{}", init.log_text());
+    let out = fs::read_to_string(&probe).expect("probe output");
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+    assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
+    let fds: Vec<&str> = out
+        .lines()
+        .filter(|l| l.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "fds other than 0-2 (3 is ls's own directory)"
+    );
+    let ids = out
+        .lines()
+        .find(|l| l.starts_with("sid="))
+        .expect("sid line");
+    let (sid, pid) = ids.split_once(' ').expect("two fields");
+    assert_eq!(
+        sid.trim_start_matches("sid="),
+        pid.trim_start_matches("pid="),
+        "not a session leader"
+    );
+    assert!(!out.contains("OBT_LEAK"), "environment leaked: {out}");
+    assert!(out.contains("SUBHOST=probe"));
+    assert!(init.stop(STOP).expect("stop").success());
+}
+
+#[test]
+fn hostname_from_etc_hostname_else_the_name() {
+    require_root!();
+    for (content, expected) in [("fromfile\n", "fromfile"), ("", "byname")] {
+        let s = Scratch::new("host");
+        let file = s.write("hostname", content, 0o644);
+        let got = s.join("got");
+        let start = s.write(
+            "h.sh",
+            &format!("#!/bin/sh\nhostname > {}\n", got.display()),
+            0o755,
+        );
+        let start = start.display().to_string();
+        let file = file.display().to_string();
+        // A private mount namespace shows our file as /etc/hostname.
+        let mut init = Subinit::start_with(
+            As::Pid1,
+            &s,
+            &["--services", "none", "--name", "byname", "--start", &start],
+            |cmd| {
+                let program = cmd.get_program().to_owned();
+                let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+                let mut wrapped = std::process::Command::new("unshare");
+                wrapped.args([
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    "mount --bind \"$0\" /etc/hostname && exec \"$@\"",
+                    &file,
+                ]);
+                wrapped.arg(program).args(args);
+                wrapped.stdin(std::process::Stdio::null());
+                wrapped.stderr(fs::File::create(s.join("subinit.log")).expect("log"));
+                *cmd = wrapped;
+            },
+        );
+        assert!(init.ready(BOOT).is_some(), "{}", init.log_text());
+        assert_eq!(lines(&got), [expected]);
+        assert!(init.stop(STOP).expect("stop").success());
+    }
+}
+
+#[test]
+fn closed_stderr_does_not_stop_pid1() {
+    let s = Scratch::new("epipe");
+    let said = s.join("said");
+    let run = format!(
+        "#!/bin/sh\nwhile :; do echo chatter; echo x >> {}; sleep 0.01; done\n",
+        said.display()
+    );
+    let svc = supervised(&s, "chatty", &run);
+    let mut init = Subinit::start_with(As::Subreaper, &s, &["--services", &svc], |cmd| {
+        let (r, w) = nix::unistd::pipe().expect("pipe");
+        drop(r);
+        cmd.stderr(std::process::Stdio::from(w));
+    });
+    assert!(init.ready(BOOT).is_some());
+    // Each line the service wrote was logged by PID 1 into a broken pipe.
+    assert!(wait_for(BOOT, || lines(&said).len() >= 20));
+    assert!(
+        init.guard.child.try_wait().expect("try_wait").is_none(),
+        "died on a broken stderr"
+    );
+    assert!(init.stop(STOP).expect("stop").success());
+}
+
+#[test]
+fn script_output_is_logged_with_the_service_name() {
+    let s = Scratch::new("tag");
+    s.write("svc/10-talk", "#!/bin/sh\necho \"hello from $1\"\n", 0o755);
+    let svc = s.join("svc").display().to_string();
+    let mut init = Subinit::start(As::Subreaper, &s, &["--services", &svc]);
+    assert!(init.ready(BOOT).is_some());
+    assert!(init.stop(STOP).expect("stop").success());
+    let log = init.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.ends_with(" INFO 10-talk: hello from start")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.ends_with(" INFO 10-talk stop: hello from stop")),
+        "{log}"
+    );
+    let executable = fs::metadata(s.join("svc/10-talk"))
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o111;
+    assert_ne!(executable, 0);
+}
