@@ -1,0 +1,47 @@
+# overlay-boot-rs. The two commands of README.md:
+#   make example   boot the built-in example, show it running, stop it
+#   make check     the whole test suite (what CI runs)
+# Both install what a fresh Debian 12 machine lacks (.ci/deps) and need root.
+
+SHELL := /bin/sh
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+BIN := target/x86_64-unknown-linux-gnu/release
+PREFIX ?= /usr
+
+.PHONY: all deps build example check lint test bench install clean
+
+all: build
+
+deps:
+	@.ci/deps
+
+build: deps
+	cargo build --release --workspace --bins --locked
+
+example: build
+	.ci/example
+
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	man/lint
+
+test: build
+	cargo test --workspace --locked
+	tests/leak-check
+
+check: lint test
+
+bench: build
+	bench/pid1-bench
+
+install: build
+	install -D -m 755 $(BIN)/overlay-boot $(DESTDIR)$(PREFIX)/sbin/overlay-boot
+	for name in overlay-stop overlay-go overlay-share overlay-diskfile; do \
+		ln -sf overlay-boot $(DESTDIR)$(PREFIX)/sbin/$$name; done
+	install -D -m 755 $(BIN)/subinit $(DESTDIR)$(PREFIX)/lib/overlay-boot/subinit
+	for page in man/*.[58]; do \
+		install -D -m 644 $$page $(DESTDIR)$(PREFIX)/share/man/man$${page##*.}/$${page##*/}; done
+
+clean:
+	cargo clean
