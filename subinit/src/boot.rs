@@ -97,6 +97,7 @@ impl Init {
                 None => {
                     self.boot.done = true;
                     self.boot.report_ready();
+                    crate::memory::release_clean_text();
                 }
             }
         }

@@ -7,6 +7,7 @@ mod boot;
 mod child;
 mod init;
 mod logging;
+mod memory;
 mod options;
 mod output;
 mod procs;

@@ -218,6 +218,17 @@ fn failing_and_unrunnable_start_scripts_are_reported_and_boot_goes_on() {
     assert!(init.stop(STOP).expect("stop").success());
 }
 
+/// A supervised service whose `run` sets `trap` and then creates the file
+/// `armed`; returns the services directory and the marker to wait for.
+fn trapped(s: &Scratch, name: &str, trap: &str) -> (String, std::path::PathBuf) {
+    let armed = s.join(format!("{name}.armed"));
+    let run = format!(
+        "#!/bin/sh\n{trap}\ntouch {}\nwhile :; do sleep 0.1; done\n",
+        armed.display()
+    );
+    (supervised(s, name, &run), armed)
+}
+
 fn supervised(s: &Scratch, name: &str, run: &str) -> String {
     s.write(format!("svc/{name}/run"), run, 0o755);
     s.join("svc").display().to_string()
@@ -301,18 +312,17 @@ fn down_file_keeps_a_service_from_starting() {
 #[test]
 fn service_ignoring_sigterm_is_killed_when_the_stop_budget_runs_out() {
     let s = Scratch::new("stubborn");
-    let svc = supervised(
-        &s,
-        "stubborn",
-        "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n",
-    );
+    let (svc, armed) = trapped(&s, "stubborn", "trap '' TERM");
     let mut init = Subinit::start(
         As::Subreaper,
         &s,
         &["--services", &svc, "--stop-timeout", "2"],
     );
     assert!(init.ready(BOOT).is_some());
-    wait_for(Duration::from_secs(5), || !init.children().is_empty());
+    assert!(
+        wait_for(BOOT, || armed.exists()),
+        "service never set its trap"
+    );
     let t0 = Instant::now();
     let status = init.stop(STOP).expect("stop");
     let took = t0.elapsed();
@@ -330,17 +340,17 @@ fn service_ignoring_sigterm_is_killed_when_the_stop_budget_runs_out() {
 #[test]
 fn second_stop_signal_kills_at_once() {
     let s = Scratch::new("twice");
-    let svc = supervised(
-        &s,
-        "stubborn",
-        "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n",
-    );
+    let (svc, armed) = trapped(&s, "stubborn", "trap '' TERM");
     let mut init = Subinit::start(
         As::Subreaper,
         &s,
         &["--services", &svc, "--stop-timeout", "60"],
     );
     assert!(init.ready(BOOT).is_some());
+    assert!(
+        wait_for(BOOT, || armed.exists()),
+        "service never set its trap"
+    );
     init.signal(Signal::SIGTERM);
     let t0 = Instant::now();
     init.signal(Signal::SIGINT);
@@ -386,15 +396,18 @@ fn hanging_stop_script_is_killed_and_the_stop_goes_on() {
 fn stop_signal_file_chooses_the_signal() {
     let s = Scratch::new("quit");
     let got = s.join("got");
-    let run = format!(
-        "#!/bin/sh\ntrap 'echo QUIT > {}; exit 0' QUIT\nwhile :; do sleep 0.1; done\n",
-        got.display()
+    let (svc, armed) = trapped(
+        &s,
+        "q",
+        &format!("trap 'echo QUIT > {}; exit 0' QUIT", got.display()),
     );
-    let svc = supervised(&s, "q", &run);
     s.write("svc/q/stop-signal", "QUIT\n", 0o644);
     let mut init = Subinit::start(As::Subreaper, &s, &["--services", &svc]);
     assert!(init.ready(BOOT).is_some());
-    wait_for(Duration::from_secs(5), || !init.children().is_empty());
+    assert!(
+        wait_for(BOOT, || armed.exists()),
+        "service never set its trap"
+    );
     assert!(init.stop(STOP).expect("stop").success());
     assert_eq!(lines(&got), ["QUIT"], "{}", init.log_text());
 }
