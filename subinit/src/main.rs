@@ -43,6 +43,11 @@ fn run() -> i32 {
         }
     };
     logging::init();
+    // Executed from a memfd, the kernel names us "memfd:subinit"; ps,
+    // top and pgrep inside the subhost should see "subinit".
+    if let Err(err) = nix::sys::prctl::set_name(c"subinit") {
+        log::debug!(target: SELF, "prctl(PR_SET_NAME): {err}");
+    }
     let opts = match options::parse(std::env::args().skip(1)) {
         Ok(Command::Run(opts)) => opts,
         Ok(Command::Help) => {
