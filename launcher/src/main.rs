@@ -1,1 +1,74 @@
-fn main() { eprintln!("overlay-boot: not yet implemented"); std::process::exit(2); }
+//! overlay-boot: boot, stop and enter subhosts (see docs and the man pages).
+//! One binary; argv[0] picks the tool: overlay-boot, overlay-stop,
+//! overlay-go (overlay-share and overlay-diskfile are not written yet).
+
+mod boot;
+mod cgroup;
+mod cli;
+mod config;
+mod devfs;
+mod error;
+mod go;
+mod hooks;
+mod inroot;
+mod logging;
+mod monitor;
+mod mountinfo;
+mod netns;
+mod report;
+mod rootfs;
+mod setup;
+mod spawn;
+mod state;
+mod stop;
+mod sys;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+
+use cli::{Command, Tool};
+use error::Error;
+
+fn main() {
+    logging::init();
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let tool = Tool::from_argv0(Path::new(&argv0));
+    let rest: Vec<OsString> = args.collect();
+    let result = cli::parse(tool, &rest).map_err(Error::Usage).and_then(run);
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{}: {e}", tool.name());
+            e.exit_code()
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run(cmd: Command) -> error::Result<i32> {
+    match cmd {
+        Command::Boot { conf, foreground } => boot::boot(&conf, foreground),
+        Command::Stop { conf } => stop::stop(&conf),
+        Command::List => go::list(),
+        Command::Go { name, argv } => go::go(&name, &argv),
+        Command::Help { tool } => {
+            let _ = writeln!(std::io::stdout(), "{}", tool.usage());
+            Ok(0)
+        }
+        Command::Version { tool } => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "{} {}",
+                tool.name(),
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(0)
+        }
+        Command::NotYet { tool } => {
+            let _ = writeln!(std::io::stderr(), "{}: not implemented yet", tool.name());
+            Ok(2)
+        }
+    }
+}

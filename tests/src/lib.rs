@@ -13,6 +13,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub mod pid1;
+pub mod rootfs;
+pub mod subhost;
 
 /// Prefix of every object a test creates (names, directories, netns), so the
 /// suite's final leak check can find anything left behind.

@@ -1,0 +1,145 @@
+//! The launcher's errors. Each variant names the step that failed and, where
+//! there is one, the path it acted on, so a message reads like
+//! `mount overlay on /opt/x/live: Device or resource busy`.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::cli::UsageError;
+use crate::config::ConfigError;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line: exit status 2.
+    Usage(UsageError),
+    /// Refused configuration: exit status 2.
+    Config(ConfigError),
+    /// A system call on a path failed.
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    /// A system call that has no path failed.
+    Call { op: &'static str, errno: Errno },
+    /// File I/O through std failed.
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The launcher must run as root.
+    NotRoot,
+    /// A boot of a subhost that is already running (or still booting).
+    AlreadyRunning { name: String },
+    /// A stop or go for a subhost that is not running.
+    NotRunning { what: String },
+    /// Something on the host is in the way (e.g. a foreign `/run/netns/NAME`).
+    InTheWay { what: &'static str, path: PathBuf },
+    /// A file found where we expect our own (wrong type or owner).
+    Untrusted { path: PathBuf, why: &'static str },
+    /// No subinit binary could be found.
+    NoSubinit { tried: Vec<PathBuf> },
+    /// A configured hook command failed.
+    Hook {
+        which: &'static str,
+        command: String,
+        status: std::process::ExitStatus,
+    },
+    /// The subhost's PID 1 failed before exec: step and errno, as it reported them.
+    Child { step: String, errno: Errno },
+    /// A wait ran past its deadline.
+    Timeout { what: &'static str },
+}
+
+impl Error {
+    /// Exit status: 2 for usage or configuration errors, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Usage(_) | Self::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(u) => write!(f, "{u}"),
+            Self::Config(c) => write!(f, "{c}"),
+            Self::Sys { op, path, errno } => {
+                write!(f, "{op} {}: {}", path.display(), errno.desc())
+            }
+            Self::Call { op, errno } => write!(f, "{op}: {}", errno.desc()),
+            Self::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
+            Self::NotRoot => write!(f, "must be run as root"),
+            Self::AlreadyRunning { name } => write!(f, "subhost {name} is already running"),
+            Self::NotRunning { what } => write!(f, "{what} is not running"),
+            Self::InTheWay { what, path } => {
+                write!(f, "{} exists and is not ours ({what})", path.display())
+            }
+            Self::Untrusted { path, why } => write!(f, "{}: {why}", path.display()),
+            Self::NoSubinit { tried } => {
+                write!(f, "no subinit found (tried")?;
+                for p in tried {
+                    write!(f, " {}", p.display())?;
+                }
+                write!(f, "; set OVERLAY_BOOT_SUBINIT)")
+            }
+            Self::Hook {
+                which,
+                command,
+                status,
+            } => {
+                write!(f, "{which} command {command:?} failed: {status}")
+            }
+            Self::Child { step, errno } => {
+                write!(f, "subhost PID 1 setup: {step}: {}", errno.desc())
+            }
+            Self::Timeout { what } => write!(f, "timed out waiting for {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Adds the step and the path to a nix error at the call site.
+pub trait At<T> {
+    fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> At<T> for nix::Result<T> {
+    fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|errno| Error::Sys {
+            op,
+            path: path.as_ref().to_path_buf(),
+            errno,
+        })
+    }
+}
+
+impl<T> At<T> for io::Result<T> {
+    fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            op,
+            path: path.as_ref().to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Adds the step to a nix error of a call that has no path.
+pub trait Op<T> {
+    fn op(self, op: &'static str) -> Result<T>;
+}
+
+impl<T> Op<T> for nix::Result<T> {
+    fn op(self, op: &'static str) -> Result<T> {
+        self.map_err(|errno| Error::Call { op, errno })
+    }
+}

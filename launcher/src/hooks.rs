@@ -1,0 +1,155 @@
+//! PREMOUNT, POSTMOUNT and INIT: the built-in PREMOUNT, and configured
+//! commands (env CONFIG=conf path, run in BASE, output to LOG).
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nix::errno::Errno;
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::stat::Mode;
+
+use crate::config::{Cable, Config};
+use crate::error::{At, Error, Op, Result};
+use crate::inroot::Root;
+
+/// The built-in PREMOUNT: writes UPPER/etc/network/interfaces (lo, and
+/// one manual `ethN` per veth cable) unless something of that name exists.
+pub fn builtin_premount(cfg: &Config) -> Result<()> {
+    let upper = Root::open(&cfg.upper)?;
+    let rel = Path::new("etc/network/interfaces");
+    let fd = match upper.create_file(rel, Mode::from_bits_truncate(0o644)) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return Ok(()),
+        // A symlink in UPPER leads where no directory is (inside the
+        // subhost): nothing sensible to write, and nothing to follow out.
+        Err(Error::Sys {
+            errno: Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP,
+            ..
+        }) => {
+            log::warn!(
+                "{}: no directory to write it in; left alone",
+                upper.show(rel).display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    File::from(fd)
+        .write_all(interfaces(&cfg.cables).as_bytes())
+        .at("write", upper.show(rel))?;
+    log::info!("wrote {}", upper.show(rel).display());
+    Ok(())
+}
+
+/// The text of a fresh /etc/network/interfaces.
+pub fn interfaces(cables: &[Cable]) -> String {
+    let mut text = String::from("auto lo\niface lo inet loopback\n");
+    for cable in cables {
+        if let Cable::Veth { index, .. } = cable {
+            text.push_str(&format!(
+                "\nauto eth{index}\niface eth{index} inet manual\n"
+            ));
+        }
+    }
+    text
+}
+
+/// Runs a configured PREMOUNT or POSTMOUNT command with `args`; its output
+/// goes to LOG.
+pub fn run(
+    which: &'static str,
+    argv: &[String],
+    args: &[&Path],
+    cfg: &Config,
+    log: &File,
+) -> Result<()> {
+    let mut cmd = command(argv, cfg)?;
+    let out = log.try_clone().at("dup", &cfg.log)?;
+    let err = log.try_clone().at("dup", &cfg.log)?;
+    let status = cmd
+        .args(args)
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .status()
+        .at("run", &argv[0])?;
+    if !status.success() {
+        return Err(Error::Hook {
+            which,
+            command: argv.join(" "),
+            status,
+        });
+    }
+    Ok(())
+}
+
+/// Runs the configured INIT command and returns its output (the init
+/// script) in a sealed-off memory file for the subinit's --init-fd.
+pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd> {
+    let mut cmd = command(argv, cfg)?;
+    let err = log.try_clone().at("dup", &cfg.log)?;
+    let output = cmd.stderr(Stdio::from(err)).output().at("run", &argv[0])?;
+    if !output.status.success() {
+        return Err(Error::Hook {
+            which: "INIT",
+            command: argv.join(" "),
+            status: output.status,
+        });
+    }
+    // A memfd has no path on the host and no size limit, unlike a pipe the
+    // subinit would have to drain while we write.
+    let fd = memfd_create("overlay-boot-init", MFdFlags::MFD_CLOEXEC).op("memfd_create")?;
+    let mut file = File::from(fd);
+    file.write_all(&output.stdout)
+        .at("write", "memfd:overlay-boot-init")?;
+    nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekSet).op("lseek init script")?;
+    Ok(OwnedFd::from(file))
+}
+
+fn command(argv: &[String], cfg: &Config) -> Result<Command> {
+    let Some((prog, rest)) = argv.split_first() else {
+        return Err(Error::Untrusted {
+            path: cfg.path.clone(),
+            why: "empty hook command",
+        });
+    };
+    let mut cmd = Command::new(prog);
+    cmd.args(rest)
+        .env("CONFIG", &cfg.path)
+        .current_dir(&cfg.base)
+        .stdin(Stdio::null());
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_lists_lo_and_veths_only() {
+        let cables = vec![
+            Cable::Veth {
+                index: 0,
+                bridge: None,
+                mac: None,
+            },
+            Cable::Vlan {
+                index: 0,
+                tag: 5,
+                bridge: None,
+            },
+            Cable::Veth {
+                index: 1,
+                bridge: Some("br0".into()),
+                mac: None,
+            },
+        ];
+        assert_eq!(
+            interfaces(&cables),
+            "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet manual\n\
+             \nauto eth1\niface eth1 inet manual\n"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Safe path handling under LIVE and UPPER (security check 12, the
+//! CVE-2021-30465 class): every file the launcher creates, writes or mounts
+//! onto inside a subhost tree is reached with openat2(RESOLVE_IN_ROOT), so a
+//! symlink planted in UPPER resolves inside the subhost and never out of it.
+//! Creation is relative to directory fds (mkdirat, mknodat, symlinkat,
+//! openat with O_NOFOLLOW) and mounts target `/proc/self/fd/N` of an O_PATH
+//! fd, so no path string is resolved twice.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, OFlag};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+
+use crate::error::{At, Error, Result};
+use crate::sys::{openat2, IN_ROOT};
+
+/// A subhost tree (LIVE or UPPER) opened as the root for path resolution.
+pub struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Root {
+    /// Opens a host directory given by the (trusted) configuration.
+    pub fn open(path: &Path) -> Result<Root> {
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = open(path, flags, Mode::empty()).at("open", path)?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The host path of `rel` under this root, for messages only.
+    pub fn show(&self, rel: &Path) -> PathBuf {
+        self.path.join(rel.strip_prefix("/").unwrap_or(rel))
+    }
+
+    /// Resolves `rel` inside the root with openat2 (RESOLVE_IN_ROOT).
+    pub fn resolve(&self, rel: &Path, flags: OFlag) -> Result<OwnedFd> {
+        let c = cpath(rel, &self.path)?;
+        openat2(self.fd.as_fd(), &c, flags.bits(), 0, IN_ROOT).at("open", self.show(rel))
+    }
+
+    /// An O_PATH fd on `rel` itself (a final symlink is not followed), or
+    /// None when it does not exist.
+    pub fn lookup(&self, rel: &Path) -> Result<Option<OwnedFd>> {
+        match self.resolve(rel, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Error::Sys {
+                errno: Errno::ENOENT,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates every missing directory of `rel` (mode `mode`) and returns an
+    /// O_PATH fd on the last one. Existing symlinks are followed, inside the root.
+    pub fn mkdir_all(&self, rel: &Path, mode: Mode) -> Result<OwnedFd> {
+        let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        let mut dir = self.resolve(Path::new("."), dir_flags)?;
+        let mut sofar = PathBuf::new();
+        for comp in rel.components() {
+            let Component::Normal(name) = comp else {
+                continue;
+            };
+            sofar.push(name);
+            match mkdirat(&dir, name, mode) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(errno) => {
+                    return Err(Error::Sys {
+                        op: "mkdir",
+                        path: self.show(&sofar),
+                        errno,
+                    })
+                }
+            }
+            dir = self.resolve(&sofar, dir_flags)?;
+        }
+        Ok(dir)
+    }
+
+    /// Creates the regular file `rel` (and its missing parents), opened for
+    /// writing. None when something of that name already exists, a dangling
+    /// or planted symlink included.
+    pub fn create_file(&self, rel: &Path, mode: Mode) -> Result<Option<OwnedFd>> {
+        let (parent, name) = split(rel, &self.path)?;
+        let dir = self.mkdir_all(parent, Mode::from_bits_truncate(0o755))?;
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(&dir, name, flags, mode) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::EEXIST) => Ok(None),
+            Err(errno) => Err(Error::Sys {
+                op: "create",
+                path: self.show(rel),
+                errno,
+            }),
+        }
+    }
+
+    /// An O_PATH fd to mount onto at `rel`: a directory (created if missing)
+    /// or, when `want_dir` is false, a regular file (created empty if
+    /// missing). Anything else there (a symlink, a device) is refused.
+    pub fn mount_target(&self, rel: &Path, want_dir: bool) -> Result<OwnedFd> {
+        if want_dir {
+            return self.mkdir_all(rel, Mode::from_bits_truncate(0o755));
+        }
+        drop(self.create_file(rel, Mode::from_bits_truncate(0o644))?);
+        let fd = self.resolve(rel, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
+        if file_kind(&fd, &self.show(rel))? != SFlag::S_IFREG {
+            return Err(Error::Untrusted {
+                path: self.show(rel),
+                why: "mount target is not a regular file",
+            });
+        }
+        Ok(fd)
+    }
+}
+
+/// The type bits of an open file.
+pub fn file_kind(fd: &impl AsFd, shown: &Path) -> Result<SFlag> {
+    let st = fstat(fd).at("stat", shown)?;
+    Ok(SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()))
+}
+
+/// `/proc/self/fd/N`: a path naming exactly the object behind `fd`, for
+/// calls such as mount(2) that take paths.
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn cpath(rel: &Path, shown: &Path) -> Result<CString> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    CString::new(rel.as_os_str().as_bytes()).map_err(|_| Error::Sys {
+        op: "open",
+        path: shown.join(rel),
+        errno: Errno::EINVAL,
+    })
+}
+
+/// Parent and last component of a relative path inside a root.
+fn split<'a>(rel: &'a Path, shown: &Path) -> Result<(&'a Path, &'a std::ffi::OsStr)> {
+    match (rel.parent(), rel.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent, name)),
+        _ => Err(Error::Sys {
+            op: "create",
+            path: shown.join(rel),
+            errno: Errno::EINVAL,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_names_parent_and_file() {
+        let (p, n) = split(Path::new("etc/network/interfaces"), Path::new("/x"))
+            .ok()
+            .unzip();
+        assert_eq!(p, Some(Path::new("etc/network")));
+        assert_eq!(n, Some(std::ffi::OsStr::new("interfaces")));
+        assert!(split(Path::new("/"), Path::new("/x")).is_err());
+    }
+
+    #[test]
+    fn show_joins_under_root() {
+        let r = Root {
+            fd: match open("/", OFlag::O_PATH, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(e) => panic!("open /: {e}"),
+            },
+            path: PathBuf::from("/live"),
+        };
+        assert_eq!(
+            r.show(Path::new("/dev/null")),
+            PathBuf::from("/live/dev/null")
+        );
+        assert_eq!(r.show(Path::new("etc")), PathBuf::from("/live/etc"));
+    }
+}

@@ -1,0 +1,277 @@
+//! The monitor: lives as long as the subhost. It makes the netns (in the
+//! host's mount namespace), then, in a private mount namespace, the cgroup,
+//! the root filesystem and its mounts; clones PID 1; relays readiness to the
+//! caller; waits for PID 1; and when PID 1 ends for any reason removes all
+//! that lives on the host: cgroup, netns file, run state.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::config::Config;
+use crate::error::{At, Error, Op, Result};
+use crate::report::{self, Event, Outcome};
+use crate::state::{self, Lock};
+use crate::sys::pidfd_send_signal;
+use crate::{cgroup, netns, setup};
+
+/// How long teardown waits for the cgroup to empty after cgroup.kill.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// Where events go: the caller's status pipe, or (with --foreground) the
+/// terminal directly.
+pub enum Sink {
+    Pipe(Option<File>),
+    Terminal(Outcome),
+}
+
+pub struct Monitor {
+    pub cfg: Config,
+    pub log: File,
+    /// Held (never read) while the monitor lives: the subhost is running.
+    pub lock: Lock,
+    pub sink: Sink,
+}
+
+/// What this monitor created on the host, so teardown removes only that.
+#[derive(Default)]
+pub struct Made {
+    pub netns: bool,
+    pub cgroup: Option<PathBuf>,
+}
+
+/// The running PID 1.
+pub struct Child {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub ready: File,
+}
+
+impl Monitor {
+    pub fn new(cfg: Config, log: File, lock: Lock, sink: Sink) -> Monitor {
+        Monitor {
+            cfg,
+            log,
+            lock,
+            sink,
+        }
+    }
+
+    /// Boots, waits, tears down; returns the process exit status.
+    /// `subinit`: the binary to exec as PID 1 (closed once it runs).
+    pub fn run(mut self, subinit: OwnedFd) -> i32 {
+        let mut made = Made::default();
+        let code = match self.start(subinit, &mut made) {
+            Ok(code) => code,
+            Err(e) => {
+                log::error!("{e}");
+                self.send(Event::Error(e.to_string()));
+                1
+            }
+        };
+        self.teardown(&made);
+        self.close();
+        drop(self.lock);
+        code
+    }
+
+    fn start(&mut self, subinit: OwnedFd, made: &mut Made) -> Result<i32> {
+        let host_mnt = open(
+            "/proc/self/ns/mnt",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .at("open", "/proc/self/ns/mnt")?;
+        let signals = signal_pipe()?;
+        let result = setup::subhost(&self.cfg, subinit, &self.log, made);
+        // Why: the netns file and the cgroup are host objects; remove them
+        // from the host's mount namespace, where the netns bind lives.
+        let back =
+            setns(&host_mnt, CloneFlags::CLONE_NEWNS).op("setns back to the host mount namespace");
+        let child = result?;
+        back?;
+        self.record(&child)?;
+        self.send(Event::Pid(child.pid.as_raw()));
+        Ok(self.wait(child, &signals))
+    }
+
+    /// Writes the run state; on failure PID 1 is killed (teardown follows).
+    fn record(&self, child: &Child) -> Result<()> {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let s = state::State {
+            pid: child.pid.as_raw(),
+            monitor: std::process::id() as i32,
+            conf: self.cfg.path.clone(),
+            started,
+            pid_start: state::start_time(child.pid.as_raw()).unwrap_or(0),
+            stop_timeout: self.cfg.stop_timeout.as_secs(),
+        };
+        state::write(&self.cfg.name, &s).inspect_err(|_| {
+            let _ = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGKILL);
+            let _ = waitpid(child.pid, None);
+        })
+    }
+
+    /// Relays readiness, forwards stop signals, returns when PID 1 ends.
+    fn wait(&mut self, child: Child, signals: &UnixStream) -> i32 {
+        let mut ready = Some(child.ready);
+        let mut text = Vec::new();
+        loop {
+            let (exited, woke, readable) = match wait_any(&child.pidfd, signals, ready.as_ref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("{e}");
+                    continue;
+                }
+            };
+            if woke {
+                drain(signals);
+                log::info!("stop signal: SIGTERM to PID 1");
+                if let Err(e) = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGTERM) {
+                    log::warn!("signal PID 1: {}", e.desc());
+                }
+            }
+            if let (true, Some(r)) = (readable, ready.as_mut()) {
+                let mut buf = [0u8; 512];
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        ready = None;
+                        self.relay_ready(&text);
+                    }
+                    Ok(n) => text.extend_from_slice(&buf[..n]),
+                }
+            }
+            if exited {
+                break;
+            }
+        }
+        let status = waitpid(child.pid, None);
+        log::info!("PID 1 ended: {}", describe(&status));
+        self.send(Event::Exited(describe(&status)));
+        match status {
+            Ok(WaitStatus::Exited(_, 0)) => 0,
+            _ => 1,
+        }
+    }
+
+    /// The subinit closed its ready fd: pass on what it said.
+    fn relay_ready(&mut self, text: &[u8]) {
+        let Some(failed) = report::parse_subinit(&String::from_utf8_lossy(text)) else {
+            return;
+        };
+        log::info!("ready ({} start actions failed)", failed.len());
+        for f in failed {
+            self.send(Event::Failed(f));
+        }
+        self.send(Event::Ready);
+        self.close();
+    }
+
+    fn send(&mut self, ev: Event) {
+        match &mut self.sink {
+            Sink::Pipe(Some(pipe)) => {
+                let _ = pipe.write_all(ev.to_line().as_bytes());
+            }
+            Sink::Pipe(None) => {}
+            Sink::Terminal(outcome) => outcome.add(ev),
+        }
+    }
+
+    /// The boot's outcome is known: release the caller (or print it).
+    fn close(&mut self) {
+        match &mut self.sink {
+            Sink::Pipe(pipe) => drop(pipe.take()),
+            Sink::Terminal(o) if o.ready => {
+                report::print_ready(&self.cfg.name, o.pid.unwrap_or(0), &self.cfg.log, &o.failed);
+                self.sink = Sink::Pipe(None);
+            }
+            Sink::Terminal(o) => {
+                let reason = o
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "no readiness reported".into());
+                report::print_failure(&self.cfg.name, &reason, &self.cfg.log);
+                self.sink = Sink::Pipe(None);
+            }
+        }
+    }
+
+    /// Removes what this monitor made on the host, then the run state.
+    fn teardown(&self, made: &Made) {
+        if let Some(dir) = &made.cgroup {
+            if let Err(e) = cgroup::teardown(dir, KILL_WAIT) {
+                log::error!("cgroup: {e}");
+            }
+        }
+        if made.netns {
+            netns::remove(&self.cfg.name);
+        }
+        if let Err(e) = state::remove(&self.cfg.name) {
+            log::error!("{e}");
+        }
+        log::info!("torn down");
+    }
+}
+
+/// Waits for PID 1's exit, a stop signal or readiness data.
+fn wait_any(pidfd: &OwnedFd, sig: &UnixStream, ready: Option<&File>) -> Result<(bool, bool, bool)> {
+    let mut fds = vec![
+        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        PollFd::new(sig.as_fd(), PollFlags::POLLIN),
+    ];
+    if let Some(r) = ready {
+        fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
+    }
+    match poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) | Err(Errno::EINTR) => {}
+        Err(errno) => return Err(Error::Call { op: "poll", errno }),
+    }
+    let hit = |i: usize| {
+        fds.get(i)
+            .and_then(PollFd::revents)
+            .is_some_and(|r| !r.is_empty())
+    };
+    Ok((hit(0), hit(1), hit(2)))
+}
+
+/// SIGTERM, SIGINT and SIGHUP to the monitor wake it through this socket;
+/// it asks PID 1 to stop gracefully.
+fn signal_pipe() -> Result<UnixStream> {
+    let (r, w) = UnixStream::pair().at("socketpair", "signal pipe")?;
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let w2 = w.try_clone().at("dup", "signal pipe")?;
+        signal_hook::low_level::pipe::register(sig, w2).at("register signal", "signal pipe")?;
+    }
+    r.set_nonblocking(true)
+        .at("set nonblocking", "signal pipe")?;
+    Ok(r)
+}
+
+fn drain(mut s: &UnixStream) {
+    let mut buf = [0u8; 64];
+    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+fn describe(status: &nix::Result<WaitStatus>) -> String {
+    match status {
+        Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("waitpid: {}", e.desc()),
+    }
+}

@@ -1,0 +1,125 @@
+//! The boot, step by step (compat "The boot, step by step"), run by the
+//! monitor. Reads top to bottom like the shell script it replaces.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::pipe2;
+
+use crate::config::{Config, Hook};
+use crate::error::{At, Op, Result};
+use crate::inroot::Root;
+use crate::monitor::{Child, Made};
+use crate::{cgroup, devfs, hooks, netns, rootfs, spawn};
+
+/// Sets the subhost up and starts its PID 1. Leaves the calling process in
+/// a private mount namespace; `made` records what exists on the host.
+pub fn subhost(cfg: &Config, subinit: OwnedFd, log: &File, made: &mut Made) -> Result<Child> {
+    let t0 = Instant::now();
+    let step = |what: &str| log::info!("{what} ({} µs)", t0.elapsed().as_micros());
+
+    netns::create(&cfg.name)?;
+    made.netns = true;
+    let ns = netns::open_ns(&cfg.name)?;
+    step("netns");
+
+    // Why: every mount from here on lives in this namespace (and PID 1's
+    // copy of it) only; the host's mount table never sees them, and they
+    // vanish with the last process.
+    unshare(CloneFlags::CLONE_NEWNS).op("unshare(CLONE_NEWNS)")?;
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, private, None::<&str>).at("make rprivate", "/")?;
+
+    let cg = match cgroup::path(&cfg.name)? {
+        Some(dir) => {
+            let fd = cgroup::create(&dir)?;
+            made.cgroup = Some(dir);
+            Some(fd)
+        }
+        None => None,
+    };
+    step("cgroup");
+
+    match &cfg.premount {
+        Hook::BuiltIn => hooks::builtin_premount(cfg)?,
+        Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log)?,
+    }
+    rootfs::mount_root(cfg)?;
+    step("root");
+    let live = Root::open(&cfg.live)?;
+    match &cfg.postmount {
+        Hook::BuiltIn => devfs::postmount(cfg, &live, &ns)?,
+        Hook::Command(argv) => hooks::run("POSTMOUNT", argv, &[&cfg.live, &cfg.upper], cfg, log)?,
+    }
+    rootfs::bind_shares(cfg, &live)?;
+    drop(live);
+    step("postmount");
+
+    let init = match &cfg.init {
+        Hook::BuiltIn => None,
+        Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log)?),
+    };
+    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
+    let log_fd = OwnedFd::from(log.try_clone().at("dup", &cfg.log)?);
+    let mut keep = vec![ready_w.as_raw_fd()];
+    keep.extend(init.as_ref().map(AsRawFd::as_raw_fd));
+    let plan = spawn::Plan {
+        live: &cfg.live,
+        netns: &ns,
+        cgroup: cg.as_ref(),
+        subinit: &subinit,
+        log: &log_fd,
+        argv: subinit_argv(
+            cfg,
+            ready_w.as_raw_fd(),
+            init.as_ref().map(AsRawFd::as_raw_fd),
+        ),
+        env: subinit_env(),
+        keep,
+    };
+    let (pid, pidfd) = spawn::spawn(&plan)?;
+    step("PID 1 exec'd");
+    Ok(Child {
+        pid,
+        pidfd,
+        ready: File::from(ready_r),
+    })
+}
+
+/// The subinit's command line (docs/subinit-contract.md).
+pub fn subinit_argv(cfg: &Config, ready_fd: i32, init_fd: Option<i32>) -> Vec<CString> {
+    let mut a: Vec<String> = vec!["subinit".into(), "--name".into(), cfg.name.clone()];
+    match init_fd {
+        Some(fd) => a.extend(["--init-fd".into(), fd.to_string()]),
+        None => {
+            for s in &cfg.start {
+                a.extend(["--start".into(), s.clone()]);
+            }
+        }
+    }
+    let services = cfg
+        .services
+        .as_ref()
+        .map_or("none".into(), |p| p.to_string_lossy().into_owned());
+    a.extend(["--services".into(), services]);
+    a.extend([
+        "--stop-timeout".into(),
+        cfg.stop_timeout.as_secs().to_string(),
+    ]);
+    a.extend(["--ready-fd".into(), ready_fd.to_string()]);
+    a.into_iter().filter_map(|s| CString::new(s).ok()).collect()
+}
+
+/// The subinit's environment: only SUBINIT_LOG, when set.
+fn subinit_env() -> Vec<CString> {
+    std::env::var("SUBINIT_LOG")
+        .ok()
+        .and_then(|v| CString::new(format!("SUBINIT_LOG={v}")).ok())
+        .into_iter()
+        .collect()
+}

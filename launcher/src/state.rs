@@ -1,0 +1,257 @@
+//! Per-subhost run state, `/run/overlay-boot/NAME/`: a `lock` file flock'ed
+//! by the monitor while the subhost lives, and one value per file: `pid`
+//! (PID 1's host pid), `pid_start` (its start time in clock ticks, which
+//! tells it from a later process with a reused pid), `monitor`, `conf`,
+//! `started` (unix seconds),
+//! `stop_timeout` (seconds). A run directory whose lock nobody holds is
+//! stale: left by a launcher that died.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::{At, Error, Result};
+use crate::{cgroup, netns};
+
+pub const RUN_DIR: &str = "/run/overlay-boot";
+
+pub type Lock = Flock<File>;
+
+/// The run directory of subhost `name`.
+pub fn dir(name: &str) -> PathBuf {
+    Path::new(RUN_DIR).join(name)
+}
+
+/// What the run directory says about a subhost.
+pub enum Probe {
+    /// No run directory.
+    Absent,
+    /// The lock is held: the subhost is running (or booting).
+    Running,
+    /// Left behind; the returned lock is now ours.
+    Stale(Lock),
+}
+
+/// Takes the lock for a boot; `Ok((lock, stale))` where `stale` says state
+/// of an earlier, dead launcher is there to clean.
+pub fn acquire(name: &str) -> Result<(Lock, bool)> {
+    mkdir_root_only(Path::new(RUN_DIR))?;
+    let run = dir(name);
+    let existed = !mkdir_root_only(&run)?;
+    match probe(name)? {
+        Probe::Stale(lock) => Ok((lock, existed)),
+        Probe::Running => Err(Error::AlreadyRunning {
+            name: name.to_string(),
+        }),
+        // Removed under us by a monitor finishing its teardown: try again.
+        Probe::Absent => acquire(name),
+    }
+}
+
+/// Looks at the lock without waiting.
+pub fn probe(name: &str) -> Result<Probe> {
+    let path = dir(name).join("lock");
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::Absent),
+        Err(e) => {
+            return Err(Error::Io {
+                op: "open",
+                path,
+                source: e,
+            })
+        }
+    };
+    let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, Errno::EWOULDBLOCK)) => return Ok(Probe::Running),
+        Err((_, errno)) => {
+            return Err(Error::Sys {
+                op: "flock",
+                path,
+                errno,
+            })
+        }
+    };
+    // The file we locked must still be the one at that path: a monitor
+    // unlinks it at the end of its teardown.
+    let same = match fs::symlink_metadata(&path) {
+        Ok(m) => lock
+            .metadata()
+            .map(|l| l.ino() == m.ino() && l.dev() == m.dev())
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    Ok(if same {
+        Probe::Stale(lock)
+    } else {
+        Probe::Absent
+    })
+}
+
+/// mkdir with mode 0755; false when it already existed. An existing entry
+/// must be a real directory owned by root.
+fn mkdir_root_only(path: &Path) -> Result<bool> {
+    match nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+        Ok(()) => return Ok(true),
+        Err(Errno::EEXIST) => {}
+        Err(errno) => {
+            return Err(Error::Sys {
+                op: "mkdir",
+                path: path.into(),
+                errno,
+            })
+        }
+    }
+    let meta = fs::symlink_metadata(path).at("stat", path)?;
+    if !meta.is_dir() || meta.uid() != 0 {
+        return Err(Error::Untrusted {
+            path: path.into(),
+            why: "not a directory owned by root",
+        });
+    }
+    Ok(false)
+}
+
+/// What the monitor records once PID 1 runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub pid: i32,
+    pub monitor: i32,
+    pub conf: PathBuf,
+    pub started: u64,
+    pub pid_start: u64,
+    pub stop_timeout: u64,
+}
+
+/// Records the configuration path as soon as the lock is taken, so stop
+/// finds even a boot that died half-way.
+pub fn write_conf(name: &str, conf: &Path) -> Result<()> {
+    let p = dir(name).join("conf");
+    fs::write(&p, format!("{}\n", conf.display())).at("write", &p)
+}
+
+/// Writes the state files (`pid` last: its presence means complete).
+pub fn write(name: &str, s: &State) -> Result<()> {
+    let d = dir(name);
+    let put = |file: &str, value: String| {
+        let p = d.join(file);
+        fs::write(&p, value + "\n").at("write", &p)
+    };
+    put("started", s.started.to_string())?;
+    put("pid_start", s.pid_start.to_string())?;
+    put("stop_timeout", s.stop_timeout.to_string())?;
+    put("monitor", s.monitor.to_string())?;
+    put("pid", s.pid.to_string())
+}
+
+/// Reads the state files; None while a boot has not written them yet.
+pub fn read(name: &str) -> Option<State> {
+    let d = dir(name);
+    let get = |file: &str| {
+        fs::read_to_string(d.join(file))
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string())
+    };
+    Some(State {
+        pid: get("pid")?.parse().ok()?,
+        monitor: get("monitor")?.parse().ok()?,
+        conf: PathBuf::from(get("conf")?),
+        started: get("started")?.parse().ok()?,
+        pid_start: get("pid_start")?.parse().ok()?,
+        stop_timeout: get("stop_timeout")?.parse().ok()?,
+    })
+}
+
+/// Fields 3.. of /proc/PID/stat (after the command, which may hold blanks).
+fn proc_stat(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(
+        stat.rsplit_once(") ")?
+            .1
+            .split(' ')
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// A process's start time (field 22), in clock ticks since boot.
+pub fn start_time(pid: i32) -> Option<u64> {
+    proc_stat(pid)?.get(19)?.parse().ok()
+}
+
+/// A pidfd on the recorded PID 1, if it still runs: opened first, then
+/// checked against the recorded start time, so it cannot be another process.
+pub fn open_pid1(s: &State) -> Option<std::os::fd::OwnedFd> {
+    let fd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(s.pid)).ok()?;
+    (start_time(s.pid) == Some(s.pid_start)).then_some(fd)
+}
+
+/// Names of all run directories.
+pub fn names() -> Vec<String> {
+    let Ok(entries) = fs::read_dir(RUN_DIR) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Removes what a subhost leaves on the host besides its mounts (which go
+/// with its mount namespaces): every process in its cgroup, the cgroup,
+/// the netns file. Must run in the host's mount namespace.
+pub fn clean_objects(name: &str, timeout: Duration) -> Result<()> {
+    let cg = cgroup::path(name)?;
+    let killed = match &cg {
+        Some(dir) => cgroup::teardown(dir, timeout),
+        None => Ok(()),
+    };
+    netns::remove(name);
+    killed
+}
+
+/// Removes the run directory (the lock file with it, while held).
+pub fn remove(name: &str) -> Result<()> {
+    let d = dir(name);
+    match fs::remove_dir_all(&d) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            op: "remove",
+            path: d,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_of_self_is_stable() {
+        let me = std::process::id() as i32;
+        let t = start_time(me);
+        assert!(t.is_some());
+        assert_eq!(t, start_time(me));
+        assert_eq!(
+            proc_stat(me)
+                .and_then(|f| f.first().cloned())
+                .map(|s| s.len()),
+            Some(1)
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! `overlay-stop CONF`: ask PID 1 to stop (SIGTERM through its pidfd), give
+//! it STOP_TIMEOUT + 5 s, then kill what is left; return only when the
+//! monitor has removed everything: no process, mount, netns, cgroup or run
+//! state of the subhost remains.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::boot::require_root;
+use crate::error::{Error, Result};
+use crate::state::{self, Probe};
+use crate::sys::{pidfd_open, pidfd_send_signal};
+use crate::{cgroup, netns};
+
+/// Grace added to STOP_TIMEOUT for the subinit's own stop sequence.
+const GRACE: Duration = Duration::from_secs(5);
+/// How long the monitor may take for its teardown.
+const TEARDOWN: Duration = Duration::from_secs(15);
+
+pub fn stop(conf: &Path) -> Result<i32> {
+    require_root()?;
+    let conf = fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
+    let Some(name) = find_by_conf(&conf) else {
+        return Err(Error::NotRunning {
+            what: format!("the subhost of {}", conf.display()),
+        });
+    };
+    let not_running = || Error::NotRunning {
+        what: format!("subhost {name}"),
+    };
+    match state::probe(&name)? {
+        Probe::Absent => Err(not_running()),
+        Probe::Running => {
+            graceful(&name)?;
+            Ok(0)
+        }
+        Probe::Stale(lock) => {
+            let was_running = stop_orphan(&name)?;
+            clean_stale(&name)?;
+            drop(lock);
+            verify_gone(&name)?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "overlay-stop: {name}: its monitor had died; cleaned up what it left"
+            );
+            if was_running {
+                Ok(0)
+            } else {
+                Err(not_running())
+            }
+        }
+    }
+}
+
+/// The run directory whose recorded config path is `conf`.
+fn find_by_conf(conf: &Path) -> Option<String> {
+    state::names().into_iter().find(|name| {
+        fs::read_to_string(state::dir(name).join("conf"))
+            .map(|c| Path::new(c.trim_end_matches('\n')) == conf)
+            .unwrap_or(false)
+    })
+}
+
+/// Stop with the monitor alive: it sees PID 1 end and tears down.
+fn graceful(name: &str) -> Result<()> {
+    let st = state::read(name).ok_or_else(|| Error::NotRunning {
+        what: format!("subhost {name} (still booting)"),
+    })?;
+    let monitor = pidfd_open(Pid::from_raw(st.monitor)).map_err(|errno| Error::Call {
+        op: "pidfd_open monitor",
+        errno,
+    })?;
+    match state::open_pid1(&st) {
+        Some(pid1) => end_pid1(name, &pid1, Duration::from_secs(st.stop_timeout) + GRACE)?,
+        None => log::info!("{name}: PID 1 already gone"),
+    }
+    if !wait_exit(&monitor, TEARDOWN)? {
+        return Err(Error::Timeout {
+            what: "the monitor's teardown",
+        });
+    }
+    // A monitor killed half-way leaves things behind: finish its work.
+    if let Probe::Stale(lock) = state::probe(name)? {
+        clean_stale(name)?;
+        drop(lock);
+    }
+    verify_gone(name)
+}
+
+/// The monitor died but PID 1 may live on: stop it as gracefully as with
+/// a monitor. True when it was running. The caller holds the lock.
+pub fn stop_orphan(name: &str) -> Result<bool> {
+    let Some(st) = state::read(name) else {
+        return Ok(false);
+    };
+    let Some(pid1) = state::open_pid1(&st) else {
+        return Ok(false);
+    };
+    log::warn!("{name}: PID 1 runs without its monitor; stopping it");
+    end_pid1(name, &pid1, Duration::from_secs(st.stop_timeout) + GRACE)?;
+    Ok(true)
+}
+
+/// SIGTERM, a grace period, then SIGKILL to everything in the subhost.
+fn end_pid1(name: &str, pid1: &OwnedFd, grace: Duration) -> Result<()> {
+    match pidfd_send_signal(pid1.as_fd(), Signal::SIGTERM) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(errno) => {
+            return Err(Error::Call {
+                op: "pidfd_send_signal SIGTERM",
+                errno,
+            })
+        }
+    }
+    if wait_exit(pid1, grace)? {
+        return Ok(());
+    }
+    log::warn!("{name}: still running after {} s; killing", grace.as_secs());
+    match cgroup::path(name)? {
+        Some(dir) if dir.exists() => cgroup::kill(&dir)?,
+        _ => match pidfd_send_signal(pid1.as_fd(), Signal::SIGKILL) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(errno) => {
+                return Err(Error::Call {
+                    op: "pidfd_send_signal SIGKILL",
+                    errno,
+                })
+            }
+        },
+    }
+    if wait_exit(pid1, GRACE)? {
+        Ok(())
+    } else {
+        Err(Error::Timeout {
+            what: "the subhost's PID 1 to end",
+        })
+    }
+}
+
+/// Waits until the process behind `pidfd` has ended; false at the deadline.
+fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, ms) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                return Err(Error::Call {
+                    op: "poll pidfd",
+                    errno,
+                })
+            }
+        }
+    }
+}
+
+/// Cleans what a dead launcher left (the caller holds the lock).
+pub fn clean_stale(name: &str) -> Result<()> {
+    state::clean_objects(name, TEARDOWN)?;
+    state::remove(name)
+}
+
+/// Checks that nothing of the subhost is left on the host.
+fn verify_gone(name: &str) -> Result<()> {
+    let mut left: Vec<PathBuf> = vec![netns::path(name), state::dir(name)];
+    left.extend(cgroup::path(name)?);
+    match left.into_iter().find(|p| p.exists()) {
+        Some(path) => Err(Error::InTheWay {
+            what: "left after stop",
+            path,
+        }),
+        None => Ok(()),
+    }
+}

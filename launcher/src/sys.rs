@@ -1,0 +1,151 @@
+//! Raw system calls that nix 0.31 does not wrap: clone3, pidfd_open,
+//! pidfd_send_signal, openat2 and close_range. Each is one small function
+//! over `libc::syscall`; everything else goes through nix.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+/// `struct clone_args` of clone3(2) (the v2 layout with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// libc's constant is a deprecated overflowing c_int; this is the kernel's value.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// What clone3 returned, as with fork: the parent gets the child's pid and pidfd.
+pub enum Cloned {
+    Parent { pid: Pid, pidfd: OwnedFd },
+    Child,
+}
+
+/// clone3 with fork semantics (no new stack: the child returns from this
+/// call like from fork). `flags` must include CLONE_PIDFD. SIGCHLD is the
+/// exit signal, so the parent can waitpid the child. `cgroup`: a directory
+/// fd for CLONE_INTO_CGROUP.
+///
+/// Only safe to call from a single-threaded process: the child is a copy of
+/// this thread alone.
+pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Cloned, Errno> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(cg) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = cg.as_raw_fd() as u64;
+    }
+    // SAFETY: `args` is a valid clone_args of the size passed; with a zero
+    // stack the child continues on a copy of this stack, as after fork(2).
+    // The pidfd pointer stays valid for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match Errno::result(ret)? {
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent {
+            pid: Pid::from_raw(pid as libc::pid_t),
+            // SAFETY: with CLONE_PIDFD the kernel stored a new fd we now own.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// pidfd_open(2): a stable handle on a process, immune to pid reuse.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel returned a new fd (O_CLOEXEC by default) that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// pidfd_send_signal(2): signal the very process the pidfd refers to.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> Result<(), Errno> {
+    // SAFETY: a valid fd, a valid signal, a null siginfo (kernel fills it in).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Resolution flags used for every path under LIVE or UPPER: `dirfd` is the
+/// root ("/" and ".." stop there, absolute symlinks resolve inside it), and
+/// /proc magic links cannot jump out.
+pub const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// openat2(2): open `path` relative to `dirfd` with `resolve` flags. nix 0.31
+/// has no openat2; this is the project's one wrapper for it.
+pub fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: u64::from(mode),
+        resolve,
+    };
+    // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the
+    // size passed; both outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel returned a new fd that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// close_range(2) over `first..=u32::MAX` with `flags` (0 closes,
+/// CLOSE_RANGE_CLOEXEC only marks them close-on-exec).
+pub fn close_range_from(first: u32, flags: libc::c_uint) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments; closing fds we may still
+    // hold as OwnedFd is only done right before exec or _exit.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) };
+    Errno::result(ret).map(drop)
+}
