@@ -31,6 +31,8 @@ pub struct Boot {
     /// Stop actions of the scripts whose start was attempted, in start order.
     pub stop_actions: Vec<(String, Vec<OsString>)>,
     pub failures: Vec<(String, String)>,
+    /// Each boot script and its state (starting, started, failed).
+    pub scripts: Vec<(String, &'static str)>,
     pub done: bool,
     began: Instant,
     ready_fd: Option<File>,
@@ -42,6 +44,7 @@ impl Boot {
             queue: steps.into(),
             stop_actions: Vec::new(),
             failures: Vec::new(),
+            scripts: Vec::new(),
             done: false,
             began: Instant::now(),
             ready_fd,
@@ -89,14 +92,19 @@ impl Init {
                         self.boot.stop_actions.push((tag.clone(), stop));
                     }
                     let timeout = self.opts.script_timeout;
-                    if let Err(status) = self.start_foreground(&tag, &start, timeout) {
-                        self.boot.failures.push((tag, status));
+                    match self.start_foreground(&tag, &start, timeout) {
+                        Ok(()) => self.boot.scripts.push((tag, "starting")),
+                        Err(status) => {
+                            self.boot.scripts.push((tag.clone(), "failed"));
+                            self.boot.failures.push((tag, status));
+                        }
                     }
                 }
                 Some(Step::Supervise(index)) => self.start_service(index),
                 None => {
                     self.boot.done = true;
                     self.boot.report_ready();
+                    self.start_session();
                     crate::memory::release_clean_text();
                 }
             }

@@ -65,3 +65,37 @@ pub fn spawn_failure_status(err: &io::Error) -> String {
         _ => "exit:126".to_owned(),
     }
 }
+
+/// Starts a session's command on its terminal: a new session with `tty` as
+/// controlling terminal and as fds 0-2, cwd `/`, a login environment.
+pub fn spawn_on_terminal(argv: &[OsString], tty: std::fs::File, term: &str, subhost: &str) -> io::Result<Pid> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", PATH)
+        .env("HOME", "/root")
+        .env("TERM", term)
+        .env("SUBHOST", subhost)
+        .stdin(Stdio::from(tty.try_clone()?))
+        .stdout(Stdio::from(tty.try_clone()?))
+        .stderr(Stdio::from(tty));
+    // SAFETY: sigprocmask(2), setsid(2) and ioctl(2) are async-signal-safe
+    // and allocate nothing, as required between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            nix::unistd::setsid()?;
+            // fd 0 is the terminal: make it this new session's controlling one.
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    Ok(Pid::from_raw(child.id() as i32))
+}

@@ -22,7 +22,9 @@ use crate::child;
 use crate::logging::SELF;
 use crate::options::Options;
 use crate::output::OutputPipes;
+use crate::session::SessionState;
 use crate::shutdown::Stop;
+use crate::status::StatusPipe;
 use crate::signals::{self, Meaning};
 use crate::supervise::Service;
 
@@ -36,6 +38,8 @@ pub enum Role {
     Run(usize),
     /// The `finish` of supervised service N.
     Finish(usize),
+    /// The session's command.
+    Session,
 }
 
 /// The one script PID 1 waits for at a time.
@@ -59,6 +63,8 @@ pub struct Init {
     pub boot: Boot,
     pub services: Vec<Service>,
     pub stop: Option<Stop>,
+    pub status: Option<StatusPipe>,
+    pub session: Option<SessionState>,
 }
 
 impl Init {
@@ -80,16 +86,20 @@ impl Init {
             boot,
             services,
             stop: None,
+            status: None,
+            session: None,
         }
     }
 
-    /// Runs until a requested stop has finished; returns the exit status.
+    /// Runs until a requested stop has finished; returns the exit status:
+    /// the session command's, or 0.
     pub fn run(&mut self) -> i32 {
         self.advance();
         loop {
+            self.publish_status();
             if self.stop.as_ref().is_some_and(|s| s.finished) {
                 self.output.flush_all();
-                return 0;
+                return self.session.as_ref().and_then(|s| s.status).unwrap_or(0);
             }
             self.wait_for_events();
             self.advance();
@@ -229,6 +239,7 @@ impl Init {
             Role::Foreground => self.on_foreground_exit(pid, status),
             Role::Run(i) => self.on_run_exit(i, status),
             Role::Finish(i) => self.on_finish_exit(i),
+            Role::Session => self.on_session_exit(status),
         }
     }
 
@@ -247,8 +258,13 @@ impl Init {
         } else {
             log::warn!(target: SELF, "{}: failed ({outcome}) after {} ms", fg.tag, took.as_millis());
         }
-        if self.stop.is_none() && outcome != "exit:0" {
-            self.boot.failures.push((fg.tag, outcome));
+        if self.stop.is_none() {
+            if let Some(entry) = self.boot.scripts.last_mut().filter(|(tag, _)| *tag == fg.tag) {
+                entry.1 = if outcome == "exit:0" { "started" } else { "failed" };
+            }
+            if outcome != "exit:0" {
+                self.boot.failures.push((fg.tag, outcome));
+            }
         }
     }
 
@@ -285,6 +301,11 @@ impl Init {
             timed_out: false,
         });
         Ok(())
+    }
+
+    pub fn track(&mut self, pid: Pid, role: Role) {
+        self.children.insert(pid, role);
+        self.no_children = false;
     }
 
     /// Spawns a tracked child whose output is logged under `tag`.

@@ -12,8 +12,10 @@ mod options;
 mod output;
 mod procs;
 mod services;
+mod session;
 mod shutdown;
 mod signals;
+mod status;
 mod supervise;
 
 use std::fs::File;
@@ -94,13 +96,16 @@ fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Ini
         log::info!(target: SELF, "no services: maintenance boot, idle until stopped");
     }
     let services = supervise::Service::from_entries(&entries);
-    Ok(init::Init::new(
-        opts,
-        sigfd,
-        is_pid1,
-        boot::Boot::new(steps, ready_fd),
-        services,
-    ))
+    let status = opts.status_fd.map(|fd| status::StatusPipe::new(take_fd(fd)));
+    let session = opts
+        .session
+        .clone()
+        .map(|s| session::SessionState::new(s.clone(), take_fd(s.fd)));
+    let boot = boot::Boot::new(steps, ready_fd);
+    let mut init = init::Init::new(opts, sigfd, is_pid1, boot, services);
+    init.status = status;
+    init.session = session;
+    Ok(init)
 }
 
 /// Takes ownership of an fd number handed over on the command line.

@@ -18,6 +18,17 @@ pub struct Options {
     pub stop_timeout: Duration,
     pub script_timeout: Duration,
     pub ready_fd: Option<RawFd>,
+    pub status_fd: Option<RawFd>,
+    pub session: Option<Session>,
+}
+
+/// `--session-fd FD [--session-term TERM] -- CMD [ARG]...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The slave side of the session's pseudo-terminal.
+    pub fd: RawFd,
+    pub term: String,
+    pub argv: Vec<String>,
 }
 
 /// What the command line asks for.
@@ -33,6 +44,8 @@ pub enum UsageError {
     MissingValue(String),
     BadNumber { option: String, value: String },
     Unknown(String),
+    /// `--session-fd` without `-- CMD`, or a command without `--session-fd`.
+    SessionIncomplete,
 }
 
 impl fmt::Display for UsageError {
@@ -43,6 +56,9 @@ impl fmt::Display for UsageError {
                 write!(f, "{option}: {value:?} is not a valid number")
             }
             UsageError::Unknown(arg) => write!(f, "unknown argument {arg:?}"),
+            UsageError::SessionIncomplete => {
+                write!(f, "--session-fd needs a command after --, and a command needs --session-fd")
+            }
         }
     }
 }
@@ -50,7 +66,8 @@ impl fmt::Display for UsageError {
 pub const USAGE: &str = "\
 usage: subinit [--name NAME] [--start ENTRY]... [--init-fd FD]
                [--services DIR|none] [--stop-timeout SECS]
-               [--script-timeout SECS] [--ready-fd FD]
+               [--script-timeout SECS] [--ready-fd FD] [--status-fd FD]
+               [--session-fd FD [--session-term TERM] -- CMD [ARG]...]
        subinit --help | --version
 PID 1 of an overlay-boot subhost; see subinit(8).";
 
@@ -62,6 +79,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
     let mut stop_timeout = DEFAULT_STOP_TIMEOUT;
     let mut script_timeout = None;
     let mut ready_fd = None;
+    let mut status_fd = None;
+    let mut session_fd = None;
+    let mut term = String::from("linux");
+    let mut command = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -78,9 +99,21 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             "--stop-timeout" => stop_timeout = seconds(&arg, &value()?)?,
             "--script-timeout" => script_timeout = Some(seconds(&arg, &value()?)?),
             "--ready-fd" => ready_fd = Some(number(&arg, &value()?)?),
+            "--status-fd" => status_fd = Some(number(&arg, &value()?)?),
+            "--session-fd" => session_fd = Some(number(&arg, &value()?)?),
+            "--session-term" => term = value()?,
+            "--" => {
+                command = args.by_ref().collect();
+                break;
+            }
             _ => return Err(UsageError::Unknown(arg)),
         }
     }
+    let session = match (session_fd, command.is_empty()) {
+        (Some(fd), false) => Some(Session { fd, term, argv: command }),
+        (None, true) => None,
+        _ => return Err(UsageError::SessionIncomplete),
+    };
     Ok(Command::Run(Options {
         name,
         start,
@@ -89,6 +122,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         stop_timeout,
         script_timeout: script_timeout.unwrap_or(stop_timeout),
         ready_fd,
+        status_fd,
+        session,
     }))
 }
 
@@ -189,5 +224,19 @@ mod tests {
             Err(UsageError::Unknown("--bogus".into()))
         );
         assert_eq!(run(&["--help"]), Ok(Command::Help));
+        assert_eq!(run(&["--session-fd", "4"]), Err(UsageError::SessionIncomplete));
+        assert_eq!(run(&["--", "sh"]), Err(UsageError::SessionIncomplete));
+    }
+
+    #[test]
+    fn session_and_status() {
+        let args = ["--status-fd", "6", "--session-fd", "4", "--session-term", "xterm", "--", "/bin/sh", "-l"];
+        let Ok(Command::Run(o)) = run(&args) else {
+            panic!("expected options")
+        };
+        assert_eq!(o.status_fd, Some(6));
+        let session = o.session.expect("session");
+        assert_eq!((session.fd, session.term.as_str()), (4, "xterm"));
+        assert_eq!(session.argv, ["/bin/sh", "-l"]);
     }
 }

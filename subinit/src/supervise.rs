@@ -59,6 +59,18 @@ impl Service {
             .collect()
     }
 
+    /// The state reported in status snapshots.
+    pub fn state(&self, stopping: bool) -> &'static str {
+        match (self.pid, self.restart_at) {
+            (Some(_), _) => "running",
+            _ if self.down => "down",
+            (None, Some(_)) if self.backoff.failing() => "failing",
+            (None, Some(_)) => "restarting",
+            (None, None) if stopping || self.starts > 0 => "stopped",
+            (None, None) => "down",
+        }
+    }
+
     pub fn busy(&self) -> bool {
         self.pid.is_some() || self.finish_pid.is_some()
     }

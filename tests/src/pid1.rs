@@ -45,6 +45,18 @@ impl Subinit {
         args: &[&str],
         adjust: impl FnOnce(&mut Command),
     ) -> Subinit {
+        Self::start_with_fds(how, scratch, args, Vec::new(), adjust)
+    }
+
+    /// As `start_with`, also handing the subinit `fds` as (fd, number in
+    /// the child); fd 3 is the readiness pipe.
+    pub fn start_with_fds(
+        how: As,
+        scratch: &Scratch,
+        args: &[&str],
+        fds: Vec<(OwnedFd, i32)>,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Subinit {
         let log = scratch.join("subinit.log");
         let (ready_read, ready_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
@@ -62,25 +74,32 @@ impl Subinit {
             .stdout(File::create(scratch.join("subinit.out")).expect("stdout file"))
             .stderr(File::create(&log).expect("log file"));
         adjust(&mut cmd);
-        let raw = ready_write.as_raw_fd();
-        // SAFETY: dup2(2) and fcntl(2) are async-signal-safe; they put the
-        // readiness pipe on fd 3 without close-on-exec (dup2 onto itself
-        // would keep the flag, so that case clears it).
+        let mut map: Vec<(i32, i32)> = vec![(ready_write.as_raw_fd(), 3)];
+        map.extend(fds.iter().map(|(fd, target)| (fd.as_raw_fd(), *target)));
+        // SAFETY: fcntl(2) and dup2(2) are async-signal-safe and allocate
+        // nothing. Each fd is first copied above 100, so no dup2 onto a
+        // target can clobber a source not yet placed; dup2 clears
+        // close-on-exec on the copy.
         unsafe {
             cmd.pre_exec(move || {
-                let rc = if raw == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(raw, 3)
-                };
-                if rc < 0 {
-                    return Err(std::io::Error::last_os_error());
+                let mut high = [0i32; 8];
+                for (i, (source, _)) in map.iter().enumerate().take(high.len()) {
+                    high[i] = libc::fcntl(*source, libc::F_DUPFD_CLOEXEC, 100);
+                    if high[i] < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for (i, (_, target)) in map.iter().enumerate().take(high.len()) {
+                    if libc::dup2(high[i], *target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
         }
         let guard = ChildGuard::spawn(&mut cmd);
         drop(ready_write);
+        drop(fds);
         let pid = match how {
             As::Subreaper => guard.pid(),
             As::Pid1 => subinit_child(guard.pid(), Duration::from_secs(5))

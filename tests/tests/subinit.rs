@@ -642,3 +642,99 @@ fn script_output_is_logged_with_the_service_name() {
         & 0o111;
     assert_ne!(executable, 0);
 }
+
+/// Reads what is available on `fd` until `done` holds for the text so far.
+fn read_until(fd: &std::os::fd::OwnedFd, done: impl Fn(&str) -> bool) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut file = fs::File::from(fd.try_clone().expect("dup"));
+    let deadline = Instant::now() + BOOT;
+    while !done(&text) && Instant::now() < deadline {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).expect("poll") == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        match file.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+#[test]
+fn status_snapshots_follow_the_boot_and_the_stop() {
+    let s = Scratch::new("status");
+    s.write("svc/10-script", "#!/bin/sh\nexit 0\n", 0o755);
+    s.write("svc/20-bad", "#!/bin/sh\nexit 1\n", 0o755);
+    let (svc, armed) = trapped(&s, "30-daemon", "trap 'exit 0' TERM");
+    s.write("svc/40-off/run", "#!/bin/sh\nexec sleep 100\n", 0o755);
+    s.write("svc/40-off/down", "", 0o644);
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let args = ["--services", svc.as_str(), "--status-fd", "4"];
+    let mut init = Subinit::start_with_fds(As::Subreaper, &s, &args, vec![(write, 4)], |_| {});
+    assert!(init.ready(BOOT).is_some());
+    assert!(wait_for(BOOT, || armed.exists()));
+    let text = read_until(&read, |t| t.contains("30-daemon supervised running"));
+    assert!(text.starts_with("state booting\n"), "{text}");
+    let last_ready = text.rsplit("state ").next().expect("snapshot");
+    assert_eq!(
+        last_ready,
+        "ready\nservice 10-script script started\nservice 20-bad script failed\n\
+         service 30-daemon supervised running\nservice 40-off supervised down\nend\n"
+    );
+    init.signal(Signal::SIGTERM);
+    let text = read_until(&read, |t| t.contains("state stopping"));
+    assert!(text.contains("state stopping\n"), "{text}");
+    assert!(init.guard.wait_timeout(STOP).expect("exit").success());
+}
+
+#[test]
+fn session_command_runs_on_its_terminal_and_its_status_is_the_exit_status() {
+    let s = Scratch::new("session");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let script = "tty; [ -t 0 ] && echo on-a-tty; echo term=$TERM; exit 7";
+    let args = [
+        "--services",
+        "none",
+        "--session-fd",
+        "5",
+        "--session-term",
+        "xterm",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    ];
+    let mut init = Subinit::start_with_fds(As::Subreaper, &s, &args, vec![(pty.slave, 5)], |_| {});
+    assert_eq!(init.ready(BOOT).as_deref(), Some("ready 0\n"));
+    let out = read_until(&pty.master, |t| t.contains("term="));
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("on-a-tty"), "{out}");
+    assert!(out.contains("term=xterm"), "{out}");
+    let status = init.guard.wait_timeout(STOP).expect("subinit did not exit");
+    assert_eq!(status.code(), Some(7), "{}", init.log_text());
+}
+
+#[test]
+fn session_killed_by_a_signal_exits_128_plus_the_signal() {
+    let s = Scratch::new("sesskill");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let args = [
+        "--services",
+        "none",
+        "--session-fd",
+        "5",
+        "--",
+        "/bin/sh",
+        "-c",
+        "kill -KILL $$",
+    ];
+    let mut init = Subinit::start_with_fds(As::Subreaper, &s, &args, vec![(pty.slave, 5)], |_| {});
+    let status = init.guard.wait_timeout(STOP).expect("subinit did not exit");
+    assert_eq!(status.code(), Some(137), "{}", init.log_text());
+}
