@@ -68,7 +68,12 @@ pub fn spawn_failure_status(err: &io::Error) -> String {
 
 /// Starts a session's command on its terminal: a new session with `tty` as
 /// controlling terminal and as fds 0-2, cwd `/`, a login environment.
-pub fn spawn_on_terminal(argv: &[OsString], tty: std::fs::File, term: &str, subhost: &str) -> io::Result<Pid> {
+pub fn spawn_on_terminal(
+    argv: &[OsString],
+    tty: std::fs::File,
+    term: &str,
+    subhost: &str,
+) -> io::Result<Pid> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;

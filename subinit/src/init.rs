@@ -24,8 +24,8 @@ use crate::options::Options;
 use crate::output::OutputPipes;
 use crate::session::SessionState;
 use crate::shutdown::Stop;
-use crate::status::StatusPipe;
 use crate::signals::{self, Meaning};
+use crate::status::StatusPipe;
 use crate::supervise::Service;
 
 /// What a tracked child is to PID 1. Untracked children are orphans: reaped
@@ -259,8 +259,17 @@ impl Init {
             log::warn!(target: SELF, "{}: failed ({outcome}) after {} ms", fg.tag, took.as_millis());
         }
         if self.stop.is_none() {
-            if let Some(entry) = self.boot.scripts.last_mut().filter(|(tag, _)| *tag == fg.tag) {
-                entry.1 = if outcome == "exit:0" { "started" } else { "failed" };
+            if let Some(entry) = self
+                .boot
+                .scripts
+                .last_mut()
+                .filter(|(tag, _)| *tag == fg.tag)
+            {
+                entry.1 = if outcome == "exit:0" {
+                    "started"
+                } else {
+                    "failed"
+                };
             }
             if outcome != "exit:0" {
                 self.boot.failures.push((fg.tag, outcome));

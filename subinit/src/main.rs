@@ -96,7 +96,9 @@ fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Ini
         log::info!(target: SELF, "no services: maintenance boot, idle until stopped");
     }
     let services = supervise::Service::from_entries(&entries);
-    let status = opts.status_fd.map(|fd| status::StatusPipe::new(take_fd(fd)));
+    let status = opts
+        .status_fd
+        .map(|fd| status::StatusPipe::new(take_fd(fd)));
     let session = opts
         .session
         .clone()

@@ -42,7 +42,10 @@ pub enum Command {
 #[derive(Debug, PartialEq, Eq)]
 pub enum UsageError {
     MissingValue(String),
-    BadNumber { option: String, value: String },
+    BadNumber {
+        option: String,
+        value: String,
+    },
     Unknown(String),
     /// `--session-fd` without `-- CMD`, or a command without `--session-fd`.
     SessionIncomplete,
@@ -57,7 +60,10 @@ impl fmt::Display for UsageError {
             }
             UsageError::Unknown(arg) => write!(f, "unknown argument {arg:?}"),
             UsageError::SessionIncomplete => {
-                write!(f, "--session-fd needs a command after --, and a command needs --session-fd")
+                write!(
+                    f,
+                    "--session-fd needs a command after --, and a command needs --session-fd"
+                )
             }
         }
     }
@@ -110,7 +116,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         }
     }
     let session = match (session_fd, command.is_empty()) {
-        (Some(fd), false) => Some(Session { fd, term, argv: command }),
+        (Some(fd), false) => Some(Session {
+            fd,
+            term,
+            argv: command,
+        }),
         (None, true) => None,
         _ => return Err(UsageError::SessionIncomplete),
     };
@@ -224,13 +234,26 @@ mod tests {
             Err(UsageError::Unknown("--bogus".into()))
         );
         assert_eq!(run(&["--help"]), Ok(Command::Help));
-        assert_eq!(run(&["--session-fd", "4"]), Err(UsageError::SessionIncomplete));
+        assert_eq!(
+            run(&["--session-fd", "4"]),
+            Err(UsageError::SessionIncomplete)
+        );
         assert_eq!(run(&["--", "sh"]), Err(UsageError::SessionIncomplete));
     }
 
     #[test]
     fn session_and_status() {
-        let args = ["--status-fd", "6", "--session-fd", "4", "--session-term", "xterm", "--", "/bin/sh", "-l"];
+        let args = [
+            "--status-fd",
+            "6",
+            "--session-fd",
+            "4",
+            "--session-term",
+            "xterm",
+            "--",
+            "/bin/sh",
+            "-l",
+        ];
         let Ok(Command::Run(o)) = run(&args) else {
             panic!("expected options")
         };

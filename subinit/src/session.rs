@@ -38,8 +38,12 @@ impl SessionState {
 
 impl Init {
     pub fn start_session(&mut self) {
-        let Some(session) = self.session.as_mut() else { return };
-        let Some(tty) = session.tty.take() else { return };
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let Some(tty) = session.tty.take() else {
+            return;
+        };
         let program = session.argv[0].to_string_lossy().into_owned();
         match child::spawn_on_terminal(&session.argv, tty, &session.term, &self.opts.name) {
             Ok(pid) => {
@@ -49,7 +53,11 @@ impl Init {
             }
             Err(err) => {
                 log::error!(target: SELF, "session: cannot execute {program}: {err}");
-                session.status = Some(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
+                session.status = Some(if err.kind() == std::io::ErrorKind::NotFound {
+                    127
+                } else {
+                    126
+                });
                 self.request_stop("session command failed");
             }
         }
