@@ -16,21 +16,32 @@ use crate::config::Config;
 use crate::error::{At, Error, Op, Result};
 use crate::monitor::{Monitor, Sink};
 use crate::report::{self, Outcome};
-use crate::{cgroup, netns, spawn, state};
+use crate::{cgroup, diskmounts, netns, spawn, state};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
 
 pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
-    let cfg = Config::load(conf).map_err(Error::Config)?;
-    require_root()?;
-    let subinit = spawn::open_subinit()?;
-    let (lock, stale) = state::acquire(&cfg.name)?;
-    // From here on a refusal must not leave the run directory behind.
+    // Loading runs the `!` commands; overlay-diskfile among them may mount
+    // disk images on the host, which a refusal must release again.
+    let (cfg, disks) = diskmounts::load_config(conf)?;
+    let release = |e: Error| {
+        diskmounts::release(&disks);
+        e
+    };
+    require_root().map_err(release)?;
+    let subinit = spawn::open_subinit().map_err(release)?;
+    let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
+    // From here on a refusal must not leave the run directory behind,
+    // nor the disk images it lists.
     let abandon = |e: Error| {
+        diskmounts::release_recorded(&cfg.name);
         let _ = state::remove(&cfg.name);
         e
     };
+    diskmounts::record(&cfg.name, &disks)
+        .map_err(release)
+        .map_err(abandon)?;
     let log = prepare(&cfg, stale).map_err(abandon)?;
     if foreground {
         let sink = Sink::Terminal(Outcome::default());
@@ -71,7 +82,7 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
 
 /// With the lock held: clean a dead launcher's leftovers, check nothing of
 /// that name is in the way, record the config path, open LOG.
-fn prepare(cfg: &Config, stale: bool) -> Result<File> {
+pub fn prepare(cfg: &Config, stale: bool) -> Result<File> {
     if stale {
         log::warn!("{}: cleaning state left by a launcher that died", cfg.name);
         crate::stop::stop_orphan(&cfg.name)?;
@@ -122,7 +133,7 @@ fn open_log(path: &Path) -> Result<File> {
 }
 
 /// The monitor leaves the caller's session and terminal; its output goes to LOG.
-fn daemonize(log: &File) -> Result<()> {
+pub fn daemonize(log: &File) -> Result<()> {
     nix::unistd::setsid().op("setsid")?;
     let null: OwnedFd = nix::fcntl::open(
         "/dev/null",

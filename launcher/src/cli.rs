@@ -15,15 +15,32 @@ pub enum Command {
     Stop {
         conf: PathBuf,
     },
+    /// `overlay-boot --session CONF [CMD ARG…]`.
+    Session {
+        conf: PathBuf,
+        argv: Vec<OsString>,
+    },
+    /// `overlay-boot --list [--json]`.
+    Status {
+        json: bool,
+    },
     /// `overlay-go` with no NAME lists the running subhosts.
     List,
     Go {
         name: String,
         argv: Vec<OsString>,
     },
-    /// A tool that is not written yet (overlay-share, overlay-diskfile).
-    NotYet {
-        tool: Tool,
+    /// `overlay-share PATH NAME [SUBPATH]`.
+    Share {
+        path: PathBuf,
+        name: String,
+        subpath: Option<PathBuf>,
+    },
+    /// `overlay-diskfile MNT [IMAGE [PART]]`.
+    Diskfile {
+        mnt: PathBuf,
+        image: Option<PathBuf>,
+        part: Option<u32>,
     },
     Help {
         tool: Tool,
@@ -68,9 +85,14 @@ impl Tool {
     pub fn usage(self) -> &'static str {
         match self {
             Tool::Boot => {
-                "usage: overlay-boot [--foreground] CONF\n\
+                "usage: overlay-boot [--foreground] CONF\n       \
+                 overlay-boot --session CONF [CMD ARG...]\n       \
+                 overlay-boot --list [--json]\n\
                  Boot the subhost that CONF describes; returns when it is ready.\n  \
-                 --foreground  stay attached for the subhost's whole life"
+                 --foreground  stay attached for the subhost's whole life\n  \
+                 --session     boot with no services, run CMD (default a login shell)\n                \
+                 on a terminal of its own, stop when it exits\n  \
+                 --list        show the running subhosts, their state and services"
             }
             Tool::Stop => {
                 "usage: overlay-stop CONF\n\
@@ -81,18 +103,43 @@ impl Tool {
                  Run CMD (default a login shell) inside running subhost NAME;\n\
                  without NAME, list the running subhosts (NAME PID CONF)."
             }
-            Tool::Share => "usage: overlay-share PATH NAME [SUBPATH]",
-            Tool::Diskfile => "usage: overlay-diskfile MNT [IMAGE [PART]]",
+            Tool::Share => {
+                "usage: overlay-share PATH NAME [SUBPATH]\n\
+                 Bind the host's PATH (a directory or file) into running subhost NAME\n\
+                 at SUBPATH (default PATH)."
+            }
+            Tool::Diskfile => {
+                "usage: overlay-diskfile MNT [IMAGE [PART]]\n\
+                 Mount IMAGE (or its partition PART) on MNT's leading directory unless\n\
+                 something is mounted there, and print MNT (for `!` values)."
+            }
         }
     }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum UsageError {
-    UnknownOption { tool: Tool, option: String },
-    MissingArgument { tool: Tool, what: &'static str },
-    ExtraArgument { tool: Tool, arg: String },
-    BadName { tool: Tool, name: String },
+    UnknownOption {
+        tool: Tool,
+        option: String,
+    },
+    MissingArgument {
+        tool: Tool,
+        what: &'static str,
+    },
+    ExtraArgument {
+        tool: Tool,
+        arg: String,
+    },
+    BadName {
+        tool: Tool,
+        name: String,
+    },
+    BadArgument {
+        tool: Tool,
+        what: &'static str,
+        arg: String,
+    },
 }
 
 impl fmt::Display for UsageError {
@@ -102,6 +149,7 @@ impl fmt::Display for UsageError {
             Self::MissingArgument { tool, what } => (tool, format!("missing {what}")),
             Self::ExtraArgument { tool, arg } => (tool, format!("unexpected argument {arg}")),
             Self::BadName { tool, name } => (tool, format!("bad subhost name {name:?}")),
+            Self::BadArgument { tool, what, arg } => (tool, format!("bad {what} {arg:?}")),
         };
         write!(f, "{text}\n{}", tool.usage())
     }
@@ -118,12 +166,102 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Result<Command, UsageError> {
         Tool::Boot => parse_boot(args),
         Tool::Stop => parse_stop(args),
         Tool::Go => parse_go(args),
-        Tool::Share | Tool::Diskfile => Ok(Command::NotYet { tool }),
+        Tool::Share => parse_share(args),
+        Tool::Diskfile => parse_diskfile(args),
     }
+}
+
+/// Refuses an argument that looks like an option.
+fn no_option(tool: Tool, args: &[OsString]) -> Result<(), UsageError> {
+    match args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .find(|a| a.starts_with('-') && a.len() > 1)
+    {
+        Some(o) => Err(UsageError::UnknownOption {
+            tool,
+            option: o.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn parse_share(args: &[OsString]) -> Result<Command, UsageError> {
+    let tool = Tool::Share;
+    no_option(tool, args)?;
+    let (path, name, subpath) = match args {
+        [] => return Err(UsageError::MissingArgument { tool, what: "PATH" }),
+        [_] => return Err(UsageError::MissingArgument { tool, what: "NAME" }),
+        [p, n] => (p, n, None),
+        [p, n, s] => (p, n, Some(s)),
+        [_, _, _, extra_arg, ..] => return Err(extra(tool, extra_arg)),
+    };
+    let name = name.to_string_lossy().into_owned();
+    if !valid_name(&name) {
+        return Err(UsageError::BadName { tool, name });
+    }
+    let subpath = match subpath {
+        None => None,
+        Some(s) => Some(crate::share::subhost_path(Path::new(s)).ok_or_else(|| {
+            UsageError::BadArgument {
+                tool,
+                what: "SUBPATH (no `..` allowed)",
+                arg: s.to_string_lossy().into_owned(),
+            }
+        })?),
+    };
+    Ok(Command::Share {
+        path: PathBuf::from(path),
+        name,
+        subpath,
+    })
+}
+
+fn parse_diskfile(args: &[OsString]) -> Result<Command, UsageError> {
+    let tool = Tool::Diskfile;
+    no_option(tool, args)?;
+    let (mnt, image, part) = match args {
+        [] => return Err(UsageError::MissingArgument { tool, what: "MNT" }),
+        [m] => (m, None, None),
+        [m, i] => (m, Some(i), None),
+        [m, i, p] => (m, Some(i), Some(p)),
+        [_, _, _, extra_arg, ..] => return Err(extra(tool, extra_arg)),
+    };
+    let mnt = PathBuf::from(mnt);
+    if crate::diskfile::mount_point(&mnt).is_none() {
+        return Err(UsageError::BadArgument {
+            tool,
+            what: "MNT (it needs a leading directory, not `..`)",
+            arg: mnt.to_string_lossy().into_owned(),
+        });
+    }
+    let part = match part {
+        None => None,
+        Some(p) => match p.to_str().and_then(|s| s.parse::<u32>().ok()) {
+            Some(n) if n >= 1 => Some(n),
+            _ => {
+                return Err(UsageError::BadArgument {
+                    tool,
+                    what: "PART (a partition number from 1)",
+                    arg: p.to_string_lossy().into_owned(),
+                })
+            }
+        },
+    };
+    Ok(Command::Diskfile {
+        mnt,
+        image: image.map(PathBuf::from),
+        part,
+    })
 }
 
 fn parse_boot(args: &[OsString]) -> Result<Command, UsageError> {
     let tool = Tool::Boot;
+    match args.first().and_then(|a| a.to_str()) {
+        Some("--session") => return parse_session(&args[1..]),
+        Some("--list") => return parse_list(&args[1..]),
+        _ => {}
+    }
     let mut foreground = false;
     let mut conf = None;
     for arg in args {
@@ -141,6 +279,40 @@ fn parse_boot(args: &[OsString]) -> Result<Command, UsageError> {
     }
     let conf = conf.ok_or(UsageError::MissingArgument { tool, what: "CONF" })?;
     Ok(Command::Boot { conf, foreground })
+}
+
+/// `--session CONF [CMD ARG…]`: everything after CONF is the command.
+fn parse_session(args: &[OsString]) -> Result<Command, UsageError> {
+    let tool = Tool::Boot;
+    let Some((conf, argv)) = args.split_first() else {
+        return Err(UsageError::MissingArgument { tool, what: "CONF" });
+    };
+    match conf.to_str() {
+        Some(o) if o.starts_with('-') && o.len() > 1 => Err(UsageError::UnknownOption {
+            tool,
+            option: o.to_string(),
+        }),
+        _ => Ok(Command::Session {
+            conf: PathBuf::from(conf),
+            argv: argv.to_vec(),
+        }),
+    }
+}
+
+/// `--list [--json]`.
+fn parse_list(args: &[OsString]) -> Result<Command, UsageError> {
+    let tool = Tool::Boot;
+    match args {
+        [] => Ok(Command::Status { json: false }),
+        [j] if j == "--json" => Ok(Command::Status { json: true }),
+        [o, ..] if o.to_str().is_some_and(|o| o.starts_with('-')) && o != "--json" => {
+            Err(UsageError::UnknownOption {
+                tool,
+                option: o.to_string_lossy().into_owned(),
+            })
+        }
+        [_, extra_arg, ..] | [extra_arg] => Err(extra(tool, extra_arg)),
+    }
 }
 
 fn parse_stop(args: &[OsString]) -> Result<Command, UsageError> {
@@ -271,6 +443,59 @@ mod tests {
     }
 
     #[test]
+    fn session_takes_conf_and_a_command() {
+        assert_eq!(
+            parse(Tool::Boot, &args(&["--session", "a.conf"])),
+            Ok(Command::Session {
+                conf: "a.conf".into(),
+                argv: vec![]
+            })
+        );
+        assert_eq!(
+            parse(
+                Tool::Boot,
+                &args(&["--session", "a.conf", "sh", "-c", "exit 7"])
+            ),
+            Ok(Command::Session {
+                conf: "a.conf".into(),
+                argv: args(&["sh", "-c", "exit 7"])
+            })
+        );
+        assert!(matches!(
+            parse(Tool::Boot, &args(&["--session"])),
+            Err(UsageError::MissingArgument { .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Boot, &args(&["--session", "--json"])),
+            Err(UsageError::UnknownOption { .. })
+        ));
+    }
+
+    #[test]
+    fn list_and_json() {
+        assert_eq!(
+            parse(Tool::Boot, &args(&["--list"])),
+            Ok(Command::Status { json: false })
+        );
+        assert_eq!(
+            parse(Tool::Boot, &args(&["--list", "--json"])),
+            Ok(Command::Status { json: true })
+        );
+        assert!(matches!(
+            parse(Tool::Boot, &args(&["--list", "--yaml"])),
+            Err(UsageError::UnknownOption { .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Boot, &args(&["--list", "x.conf"])),
+            Err(UsageError::ExtraArgument { .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Boot, &args(&["--json"])),
+            Err(UsageError::UnknownOption { .. })
+        ));
+    }
+
+    #[test]
     fn stop_takes_one_conf() {
         assert_eq!(
             parse(Tool::Stop, &args(&["x.conf"])),
@@ -282,10 +507,79 @@ mod tests {
     }
 
     #[test]
-    fn not_yet_tools() {
+    fn share_takes_path_name_and_subpath() {
         assert_eq!(
-            parse(Tool::Share, &args(&["/a", "b"])),
-            Ok(Command::NotYet { tool: Tool::Share })
+            parse(Tool::Share, &args(&["/srv/a", "mta"])),
+            Ok(Command::Share {
+                path: "/srv/a".into(),
+                name: "mta".into(),
+                subpath: None
+            })
         );
+        assert_eq!(
+            parse(Tool::Share, &args(&["a", "mta", "var/mail/"])),
+            Ok(Command::Share {
+                path: "a".into(),
+                name: "mta".into(),
+                subpath: Some("/var/mail".into())
+            })
+        );
+        assert!(matches!(
+            parse(Tool::Share, &args(&["/a"])),
+            Err(UsageError::MissingArgument { what: "NAME", .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Share, &args(&["/a", "../x"])),
+            Err(UsageError::BadName { .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Share, &args(&["/a", "x", "/b/../etc"])),
+            Err(UsageError::BadArgument { .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Share, &args(&["/a", "x", "/b", "c"])),
+            Err(UsageError::ExtraArgument { .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Share, &args(&["-x", "a"])),
+            Err(UsageError::UnknownOption { .. })
+        ));
+    }
+
+    #[test]
+    fn diskfile_takes_mnt_image_and_part() {
+        assert_eq!(
+            parse(Tool::Diskfile, &args(&["img/root", "disk.img", "2"])),
+            Ok(Command::Diskfile {
+                mnt: "img/root".into(),
+                image: Some("disk.img".into()),
+                part: Some(2)
+            })
+        );
+        assert_eq!(
+            parse(Tool::Diskfile, &args(&["img/"])),
+            Ok(Command::Diskfile {
+                mnt: "img/".into(),
+                image: None,
+                part: None
+            })
+        );
+        for bad in [&["img", "d", "0"][..], &["img", "d", "x"], &["../img", "d"]] {
+            assert!(
+                matches!(
+                    parse(Tool::Diskfile, &args(bad)),
+                    Err(UsageError::BadArgument { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            parse(Tool::Diskfile, &args(&[])),
+            Err(UsageError::MissingArgument { what: "MNT", .. })
+        ));
+        assert!(matches!(
+            parse(Tool::Diskfile, &args(&["a", "b", "1", "x"])),
+            Err(UsageError::ExtraArgument { .. })
+        ));
     }
 }

@@ -10,6 +10,7 @@ use nix::errno::Errno;
 
 use crate::cli::UsageError;
 use crate::config::ConfigError;
+use crate::netlink::NetlinkError;
 
 #[derive(Debug)]
 pub enum Error {
@@ -53,6 +54,20 @@ pub enum Error {
     Child { step: String, errno: Errno },
     /// A wait ran past its deadline.
     Timeout { what: &'static str },
+    /// A cable could not be made: its CABLES item (None: before any cable).
+    Cable {
+        item: Option<String>,
+        source: NetlinkError,
+    },
+    /// A disk image's partition table does not give the partition asked for.
+    Image {
+        path: PathBuf,
+        fault: crate::parttable::Fault,
+    },
+    /// No filesystem of a known type on a disk image's loop device.
+    NoFilesystem { path: PathBuf },
+    /// overlay-diskfile without IMAGE, and nothing mounted on the mount point.
+    NotMounted { path: PathBuf },
 }
 
 impl Error {
@@ -100,6 +115,24 @@ impl fmt::Display for Error {
                 write!(f, "subhost PID 1 setup: {step}: {}", errno.desc())
             }
             Self::Timeout { what } => write!(f, "timed out waiting for {what}"),
+            Self::Image { path, fault } => write!(f, "{}: {fault}", path.display()),
+            Self::NoFilesystem { path } => write!(
+                f,
+                "{}: no ext2/3/4, xfs, btrfs or vfat filesystem found",
+                path.display()
+            ),
+            Self::NotMounted { path } => {
+                write!(
+                    f,
+                    "nothing is mounted on {} and no IMAGE given",
+                    path.display()
+                )
+            }
+            Self::Cable {
+                item: Some(item),
+                source,
+            } => write!(f, "cable {item:?}: {source}"),
+            Self::Cable { item: None, source } => write!(f, "CABLES: {source}"),
         }
     }
 }

@@ -1,20 +1,33 @@
 //! `overlay-go NAME [CMD ARG…]`: run CMD (default a login shell) in every
 //! namespace, the root and the cgroup of a running subhost's PID 1; no NAME
-//! lists the running subhosts.
+//! lists the running subhosts. When the caller has a terminal, CMD gets a
+//! new pty from the subhost's own devpts instead, relayed by the launcher
+//! (see relay), which itself never enters the subhost.
 
 use std::ffi::{CString, OsString};
 use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, CloneFlags};
-use nix::sys::signal::{signal, SigHandler, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{chdir, execve, execvpe, fork, ForkResult, Pid};
+use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{
+    chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, execvpe, fork, isatty, setpgid, setsid,
+    ForkResult, Pid,
+};
 
 use crate::boot::require_root;
 use crate::cgroup;
 use crate::error::{At, Error, Op, Result};
+use crate::inroot::Root;
+use crate::pty::{self, SlaveSetup};
+use crate::relay::{self, Caller, OnStop, Peer};
 use crate::state::{self, Probe};
 use crate::sys::{close_range_from, pidfd_open};
 
@@ -42,9 +55,95 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let st = state::read(name).ok_or_else(not_running)?;
     let pidfd = pidfd_open(Pid::from_raw(st.pid)).map_err(|_| not_running())?;
     let exec = Exec::new(argv);
-    if let Some(dir) = cgroup::path(name)? {
+    let caller = Caller::detect();
+    // Why a pty whenever stdin, stdout or stderr is a terminal: the command
+    // must never hold the caller's terminal, or TIOCSTI from inside could
+    // type into the host (security check 11).
+    let use_pty = caller.is_terminal()
+        || isatty(std::io::stdout().as_fd()).unwrap_or(false)
+        || isatty(std::io::stderr().as_fd()).unwrap_or(false);
+    let cg = cgroup::path(name)?;
+    let null = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .at("open", "/dev/null")?;
+    let (mine, theirs) = match use_pty {
+        true => {
+            let (a, b) = UnixStream::pair().at("socketpair", "overlay-go")?;
+            (Some(a), Some(b))
+        }
+        false => (None, None),
+    };
+    let setup = caller.slave_setup();
+    // Why fork first: this process keeps the caller's terminal and relays
+    // it; it never enters the subhost (not even its cgroup, whose kill at
+    // the subhost's stop would leave the terminal raw). The child enters.
+    // SAFETY: single-threaded; the child only enters, forks and execs.
+    let child = match unsafe { fork() }.op("fork")? {
+        ForkResult::Child => {
+            drop(mine);
+            let code = match enter(&pidfd, cg.as_deref(), exec, theirs, &setup, &null) {
+                Ok(code) => code,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "overlay-go: {e}");
+                    1
+                }
+            };
+            // SAFETY: leaving the forked child without the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(theirs);
+    drop(null);
+    let child_fd = pidfd_open(child).op("pidfd_open")?;
+    let peer = Peer {
+        pid: child,
+        pidfd: &child_fd,
+    };
+    let master = match &mine {
+        Some(sock) => pty::recv_fd(sock)?,
+        None => None,
+    };
+    drop(mine);
+    let status = relay::run(master, &caller, &peer, OnStop::PassOn)?;
+    let code = match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 1,
+    };
+    // A command killed by a signal may have gone with the whole subhost,
+    // whose PID 1 then ends a moment later.
+    let grace = if code > 128 { 500u16 } else { 0 };
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    if matches!(poll(&mut fds, PollTimeout::from(grace)), Ok(n) if n > 0) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "overlay-go: {name}: the subhost stopped; the session ended"
+        );
+    }
+    Ok(code)
+}
+
+/// In the forked child: join the subhost's cgroup and namespaces, make the
+/// pty (sending its master to the caller), start the command and wait for
+/// it, passing stop signals on. Returns the command's status.
+fn enter(
+    pid1: &OwnedFd,
+    cg: Option<&Path>,
+    exec: Exec,
+    sock: Option<UnixStream>,
+    setup: &SlaveSetup,
+    null: &OwnedFd,
+) -> Result<i32> {
+    // Why: the caller's terminal's ^C reaches the launcher only, which
+    // passes it on once (see relay).
+    setpgid(Pid::from_raw(0), Pid::from_raw(0)).op("setpgid")?;
+    if let Some(dir) = cg {
         // Why first: the cgroup path is a host path, gone after setns.
-        cgroup::join(&dir, std::process::id() as i32)?;
+        cgroup::join(dir, std::process::id() as i32)?;
     }
     // Why: PID 1 could ptrace a dumpable joiner and steal its host fds
     // (CVE-2016-9962); exec makes the command dumpable again.
@@ -58,13 +157,57 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
     // Why: one setns with a pidfd joins every namespace at once, and the
     // mount namespace sets root and cwd to the subhost's root.
-    setns(&pidfd, all).op("setns into the subhost")?;
-    drop(pidfd);
+    setns(pid1, all).op("setns into the subhost")?;
     chdir("/").at("chdir", "/")?;
+    let slave = match sock {
+        Some(sock) => {
+            // The subhost's own devpts, seen from inside its mount namespace.
+            let root = Root::open(Path::new("/"))?;
+            let pty = pty::open(&root, setup)?;
+            pty::send_fd(&sock, pty.master.as_fd())?;
+            drop(pty.master);
+            // Not even this process keeps the caller's terminal.
+            for fd in 0..3 {
+                // SAFETY: dup2 onto 0..2 replaces our own standard fds.
+                let _ = unsafe { libc::dup2(null.as_raw_fd(), fd) };
+            }
+            Some(pty.slave)
+        }
+        None => None,
+    };
+    let mut mask = SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGCHLD,
+    ] {
+        mask.add(sig);
+    }
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).op("sigprocmask")?;
     // SAFETY: single-threaded; the child only execs or exits.
-    match unsafe { fork() }.op("fork")? {
-        ForkResult::Child => exec.run(),
-        ForkResult::Parent { child } => Ok(wait_for(child)),
+    let cmd = match unsafe { fork() }.op("fork")? {
+        ForkResult::Child => {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            exec.run(slave)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(slave);
+    loop {
+        match mask.wait() {
+            Ok(Signal::SIGCHLD) => match waitpid(cmd, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => return Ok(1),
+            },
+            Ok(sig) => {
+                let _ = kill(cmd, sig);
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -95,8 +238,19 @@ impl Exec {
         }
     }
 
-    /// In the child, inside the subhost: clean up and exec; never returns.
-    fn run(mut self) -> ! {
+    /// In the child, inside the subhost: a session of its own (on the pty
+    /// `slave` as its controlling terminal and stdio, if given; without, no
+    /// controlling terminal at all, so `/dev/tty` inside leads nowhere),
+    /// clean up and exec; never returns.
+    fn run(mut self, slave: Option<OwnedFd>) -> ! {
+        let _ = setsid();
+        if let Some(slave) = slave {
+            // SAFETY: TIOCSCTTY takes an int argument by value.
+            let _ = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+            let _ = dup2_stdin(&slave);
+            let _ = dup2_stdout(&slave);
+            let _ = dup2_stderr(&slave);
+        }
         if !self.search {
             // The login shell: bash where the subhost has it, else sh.
             self.shell = if Path::new("/bin/bash").exists() {
@@ -149,22 +303,4 @@ fn clean_env(shell: &str) -> Vec<CString> {
     env.into_iter()
         .filter_map(|e| CString::new(e).ok())
         .collect()
-}
-
-/// Waits for the command; its status, or 128+signal.
-fn wait_for(child: Pid) -> i32 {
-    // Why: like system(3), the terminal's ^C and ^\ are for the command.
-    // SAFETY: SIG_IGN installs no handler.
-    unsafe {
-        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
-        let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
-    }
-    loop {
-        match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => return code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return 1,
-        }
-    }
 }

@@ -106,13 +106,16 @@ impl Root {
 
     /// An O_PATH fd to mount onto at `rel`: a directory (created if missing)
     /// or, when `want_dir` is false, a regular file (created empty if
-    /// missing). Anything else there (a symlink, a device) is refused.
+    /// missing). Symlinks on the way, the last one included, are followed
+    /// inside the root, as a mount inside the subhost would follow them;
+    /// anything but the wanted type at the end (a device, a dangling
+    /// symlink) is refused.
     pub fn mount_target(&self, rel: &Path, want_dir: bool) -> Result<OwnedFd> {
         if want_dir {
             return self.mkdir_all(rel, Mode::from_bits_truncate(0o755));
         }
         drop(self.create_file(rel, Mode::from_bits_truncate(0o644))?);
-        let fd = self.resolve(rel, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
+        let fd = self.resolve(rel, OFlag::O_PATH)?;
         if file_kind(&fd, &self.show(rel))? != SFlag::S_IFREG {
             return Err(Error::Untrusted {
                 path: self.show(rel),

@@ -1,25 +1,39 @@
 //! overlay-boot: boot, stop and enter subhosts (see docs and the man pages).
 //! One binary; argv[0] picks the tool: overlay-boot, overlay-stop,
-//! overlay-go (overlay-share and overlay-diskfile are not written yet).
+//! overlay-go, overlay-share, overlay-diskfile.
 
+mod attach;
 mod boot;
+mod cables;
 mod cgroup;
 mod cli;
 mod config;
 mod devfs;
+mod diskfile;
+mod diskmounts;
 mod error;
 mod go;
 mod hooks;
+mod ifupdown;
 mod inroot;
+mod list;
 mod logging;
+mod loopdev;
 mod monitor;
 mod mountinfo;
+mod netlink;
 mod netns;
+mod parttable;
+mod pty;
+mod relay;
 mod report;
 mod rootfs;
+mod session;
 mod setup;
+mod share;
 mod spawn;
 mod state;
+mod status;
 mod stop;
 mod sys;
 
@@ -52,7 +66,15 @@ fn run(cmd: Command) -> error::Result<i32> {
         Command::Boot { conf, foreground } => boot::boot(&conf, foreground),
         Command::Stop { conf } => stop::stop(&conf),
         Command::List => go::list(),
+        Command::Session { conf, argv } => session::session(&conf, &argv),
+        Command::Status { json } => list::list(json),
         Command::Go { name, argv } => go::go(&name, &argv),
+        Command::Share {
+            path,
+            name,
+            subpath,
+        } => share::share(&path, &name, subpath.as_deref()),
+        Command::Diskfile { mnt, image, part } => diskfile::diskfile(&mnt, image.as_deref(), part),
         Command::Help { tool } => {
             let _ = writeln!(std::io::stdout(), "{}", tool.usage());
             Ok(0)
@@ -65,10 +87,6 @@ fn run(cmd: Command) -> error::Result<i32> {
                 env!("CARGO_PKG_VERSION")
             );
             Ok(0)
-        }
-        Command::NotYet { tool } => {
-            let _ = writeln!(std::io::stderr(), "{}: not implemented yet", tool.name());
-            Ok(2)
         }
     }
 }

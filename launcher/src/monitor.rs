@@ -20,12 +20,13 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::attach::Attach;
 use crate::config::Config;
 use crate::error::{At, Error, Op, Result};
 use crate::report::{self, Event, Outcome};
 use crate::state::{self, Lock};
 use crate::sys::pidfd_send_signal;
-use crate::{cgroup, netns, setup};
+use crate::{cables, cgroup, netns, setup};
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -43,6 +44,8 @@ pub struct Monitor {
     /// Held (never read) while the monitor lives: the subhost is running.
     pub lock: Lock,
     pub sink: Sink,
+    /// PID 1's status pipe and, for `--session`, its pty and command.
+    pub attach: Attach,
 }
 
 /// What this monitor created on the host, so teardown removes only that.
@@ -50,6 +53,7 @@ pub struct Monitor {
 pub struct Made {
     pub netns: bool,
     pub cgroup: Option<PathBuf>,
+    pub cables: cables::Made,
 }
 
 /// The running PID 1.
@@ -66,6 +70,7 @@ impl Monitor {
             log,
             lock,
             sink,
+            attach: Attach::default(),
         }
     }
 
@@ -81,6 +86,7 @@ impl Monitor {
                 1
             }
         };
+        self.attach.finish();
         self.teardown(&made);
         self.close();
         drop(self.lock);
@@ -95,13 +101,14 @@ impl Monitor {
         )
         .at("open", "/proc/self/ns/mnt")?;
         let signals = signal_pipe()?;
-        let result = setup::subhost(&self.cfg, subinit, &self.log, made);
+        let result = setup::subhost(&self.cfg, subinit, &self.log, made, &mut self.attach);
         // Why: the netns file and the cgroup are host objects; remove them
         // from the host's mount namespace, where the netns bind lives.
         let back =
             setns(&host_mnt, CloneFlags::CLONE_NEWNS).op("setns back to the host mount namespace");
         let child = result?;
         back?;
+        self.attach.spawned(&self.cfg.name);
         self.record(&child)?;
         self.send(Event::Pid(child.pid.as_raw()));
         Ok(self.wait(child, &signals))
@@ -165,6 +172,8 @@ impl Monitor {
         self.send(Event::Exited(describe(&status)));
         match status {
             Ok(WaitStatus::Exited(_, 0)) => 0,
+            // A session ends with its command's status (the subinit's).
+            Ok(WaitStatus::Exited(_, c)) if self.attach.is_session() => c,
             _ => 1,
         }
     }
@@ -219,8 +228,13 @@ impl Monitor {
             }
         }
         if made.netns {
+            cables::deconfigure(&made.cables, &self.log);
             netns::remove(&self.cfg.name);
         }
+        cables::remove(&made.cables);
+        // The disk images overlay-diskfile mounted for this boot (the run
+        // directory lists them); their loop devices detach themselves.
+        crate::diskmounts::release_recorded(&self.cfg.name);
         if let Err(e) = state::remove(&self.cfg.name) {
             log::error!("{e}");
         }

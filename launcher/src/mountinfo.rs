@@ -40,7 +40,7 @@ pub fn is_mount_point(text: &str, path: &Path) -> bool {
 }
 
 /// Undoes the kernel's octal escapes (`\040` for a blank, and so on).
-fn unescape(s: &str) -> PathBuf {
+pub fn unescape(s: &str) -> PathBuf {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -84,7 +84,7 @@ fn in_new_netns(f: impl FnOnce() -> Result<()>) -> Result<()> {
 }
 
 /// Enters the namespace of `/run/netns/NAME` for `f`, then returns.
-pub fn within(file: &OwnedFd, f: impl FnOnce() -> Result<()>) -> Result<()> {
+pub fn within<T>(file: &OwnedFd, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let home = open(
         "/proc/self/ns/net",
         OFlag::O_RDONLY | OFlag::O_CLOEXEC,

@@ -11,25 +11,33 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::pipe2;
 
+use crate::attach::Attach;
 use crate::config::{Config, Hook};
 use crate::error::{At, Op, Result};
 use crate::inroot::Root;
 use crate::monitor::{Child, Made};
-use crate::{cgroup, devfs, hooks, netns, rootfs, spawn};
+use crate::{cables, cgroup, devfs, hooks, netns, rootfs, spawn};
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
 /// a private mount namespace; `made` records what exists on the host.
-pub fn subhost(cfg: &Config, subinit: OwnedFd, log: &File, made: &mut Made) -> Result<Child> {
+pub fn subhost(
+    cfg: &Config,
+    subinit: OwnedFd,
+    log: &File,
+    made: &mut Made,
+    attach: &mut Attach,
+) -> Result<Child> {
     let t0 = Instant::now();
     let step = |what: &str| log::info!("{what} ({} µs)", t0.elapsed().as_micros());
 
-    if !cfg.cables.is_empty() {
-        log::warn!("CABLES are not set up yet (a later issue): the subhost has lo only");
-    }
     netns::create(&cfg.name)?;
     made.netns = true;
     let ns = netns::open_ns(&cfg.name)?;
     step("netns");
+    // Still in the host's mount namespace: whatever `ifup` starts (a DHCP
+    // client) must not live in, and pin, the private one made next.
+    cables::setup(cfg, &ns, log, &mut made.cables)?;
+    step("cables");
 
     // Why: every mount from here on lives in this namespace (and PID 1's
     // copy of it) only; the host's mount table never sees them, and they
@@ -62,6 +70,8 @@ pub fn subhost(cfg: &Config, subinit: OwnedFd, log: &File, made: &mut Made) -> R
     rootfs::bind_shares(cfg, &live)?;
     drop(live);
     step("postmount");
+    // The status pipe, and a session's pty from the devpts just mounted.
+    attach.prepare(&cfg.live)?;
 
     let init = match &cfg.init {
         Hook::BuiltIn => None,
@@ -71,17 +81,22 @@ pub fn subhost(cfg: &Config, subinit: OwnedFd, log: &File, made: &mut Made) -> R
     let log_fd = OwnedFd::from(log.try_clone().at("dup", &cfg.log)?);
     let mut keep = vec![ready_w.as_raw_fd()];
     keep.extend(init.as_ref().map(AsRawFd::as_raw_fd));
+    keep.extend(attach.keep());
     let plan = spawn::Plan {
         live: &cfg.live,
         netns: &ns,
         cgroup: cg.as_ref(),
         subinit: &subinit,
         log: &log_fd,
-        argv: subinit_argv(
-            cfg,
-            ready_w.as_raw_fd(),
-            init.as_ref().map(AsRawFd::as_raw_fd),
-        ),
+        argv: [
+            subinit_argv(
+                cfg,
+                ready_w.as_raw_fd(),
+                init.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+            attach.argv(),
+        ]
+        .concat(),
         env: subinit_env(),
         keep,
     };

@@ -166,6 +166,7 @@ fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
 /// Cleans what a dead launcher left (the caller holds the lock).
 pub fn clean_stale(name: &str) -> Result<()> {
     state::clean_objects(name, TEARDOWN)?;
+    crate::diskmounts::release_recorded(name);
     state::remove(name)
 }
 

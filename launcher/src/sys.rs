@@ -1,6 +1,7 @@
 //! Raw system calls that nix 0.31 does not wrap: clone3, pidfd_open,
-//! pidfd_send_signal, openat2 and close_range. Each is one small function
-//! over `libc::syscall`; everything else goes through nix.
+//! pidfd_send_signal, openat2, close_range, open_tree and move_mount. Each
+//! is one small function over `libc::syscall`; everything else goes
+//! through nix.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -147,5 +148,50 @@ pub fn close_range_from(first: u32, flags: libc::c_uint) -> Result<(), Errno> {
     // SAFETY: plain syscall with integer arguments; closing fds we may still
     // hold as OwnedFd is only done right before exec or _exit.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) };
+    Errno::result(ret).map(drop)
+}
+
+/// open_tree(2) from the new mount API, which nix 0.31 lacks: with
+/// OPEN_TREE_CLONE, a detached copy of the mount tree at `path` (relative
+/// to `dirfd`), held by the returned fd and attached nowhere until
+/// [`move_mount`] puts it somewhere. `flags`: OPEN_TREE_* and AT_* bits.
+pub fn open_tree(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_uint,
+) -> Result<OwnedFd, Errno> {
+    // SAFETY: `path` is NUL-terminated and outlives the call; the other
+    // arguments are integers.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_open_tree, dirfd.as_raw_fd(), path.as_ptr(), flags) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel returned a new fd that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// move_mount(2) from the new mount API, which nix 0.31 lacks: attaches
+/// (or moves) the mount at `from_dirfd`/`from_path` onto
+/// `to_dirfd`/`to_path`, in the caller's mount namespace. With
+/// MOVE_MOUNT_F_EMPTY_PATH and MOVE_MOUNT_T_EMPTY_PATH both sides are the
+/// fds themselves and the paths are empty.
+pub fn move_mount(
+    from_dirfd: BorrowedFd<'_>,
+    from_path: &CStr,
+    to_dirfd: BorrowedFd<'_>,
+    to_path: &CStr,
+    flags: libc::c_uint,
+) -> Result<(), Errno> {
+    // SAFETY: both paths are NUL-terminated and outlive the call; the
+    // other arguments are integers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from_dirfd.as_raw_fd(),
+            from_path.as_ptr(),
+            to_dirfd.as_raw_fd(),
+            to_path.as_ptr(),
+            flags,
+        )
+    };
     Errno::result(ret).map(drop)
 }

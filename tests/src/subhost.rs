@@ -415,6 +415,12 @@ impl Subhost {
         self.host_mounts.push(dst.to_path_buf());
     }
 
+    /// Tells the guard that `point`, a host mount under the scratch
+    /// directory, is the test's own (not a leftover); undone by Drop.
+    pub fn adopt_host_mount(&mut self, point: PathBuf) {
+        self.host_mounts.push(point);
+    }
+
     pub fn tool<S: AsRef<OsStr>>(&self, tool: &str, args: &[S], timeout: Duration) -> Outcome {
         launcher(tool, args, &self.scratch.path, timeout)
     }

@@ -1,0 +1,211 @@
+//! `overlay-boot --session CONF [CMD ARG…]`: an install-time session. The
+//! subhost boots in maintenance mode (no START, no INIT, no services
+//! directory) with CMD (default a login shell) as a child of its PID 1 on a
+//! new pty from the subhost's own devpts; the launcher relays that pty to
+//! the caller's terminal (see relay) or, without one, to its stdin and
+//! stdout. When CMD exits the subhost stops gracefully, and the launcher
+//! exits with CMD's status. While it runs, `/usr/sbin/policy-rc.d` (exit
+//! 101) keeps package installs from starting daemons.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::{fstat, Mode};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::{fork, pipe2, unlinkat, ForkResult, UnlinkatFlags};
+
+use crate::attach::SessionRequest;
+use crate::boot::{self, require_root};
+use crate::config::{Config, Hook};
+use crate::error::{At, Error, Op, Result};
+use crate::inroot::Root;
+use crate::monitor::{Monitor, Sink};
+use crate::relay::{self, Caller, OnStop, Peer};
+use crate::report::{self, Outcome};
+use crate::sys::pidfd_open;
+use crate::{diskmounts, pty, spawn, state};
+
+/// What keeps daemons from starting during the session (invoke-rc.d's
+/// policy interface: 101 is "action forbidden").
+pub const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
+const POLICY_TEXT: &str = "#!/bin/sh\n\
+    # Written by overlay-boot --session for the session only: no daemons\n\
+    # are started by package installs while it runs.\n\
+    exit 101\n";
+
+pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
+    // As in boot: loading runs the `!` commands, which may mount disk
+    // images (overlay-diskfile) that a refusal must release again.
+    let (mut cfg, disks) = diskmounts::load_config(conf)?;
+    // Maintenance mode: nothing starts but CMD.
+    cfg.start.clear();
+    cfg.init = Hook::BuiltIn;
+    cfg.services = None;
+    let release = |e: Error| {
+        diskmounts::release(&disks);
+        e
+    };
+    require_root().map_err(release)?;
+    let subinit = spawn::open_subinit().map_err(release)?;
+    let (name, log_path) = (cfg.name.clone(), cfg.log.clone());
+    let caller = Caller::detect();
+    let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
+    let abandon = |e: Error| {
+        diskmounts::release_recorded(&cfg.name);
+        let _ = state::remove(&cfg.name);
+        e
+    };
+    diskmounts::record(&cfg.name, &disks)
+        .map_err(release)
+        .map_err(abandon)?;
+    let log = boot::prepare(&cfg, stale).map_err(abandon)?;
+    let policy = Policy::install(&cfg).map_err(abandon)?;
+    let (mine, theirs) = UnixStream::pair()
+        .at("socketpair", "session")
+        .map_err(abandon)?;
+    let (events_r, events_w) = pipe2(OFlag::O_CLOEXEC).op("pipe").map_err(abandon)?;
+    let request = SessionRequest {
+        argv: argv.to_vec(),
+        term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
+        slave: caller.slave_setup(),
+        handoff: Some(theirs),
+    };
+    // SAFETY: the launcher is single-threaded here, so the child may run
+    // any code after fork.
+    let child = match unsafe { fork() }.op("fork").map_err(abandon)? {
+        ForkResult::Child => {
+            drop(mine);
+            drop(events_r);
+            if let Err(e) = boot::daemonize(&log) {
+                log::warn!("monitor: {e}");
+            }
+            let mut monitor = Monitor::new(cfg, log, lock, Sink::Pipe(Some(File::from(events_w))));
+            monitor.attach.session = Some(request);
+            std::process::exit(monitor.run(subinit))
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(request);
+    drop(events_w);
+    // The lock is shared with the monitor; it is closed at exit.
+    std::mem::forget(lock);
+    let pidfd = pidfd_open(child).op("pidfd_open monitor")?;
+    let peer = Peer {
+        pid: child,
+        pidfd: &pidfd,
+    };
+    let master = pty::recv_fd(&mine)?;
+    drop(mine);
+    let status = relay::run(master, &caller, &peer, OnStop::StopSubhost)?;
+    // The monitor has torn everything down: the subhost is gone.
+    drop(policy);
+    let out = Outcome::read(File::from(events_r));
+    if !out.ready {
+        let reason = out
+            .reason
+            .unwrap_or_else(|| "the monitor ended without a report".into());
+        report::print_failure(&name, &reason, &log_path);
+        return Ok(1);
+    }
+    Ok(match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 1,
+    })
+}
+
+/// The session's `/usr/sbin/policy-rc.d` in UPPER, when we made one, and
+/// the directories made for it.
+struct Policy {
+    upper: Option<(Root, (u64, u64))>,
+    made: Vec<&'static str>,
+}
+
+impl Policy {
+    /// Creates it in UPPER unless UPPER or LOWER already has one (theirs is
+    /// left alone), through the symlink-safe helpers.
+    fn install(cfg: &Config) -> Result<Policy> {
+        let rel = Path::new(POLICY_RC_D);
+        let upper = Root::open(&cfg.upper)?;
+        let lower = Root::open(&cfg.lower)?;
+        let none = Policy {
+            upper: None,
+            made: Vec::new(),
+        };
+        if upper.lookup(rel)?.is_some() || lower.lookup(rel)?.is_some() {
+            log::info!("{POLICY_RC_D} exists; left as it is");
+            return Ok(none);
+        }
+        let mut made = Vec::new();
+        for dir in ["usr/sbin", "usr"] {
+            if upper.lookup(Path::new(dir))?.is_none() {
+                made.push(dir);
+            }
+        }
+        let Some(fd) = upper.create_file(rel, Mode::from_bits_truncate(0o755))? else {
+            return Ok(none);
+        };
+        let shown = upper.show(rel);
+        let mut file = File::from(fd);
+        std::io::Write::write_all(&mut file, POLICY_TEXT.as_bytes()).at("write", &shown)?;
+        // The umask may have cut the mode.
+        nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(0o755)).at("chmod", &shown)?;
+        let st = fstat(file.as_fd()).at("stat", &shown)?;
+        Ok(Policy {
+            upper: Some((upper, (st.st_dev, st.st_ino))),
+            made,
+        })
+    }
+}
+
+impl Drop for Policy {
+    /// Removes ours from UPPER, if it is still the file we made, and the
+    /// directories made for it if they are empty. An upper-only file
+    /// leaves no whiteout. (The forked monitor leaves by process::exit,
+    /// which runs no destructor.)
+    fn drop(&mut self) {
+        let Some((upper, id)) = &self.upper else {
+            return;
+        };
+        let rel = Path::new(POLICY_RC_D);
+        let shown = upper.show(rel);
+        if let Ok(Some(fd)) = upper.lookup(rel) {
+            let same = fstat(fd.as_fd())
+                .map(|st| (st.st_dev, st.st_ino) == *id)
+                .unwrap_or(false);
+            if same {
+                unlink(upper, POLICY_RC_D, UnlinkatFlags::NoRemoveDir);
+            } else {
+                log::info!("{} was replaced in the session; kept", shown.display());
+            }
+        }
+        for dir in &self.made {
+            unlink(upper, dir, UnlinkatFlags::RemoveDir);
+        }
+    }
+}
+
+/// unlinkat of `rel` in its parent, resolved inside `root`; ENOTEMPTY and
+/// ENOENT are quietly accepted.
+fn unlink(root: &Root, rel: &str, how: UnlinkatFlags) {
+    let rel = Path::new(rel);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return;
+    };
+    let dir = match root.resolve(parent, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        Ok(d) => d,
+        Err(e) => {
+            log::warn!("{e}");
+            return;
+        }
+    };
+    match unlinkat(&dir, name, how) {
+        Ok(()) | Err(Errno::ENOTEMPTY | Errno::ENOENT | Errno::EEXIST) => {}
+        Err(e) => log::warn!("remove {}: {}", root.show(rel).display(), e.desc()),
+    }
+}

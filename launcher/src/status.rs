@@ -1,0 +1,213 @@
+//! The subinit's status snapshots (`--status-fd`, docs/subinit-contract.md):
+//! the monitor reads them from a pipe and keeps the newest one in
+//! /run/overlay-boot/NAME/status (written to a temporary file and renamed,
+//! so a reader sees a whole snapshot or the one before); `--list` parses it.
+//!
+//!     state booting|ready|stopping
+//!     service NAME KIND STATE [COUNT]
+//!     end
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{At, Result};
+use crate::state;
+
+/// The file under the run directory.
+pub const FILE: &str = "status";
+
+/// One service as the subinit reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// The name, `%20` decoded back to a blank.
+    pub name: String,
+    /// `script` or `supervised`.
+    pub kind: String,
+    pub state: String,
+    /// Restarts so far (COUNT), 0 when not given.
+    pub restarts: u64,
+}
+
+/// A whole snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub state: String,
+    pub services: Vec<Service>,
+}
+
+impl Snapshot {
+    /// Parses one snapshot (with or without its `end` line); None when
+    /// there is no `state` line or a line is malformed.
+    pub fn parse(text: &str) -> Option<Snapshot> {
+        let mut state = None;
+        let mut services = Vec::new();
+        for line in text.lines() {
+            let mut words = line.split(' ');
+            match words.next()? {
+                "state" => state = Some(words.next()?.to_string()),
+                "service" => {
+                    let name = words.next()?.replace("%20", " ");
+                    let kind = words.next()?.to_string();
+                    let st = words.next()?.to_string();
+                    let restarts = match words.next() {
+                        Some(n) => n.parse().ok()?,
+                        None => 0,
+                    };
+                    services.push(Service {
+                        name,
+                        kind,
+                        state: st,
+                        restarts,
+                    });
+                }
+                "end" => break,
+                "" => {}
+                _ => return None,
+            }
+        }
+        Some(Snapshot {
+            state: state?,
+            services,
+        })
+    }
+}
+
+/// Takes every complete snapshot (through its `end` line) off the front of
+/// `buf` and returns the newest one's text, if any.
+pub fn newest(buf: &mut Vec<u8>) -> Option<String> {
+    let mut newest = None;
+    // Start of the snapshot being read, and of the next line.
+    let (mut at, mut pos) = (0, 0);
+    while let Some(nl) = buf
+        .get(pos..)
+        .and_then(|r| r.iter().position(|&b| b == b'\n'))
+    {
+        let next = pos + nl + 1;
+        if buf.get(pos..pos + nl) == Some(b"end".as_slice()) {
+            newest = buf
+                .get(at..next)
+                .map(|s| String::from_utf8_lossy(s).into_owned());
+            at = next;
+        }
+        pos = next;
+    }
+    buf.drain(..at);
+    newest
+}
+
+/// Keeps the status file of one subhost up to date from the status pipe,
+/// in a thread of the monitor.
+pub struct Writer {
+    done: Arc<Mutex<bool>>,
+}
+
+impl Writer {
+    pub fn start(name: &str, pipe: File) -> Result<Writer> {
+        let done = Arc::new(Mutex::new(false));
+        let flag = Arc::clone(&done);
+        let name = name.to_string();
+        std::thread::Builder::new()
+            .name("status".into())
+            .spawn(move || read_loop(&name, pipe, &flag))
+            .at("spawn thread", "status")?;
+        Ok(Writer { done })
+    }
+
+    /// From now on nothing is written (the monitor is about to remove the
+    /// run directory; a late write must not recreate anything in it).
+    pub fn finish(self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+}
+
+fn read_loop(name: &str, mut pipe: File, done: &Mutex<bool>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+        let Some(text) = newest(&mut buf) else {
+            continue;
+        };
+        if Snapshot::parse(&text).is_none() {
+            log::warn!("status: malformed snapshot from the subinit: {text:?}");
+            continue;
+        }
+        let guard = done.lock().unwrap_or_else(|p| p.into_inner());
+        if *guard {
+            return;
+        }
+        if let Err(e) = write_atomically(name, &text) {
+            log::warn!("status: {e}");
+        }
+        drop(guard);
+    }
+}
+
+/// Writes `status.tmp`, then renames it over `status`.
+fn write_atomically(name: &str, text: &str) -> Result<()> {
+    let dir = state::dir(name);
+    let tmp = dir.join(format!("{FILE}.tmp"));
+    let path = dir.join(FILE);
+    let mut f = File::create(&tmp).at("create", &tmp)?;
+    f.write_all(text.as_bytes()).at("write", &tmp)?;
+    drop(f);
+    std::fs::rename(&tmp, &path).at("rename", &path)
+}
+
+/// The newest snapshot of a running subhost, if the monitor wrote one.
+pub fn read(name: &str) -> Option<Snapshot> {
+    let text = std::fs::read_to_string(state::dir(name).join(FILE)).ok()?;
+    Snapshot::parse(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_snapshot() {
+        let s = Snapshot::parse(
+            "state ready\nservice ssh script started\nservice web%20ui supervised restarting 3\nend\n",
+        );
+        assert_eq!(
+            s,
+            Some(Snapshot {
+                state: "ready".into(),
+                services: vec![
+                    Service {
+                        name: "ssh".into(),
+                        kind: "script".into(),
+                        state: "started".into(),
+                        restarts: 0
+                    },
+                    Service {
+                        name: "web ui".into(),
+                        kind: "supervised".into(),
+                        state: "restarting".into(),
+                        restarts: 3
+                    },
+                ]
+            })
+        );
+        assert_eq!(Snapshot::parse("service a script started\nend\n"), None);
+        assert_eq!(Snapshot::parse("state ready\nbogus\n"), None);
+        assert_eq!(Snapshot::parse("state ready\nservice a script x y\n"), None);
+    }
+
+    #[test]
+    fn keeps_the_newest_whole_snapshot() {
+        let mut buf = b"state booting\nend\nstate ready\nend\nstate stop".to_vec();
+        assert_eq!(newest(&mut buf).as_deref(), Some("state ready\nend\n"));
+        assert_eq!(buf, b"state stop".to_vec());
+        assert_eq!(newest(&mut buf), None);
+        buf.extend_from_slice(b"ping\nend\n");
+        assert_eq!(newest(&mut buf).as_deref(), Some("state stopping\nend\n"));
+        assert!(buf.is_empty());
+    }
+}
