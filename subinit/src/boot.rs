@@ -103,6 +103,7 @@ impl Init {
                 Some(Step::Supervise(index)) => self.start_service(index),
                 None => {
                     self.boot.done = true;
+                    self.status_changed = true;
                     self.boot.report_ready();
                     self.start_session();
                     crate::memory::release_clean_text();

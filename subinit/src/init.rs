@@ -64,6 +64,8 @@ pub struct Init {
     pub services: Vec<Service>,
     pub stop: Option<Stop>,
     pub status: Option<StatusPipe>,
+    /// Something a status snapshot shows may have changed.
+    pub status_changed: bool,
     pub session: Option<SessionState>,
 }
 
@@ -87,6 +89,7 @@ impl Init {
             services,
             stop: None,
             status: None,
+            status_changed: true,
             session: None,
         }
     }
@@ -235,6 +238,7 @@ impl Init {
         let Some(role) = self.children.remove(&pid) else {
             return; // an orphan: reaped, nothing else to do
         };
+        self.status_changed = true;
         match role {
             Role::Foreground => self.on_foreground_exit(pid, status),
             Role::Run(i) => self.on_run_exit(i, status),
@@ -315,6 +319,7 @@ impl Init {
     pub fn track(&mut self, pid: Pid, role: Role) {
         self.children.insert(pid, role);
         self.no_children = false;
+        self.status_changed = true;
     }
 
     /// Spawns a tracked child whose output is logged under `tag`.
@@ -328,8 +333,7 @@ impl Init {
         match child::spawn(argv, cwd, &self.opts.name) {
             Ok(spawned) => {
                 self.output.add(spawned.output, tag);
-                self.children.insert(spawned.pid, role);
-                self.no_children = false;
+                self.track(spawned.pid, role);
                 Ok(spawned.pid)
             }
             Err(err) => {

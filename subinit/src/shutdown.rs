@@ -48,6 +48,7 @@ impl Init {
         }
         log::info!(target: SELF, "{why}: stopping (budget {} s)", self.opts.stop_timeout.as_secs_f32());
         self.boot.cancel();
+        self.status_changed = true;
         // Refresh `no_children`: a subhost with nothing running stops at once.
         self.reap();
         let now = Instant::now();

@@ -25,7 +25,8 @@ impl StatusPipe {
 impl Init {
     /// Writes a snapshot if anything changed since the last one.
     pub fn publish_status(&mut self) {
-        if self.status.is_none() {
+        // Most wake-ups (a reaped orphan) change nothing shown here.
+        if self.status.is_none() || !std::mem::take(&mut self.status_changed) {
             return;
         }
         let snapshot = self.snapshot();
