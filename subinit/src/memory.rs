@@ -62,11 +62,13 @@ fn clean_mappings(smaps: &str, exe: &str) -> Vec<CleanMapping> {
 }
 
 /// `start-end perms offset dev inode path` for a read-only mapping of `exe`.
+/// The path may hold blanks: run from a memfd, it reads
+/// `/memfd:subinit (deleted)`, as /proc/self/exe does.
 fn header(line: &str, exe: &str) -> Option<CleanMapping> {
     let mut fields = line.split_whitespace();
     let (range, perms) = (fields.next()?, fields.next()?);
-    let path = fields.nth(3)?;
-    if path != exe || perms.as_bytes().get(1) != Some(&b'-') {
+    let path: Vec<&str> = fields.skip(3).collect();
+    if path.join(" ") != exe || perms.as_bytes().get(1) != Some(&b'-') {
         return None;
     }
     let (start, end) = range.split_once('-')?;
