@@ -284,6 +284,15 @@ fn drain(mut s: &UnixStream) {
 fn describe(status: &nix::Result<WaitStatus>) -> String {
     match status {
         Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        // The subinit blocks both: only reboot(2) inside the subhost kills
+        // a pid namespace's init with them (pid_namespaces(7)). Policy: the
+        // subhost is not started again; the administrator boots it anew.
+        Ok(WaitStatus::Signaled(_, Signal::SIGHUP, _)) => {
+            "reboot: reboot(2) called inside the subhost (restart), not restarted".to_owned()
+        }
+        Ok(WaitStatus::Signaled(_, Signal::SIGINT, _)) => {
+            "halt: reboot(2) called inside the subhost (halt or power-off)".to_owned()
+        }
         Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
         Ok(other) => format!("{other:?}"),
         Err(e) => format!("waitpid: {}", e.desc()),
