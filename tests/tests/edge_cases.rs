@@ -142,3 +142,65 @@ fn reboot_inside_ends_the_subhost_and_is_reported() {
         sh.log_text()
     );
 }
+
+/// Edge case 15: halt tools inside neither hang nor stop the subhost: the
+/// busybox ones signal PID 1 with SIGUSR1/SIGUSR2 (ignored), sysvinit's
+/// find no /run/initctl and fail at once.
+#[test]
+fn halt_and_poweroff_inside_return_at_once_and_change_nothing() {
+    require_root!();
+    let mut sh = Subhost::new("ehalt").line("START=none");
+    let pid1 = sh.boot_ok();
+    for tool in ["halt", "poweroff"] {
+        let t0 = Instant::now();
+        let _ = sh.go(&["busybox", tool]);
+        assert!(t0.elapsed() < Duration::from_secs(5), "busybox {tool} hung");
+    }
+    assert_eq!(sh.sh("echo alive").trim(), "alive", "the subhost went away");
+    assert!(process_state(pid1).is_some());
+    sh.stop_ok();
+}
+
+/// Edge case 33 and the services example: with services.d-example in
+/// UPPER, a syslog socket exists (/dev/log) and the supervised HTTP server
+/// answers, on the host's root as LOWER and on a busybox root.
+#[test]
+fn services_example_gives_a_syslog_socket_and_a_web_server() {
+    require_root!();
+    for busybox in [false, true] {
+        let mut sh = if busybox {
+            Subhost::busybox("eex")
+        } else {
+            Subhost::new("eex")
+        };
+        sh = sh.line("START=none");
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../services.d-example");
+        let target = sh.upper.join("etc/overlay-boot/services.d");
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        let (code, _, err) = e2e::run(
+            "cp",
+            &["-a".as_ref(), example.as_os_str(), target.as_os_str()],
+        );
+        assert_eq!(code, 0, "{err}");
+        sh.boot_ok();
+        assert_eq!(
+            sh.sh("[ -S /dev/log ] && echo socket").trim(),
+            "socket",
+            "{}",
+            sh.log_text()
+        );
+        let page = sh.sh("busybox wget -q -O - http://127.0.0.1:8080/ || echo no answer");
+        assert!(
+            page.contains("Hello from subhost"),
+            "busybox={busybox}: {page}\n{}",
+            sh.log_text()
+        );
+        sh.stop_ok();
+        assert!(
+            sh.log_text().contains("10-syslog stop: done"),
+            "{}",
+            sh.log_text()
+        );
+    }
+}

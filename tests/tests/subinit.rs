@@ -738,3 +738,65 @@ fn session_killed_by_a_signal_exits_128_plus_the_signal() {
     let status = init.guard.wait_timeout(STOP).expect("subinit did not exit");
     assert_eq!(status.code(), Some(137), "{}", init.log_text());
 }
+
+/// Edge case 12: SIGPWR (LXC) and SIGRTMIN+3 (systemd-nspawn) stop the
+/// subhost as SIGTERM does, with exit status 0.
+#[test]
+fn alternative_stop_signals_stop_gracefully() {
+    require_root!();
+    for signo in [libc::SIGPWR, libc::SIGRTMIN() + 3] {
+        let s = Scratch::new("altsig");
+        let a = recorder(&s, "a", "A");
+        let mut init = Subinit::start(As::Pid1, &s, &["--services", "none", "--start", &a]);
+        assert!(init.ready(BOOT).is_some(), "{}", init.log_text());
+        // SAFETY: kill(2) with a real-time signal number nix cannot name.
+        assert_eq!(unsafe { libc::kill(init.pid.as_raw(), signo) }, 0);
+        let status = init.guard.wait_timeout(STOP).expect("no exit");
+        assert!(status.success(), "signal {signo}: {status:?}");
+        assert_eq!(
+            lines(&s.join("order")),
+            ["A start", "A stop"],
+            "signal {signo}"
+        );
+    }
+}
+
+/// Edge case 5: processes that keep forking and ignore SIGTERM while the
+/// stop kills them: the SIGKILL sweep repeats until PID 1 is alone.
+#[test]
+fn fork_storm_during_the_stop_is_swept_away() {
+    require_root!();
+    let s = Scratch::new("storm");
+    let armed = s.join("armed");
+    let run = format!(
+        "#!/bin/sh\ntrap '' TERM\ntouch {}\nwhile :; do sh -c 'sleep 5' & sleep 0.01; done\n",
+        armed.display()
+    );
+    let svc = supervised(&s, "storm", &run);
+    let mut init = Subinit::start(As::Pid1, &s, &["--services", &svc, "--stop-timeout", "1"]);
+    assert!(init.ready(BOOT).is_some());
+    assert!(wait_for(BOOT, || armed.exists()));
+    // The namespace's own /proc (unshare --mount-proc) counts the storm.
+    let in_namespace = || {
+        fs::read_dir(format!("/proc/{}/root/proc", init.pid))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(BOOT, || in_namespace() > 20),
+        "the storm never grew: {} processes",
+        in_namespace()
+    );
+    let t0 = Instant::now();
+    let status = init.stop(STOP).expect("PID 1 never finished the sweep");
+    assert!(status.success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+}
