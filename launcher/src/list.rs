@@ -92,7 +92,7 @@ pub fn to_text(entries: &[Entry]) -> String {
             let _ = writeln!(
                 s,
                 "  {} {} {} {}",
-                svc.name.replace(' ', "%20"),
+                svc.name.replace('%', "%25").replace(' ', "%20"),
                 svc.kind,
                 svc.state,
                 svc.restarts

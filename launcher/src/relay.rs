@@ -170,6 +170,7 @@ pub fn run(
         out_dead: false,
         last_in: b'\n',
         hangup: false,
+        hung_up: false,
     };
     if let (Some(saved), true) = (&caller.saved, relay.master.is_some()) {
         relay.raw = Some(Raw::on(saved)?);
@@ -201,6 +202,8 @@ struct Relay<'a> {
     last_in: u8,
     /// A stop signal asked to hang the pty up.
     hangup: bool,
+    /// The caller's terminal hung up (already acted on).
+    hung_up: bool,
 }
 
 /// What one read from the master gave.
@@ -357,6 +360,11 @@ impl Relay<'_> {
     }
 
     fn stop(&mut self, sig: Signal) {
+        // A hangup comes twice (SIGHUP and EIO on the terminal) but is one
+        // request; a second SIGTERM would make the stop skip to SIGKILL.
+        if sig == Signal::SIGHUP && std::mem::replace(&mut self.hung_up, true) {
+            return;
+        }
         match self.on_stop {
             OnStop::StopSubhost => {
                 let _ = kill(self.peer.pid, Signal::SIGTERM);

@@ -47,7 +47,7 @@ impl Snapshot {
             match words.next()? {
                 "state" => state = Some(words.next()?.to_string()),
                 "service" => {
-                    let name = words.next()?.replace("%20", " ");
+                    let name = decode(words.next()?);
                     let kind = words.next()?.to_string();
                     let st = words.next()?.to_string();
                     let restarts = match words.next() {
@@ -71,6 +71,31 @@ impl Snapshot {
             services,
         })
     }
+}
+
+/// A name as the subinit writes it, `%XX` decoded (it encodes `%` and
+/// blanks so that a name is one word).
+pub fn decode(word: &str) -> String {
+    let b = word.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (c, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Takes every complete snapshot (through its `end` line) off the front of
@@ -196,6 +221,7 @@ mod tests {
             })
         );
         assert_eq!(Snapshot::parse("service a script started\nend\n"), None);
+        assert_eq!(decode("a%20b%25c%09d%zz%2"), "a b%c\td%zz%2");
         assert_eq!(Snapshot::parse("state ready\nbogus\n"), None);
         assert_eq!(Snapshot::parse("state ready\nservice a script x y\n"), None);
     }

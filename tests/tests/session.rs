@@ -19,11 +19,11 @@ use nix::unistd::Pid;
 
 const STEP: Duration = Duration::from_secs(20);
 
-/// A tmux server of its own (socket `-L NAME`) with one 80x24 pane running
+/// A tmux server of its own (socket in the scratch directory) with one 80x24 pane running
 /// /bin/sh with a clean environment, the prompt `OUT$ ` and the launcher's
 /// names on PATH. Killed when dropped.
 struct Pane {
-    socket: String,
+    socket: PathBuf,
 }
 
 impl Pane {
@@ -34,7 +34,7 @@ impl Pane {
             let _ = symlink(bin("overlay-boot"), bindir.join(tool));
         }
         let pane = Pane {
-            socket: sh.name.clone(),
+            socket: sh.scratch.join("tmux.sock"),
         };
         let shell = format!(
             "env -i PATH={}:/usr/sbin:/usr/bin:/sbin:/bin TERM=screen PS1='OUT$ ' \
@@ -66,7 +66,8 @@ impl Pane {
 
     fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
-            .args(["-L", &self.socket])
+            .arg("-S")
+            .arg(&self.socket)
             .args(args)
             .output()
             .expect("run tmux")
@@ -111,6 +112,7 @@ impl Pane {
 impl Drop for Pane {
     fn drop(&mut self) {
         self.tmux(&["kill-server"]);
+        let _ = fs::remove_file(&self.socket);
     }
 }
 
@@ -317,6 +319,35 @@ fn session_terminal_is_restored_after_kill_9_of_the_inner_shell() {
     stty_same(&sh);
     pane.line("echo outer-$((1+1))");
     pane.expect("outer-2");
+}
+
+#[test]
+fn session_stops_the_subhost_gracefully_when_the_terminal_hangs_up() {
+    require_root!();
+    let mut sh = Subhost::busybox("shup");
+    // A stop script that leaves a mark in UPPER: the stop was graceful.
+    sh.write_upper(
+        "etc/overlay-boot/hup",
+        "#!/bin/sh\n[ \"$1\" = stop ] && echo graceful > /root/stopped\n",
+        0o755,
+    );
+    let pane = Pane::new(&sh);
+    pane.line(&format!(
+        "overlay-boot --session {} sh -c 'trap \"/etc/overlay-boot/hup stop; exit 1\" HUP TERM; \
+         echo up; while :; do sleep 1; done'",
+        sh.conf.display()
+    ));
+    pane.expect("up");
+    record_pid1(&mut sh);
+    pane.tmux(&["kill-server"]);
+    assert!(sh.wait_gone(STEP), "left: {:?}", sh.leftovers());
+    assert_eq!(
+        fs::read_to_string(sh.upper.join("root/stopped"))
+            .ok()
+            .as_deref(),
+        Some("graceful\n"),
+        "the session's command did not get to handle its hangup"
+    );
 }
 
 #[test]
