@@ -25,10 +25,13 @@ struct Node {
 }
 
 const NODES: [Node; 7] = [
+    // Not c 5 1, as the original has it: that is the host's console, where
+    // a subhost's root could read, write and TIOCSTI into a host login
+    // (security check 11). Console output is discarded instead.
     Node {
         name: "console",
-        major: 5,
-        minor: 1,
+        major: 1,
+        minor: 3,
         mode: 0o622,
         tty_group: true,
     },

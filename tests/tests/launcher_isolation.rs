@@ -425,6 +425,11 @@ fn dev_proc_sys_run(lower: Lower) {
         console.starts_with("character special file"),
         "/dev/console: {console}"
     );
+    // Security check 11: never the host's console (c 5 1).
+    assert!(
+        !console.contains("|5,1|"),
+        "/dev/console is the host's console: {console}"
+    );
     for (name, target) in [
         ("/dev/fd", "/proc/self/fd"),
         ("/dev/stdin", "/proc/self/fd/0"),
