@@ -32,6 +32,10 @@ impl OutputPipes {
         });
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.pipes.is_empty()
+    }
+
     pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
         self.pipes.iter().map(|p| p.fd.as_fd())
     }

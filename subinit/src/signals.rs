@@ -30,7 +30,8 @@ fn blocked_set() -> SigSet {
 /// Resets every disposition to the default (a parent may have left SIGINT
 /// and SIGQUIT ignored, as shells do for background jobs, and ignored
 /// dispositions survive exec into the services), blocks the signals and opens
-/// the signalfd (non-blocking, close-on-exec).
+/// the signalfd (blocking: the loop reads it only when it is readable or
+/// when it has nothing else to wait for; close-on-exec).
 pub fn take_over() -> Result<SignalFd, Errno> {
     for signo in 1..=libc::SIGRTMAX() {
         if signo != libc::SIGKILL && signo != libc::SIGSTOP {
@@ -39,7 +40,7 @@ pub fn take_over() -> Result<SignalFd, Errno> {
     }
     let set = blocked_set();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&set), None)?;
-    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)
 }
 
 /// Through the raw syscall: glibc refuses to touch the real-time signals it
