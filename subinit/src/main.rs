@@ -17,6 +17,7 @@ mod shutdown;
 mod signals;
 mod status;
 mod supervise;
+mod timestamp;
 
 use std::fs::File;
 use std::io::Read;
