@@ -16,15 +16,29 @@ use crate::config::Config;
 use crate::error::{At, Error, Op, Result};
 use crate::monitor::{Monitor, Sink};
 use crate::report::{self, Outcome};
+use crate::state::Lock;
 use crate::{cgroup, diskmounts, netns, spawn, state};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
 
-pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
+/// A boot that passed every check and holds the subhost's lock, with its
+/// subinit opened and LOG ready. An error after this point must go
+/// through `abandon`, so that nothing of the refused boot is left.
+pub struct Reserved {
+    pub cfg: Config,
+    pub subinit: OwnedFd,
+    pub lock: Lock,
+    pub log: File,
+}
+
+/// Loads CONF (then lets `adjust` change it, as a session does), checks
+/// privilege, opens the subinit, takes the lock and prepares the run state.
+pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved> {
     // Loading runs the `!` commands; overlay-diskfile among them may mount
     // disk images on the host, which a refusal must release again.
-    let (cfg, disks) = diskmounts::load_config(conf)?;
+    let (mut cfg, disks) = diskmounts::load_config(conf)?;
+    adjust(&mut cfg);
     let release = |e: Error| {
         diskmounts::release(&disks);
         e
@@ -32,17 +46,35 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
     require_root().map_err(release)?;
     let subinit = spawn::open_subinit().map_err(release)?;
     let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
-    // From here on a refusal must not leave the run directory behind,
-    // nor the disk images it lists.
-    let abandon = |e: Error| {
-        diskmounts::release_recorded(&cfg.name);
-        let _ = state::remove(&cfg.name);
-        e
-    };
     diskmounts::record(&cfg.name, &disks)
         .map_err(release)
-        .map_err(abandon)?;
-    let log = prepare(&cfg, stale).map_err(abandon)?;
+        .map_err(|e| abandon(&cfg.name, e))?;
+    let log = prepare(&cfg, stale).map_err(|e| abandon(&cfg.name, e))?;
+    Ok(Reserved {
+        cfg,
+        subinit,
+        lock,
+        log,
+    })
+}
+
+/// Undoes a reservation on a refusal: the disk images it recorded and the
+/// run directory. Returns `err` for `map_err`.
+pub fn abandon(name: &str, err: Error) -> Error {
+    diskmounts::release_recorded(name);
+    let _ = state::remove(name);
+    err
+}
+
+pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
+    let Reserved {
+        cfg,
+        subinit,
+        lock,
+        log,
+    } = reserve(conf, |_| {})?;
+    let name = cfg.name.clone();
+    let abandon = |e: Error| abandon(&name, e);
     if foreground {
         let sink = Sink::Terminal(Outcome::default());
         return Ok(Monitor::new(cfg, log, lock, sink).run(subinit));

@@ -24,7 +24,7 @@ use nix::unistd::{
 
 use crate::boot::require_root;
 use crate::cgroup;
-use crate::error::{At, Error, Op, Result};
+use crate::error::{At, Op, Result};
 use crate::inroot::Root;
 use crate::pty::{self, SlaveSetup};
 use crate::relay::{self, Caller, OnStop, Peer};
@@ -46,14 +46,7 @@ pub fn list() -> Result<i32> {
 
 pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     require_root()?;
-    let not_running = || Error::NotRunning {
-        what: format!("subhost {name}"),
-    };
-    if !matches!(state::probe(name)?, Probe::Running) {
-        return Err(not_running());
-    }
-    let st = state::read(name).ok_or_else(not_running)?;
-    let pidfd = pidfd_open(Pid::from_raw(st.pid)).map_err(|_| not_running())?;
+    let (_, pidfd) = state::running(name)?;
     let exec = Exec::new(argv);
     let caller = Caller::detect();
     // Why a pty whenever stdin, stdout or stderr is a terminal: the command

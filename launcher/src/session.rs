@@ -20,15 +20,15 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::{fork, pipe2, unlinkat, ForkResult, UnlinkatFlags};
 
 use crate::attach::SessionRequest;
-use crate::boot::{self, require_root};
+use crate::boot;
 use crate::config::{Config, Hook};
 use crate::error::{At, Error, Op, Result};
 use crate::inroot::Root;
 use crate::monitor::{Monitor, Sink};
+use crate::pty;
 use crate::relay::{self, Caller, OnStop, Peer};
 use crate::report::{self, Outcome};
 use crate::sys::pidfd_open;
-use crate::{diskmounts, pty, spawn, state};
 
 /// What keeps daemons from starting during the session (invoke-rc.d's
 /// policy interface: 101 is "action forbidden").
@@ -39,31 +39,21 @@ const POLICY_TEXT: &str = "#!/bin/sh\n\
     exit 101\n";
 
 pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
-    // As in boot: loading runs the `!` commands, which may mount disk
-    // images (overlay-diskfile) that a refusal must release again.
-    let (mut cfg, disks) = diskmounts::load_config(conf)?;
     // Maintenance mode: nothing starts but CMD.
-    cfg.start.clear();
-    cfg.init = Hook::BuiltIn;
-    cfg.services = None;
-    let release = |e: Error| {
-        diskmounts::release(&disks);
-        e
-    };
-    require_root().map_err(release)?;
-    let subinit = spawn::open_subinit().map_err(release)?;
+    let reserved = boot::reserve(conf, |cfg| {
+        cfg.start.clear();
+        cfg.init = Hook::BuiltIn;
+        cfg.services = None;
+    })?;
+    let boot::Reserved {
+        cfg,
+        subinit,
+        lock,
+        log,
+    } = reserved;
     let (name, log_path) = (cfg.name.clone(), cfg.log.clone());
+    let abandon = |e: Error| boot::abandon(&name, e);
     let caller = Caller::detect();
-    let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
-    let abandon = |e: Error| {
-        diskmounts::release_recorded(&cfg.name);
-        let _ = state::remove(&cfg.name);
-        e
-    };
-    diskmounts::record(&cfg.name, &disks)
-        .map_err(release)
-        .map_err(abandon)?;
-    let log = boot::prepare(&cfg, stale).map_err(abandon)?;
     let policy = Policy::install(&cfg).map_err(abandon)?;
     let (mine, theirs) = UnixStream::pair()
         .at("socketpair", "session")

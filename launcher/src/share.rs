@@ -20,21 +20,14 @@ use nix::sys::stat::SFlag;
 use crate::boot::require_root;
 use crate::error::{At, Error, Op, Result};
 use crate::inroot::{file_kind, Root};
-use crate::state::{self, Probe};
+use crate::state;
 use crate::sys::{move_mount, open_tree};
 
 pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
     require_root()?;
-    let not_running = || Error::NotRunning {
-        what: format!("subhost {name}"),
-    };
-    if !matches!(state::probe(name)?, Probe::Running) {
-        return Err(not_running());
-    }
-    let st = state::read(name).ok_or_else(not_running)?;
     // Checked against the recorded start time: never another process
     // that happens to have the same pid.
-    let pid1 = state::open_pid1(&st).ok_or_else(not_running)?;
+    let (_, pid1) = state::running(name)?;
     let host = std::fs::canonicalize(path).at("resolve", path)?;
     let inside = subhost_path(subpath.unwrap_or(&host)).ok_or_else(|| Error::Sys {
         op: "share at",

@@ -198,6 +198,20 @@ pub fn open_pid1(s: &State) -> Option<std::os::fd::OwnedFd> {
     (start_time(s.pid) == Some(s.pid_start)).then_some(fd)
 }
 
+/// The state of a running subhost and a pidfd on its PID 1 (checked as
+/// `open_pid1` does), or `NotRunning`.
+pub fn running(name: &str) -> Result<(State, std::os::fd::OwnedFd)> {
+    let not_running = || Error::NotRunning {
+        what: format!("subhost {name}"),
+    };
+    if !matches!(probe(name)?, Probe::Running) {
+        return Err(not_running());
+    }
+    let st = read(name).ok_or_else(not_running)?;
+    let pid1 = open_pid1(&st).ok_or_else(not_running)?;
+    Ok((st, pid1))
+}
+
 /// Names of all run directories.
 pub fn names() -> Vec<String> {
     let Ok(entries) = fs::read_dir(RUN_DIR) else {

@@ -187,6 +187,13 @@ fn children(pid: Pid) -> Vec<Pid> {
 }
 
 fn stty_same(sh: &Subhost) {
+    // The pane prints rc= before it notes the modes; the note appears whole
+    // (written aside, then renamed).
+    let after = sh.scratch.join("after");
+    assert!(
+        wait_for(STEP, || after.exists()),
+        "the pane never noted its modes after"
+    );
     let before = fs::read_to_string(sh.scratch.join("before")).expect("stty before");
     let after = fs::read_to_string(sh.scratch.join("after")).expect("stty after");
     assert!(!before.trim().is_empty(), "no stty -g before");
@@ -200,7 +207,7 @@ fn stty_same(sh: &Subhost) {
 /// note the modes again.
 fn around(sh: &Subhost, cmd: &str) -> String {
     format!(
-        "stty -g > {b}; {cmd}; echo rc=$?; stty -g > {a}",
+        "stty -g > {b}; {cmd}; echo rc=$?; stty -g > {a}.tmp && mv {a}.tmp {a}",
         b = sh.scratch.join("before").display(),
         a = sh.scratch.join("after").display()
     )
