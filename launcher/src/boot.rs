@@ -22,18 +22,21 @@ use crate::{cgroup, diskmounts, netns, spawn, state};
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
 
-/// A boot that passed every check and holds the subhost's lock, with its
-/// subinit opened and LOG ready. An error after this point must go
-/// through `abandon`, so that nothing of the refused boot is left.
+/// A boot that passed every check and holds the subhost's locks (its NAME
+/// and its UPPER), with its subinit opened and LOG ready. An error after
+/// this point must go through `abandon`, so that nothing of the refused
+/// boot is left. Both locks must stay open as long as the monitor lives.
 pub struct Reserved {
     pub cfg: Config,
     pub subinit: OwnedFd,
     pub lock: Lock,
+    pub upper_lock: Lock,
     pub log: File,
 }
 
 /// Loads CONF (then lets `adjust` change it, as a session does), checks
-/// privilege, opens the subinit, takes the lock and prepares the run state.
+/// privilege, opens the subinit, takes the locks, cleans what a dead
+/// launcher left under that NAME, and prepares the run state.
 pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved> {
     // Loading runs the `!` commands; overlay-diskfile among them may mount
     // disk images on the host, which a refusal must release again.
@@ -46,14 +49,25 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
     require_root().map_err(release)?;
     let subinit = spawn::open_subinit().map_err(release)?;
     let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
+    if stale {
+        // Not `abandon` when this fails: the stale record is the only trace
+        // of what still runs, for the next stop or boot to find.
+        clean_stale(&cfg.name).map_err(release)?;
+    }
+    let name = cfg.name.clone();
+    let abandon = |e: Error| abandon(&name, e);
+    let upper_lock = state::lock_upper(&cfg.upper)
+        .map_err(release)
+        .map_err(abandon)?;
     diskmounts::record(&cfg.name, &disks)
         .map_err(release)
-        .map_err(|e| abandon(&cfg.name, e))?;
-    let log = prepare(&cfg, stale).map_err(|e| abandon(&cfg.name, e))?;
+        .map_err(abandon)?;
+    let log = prepare(&cfg).map_err(abandon)?;
     Ok(Reserved {
         cfg,
         subinit,
         lock,
+        upper_lock,
         log,
     })
 }
@@ -71,13 +85,16 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
         cfg,
         subinit,
         lock,
+        upper_lock,
         log,
     } = reserve(conf, |_| {})?;
     let name = cfg.name.clone();
     let abandon = |e: Error| abandon(&name, e);
     if foreground {
         let sink = Sink::Terminal(Outcome::default());
-        return Ok(Monitor::new(cfg, log, lock, sink).run(subinit));
+        let mut monitor = Monitor::new(cfg, log, lock, sink);
+        monitor.upper_lock = Some(upper_lock);
+        return Ok(monitor.run(subinit));
     }
     let (r, w) = pipe2(OFlag::O_CLOEXEC).op("pipe").map_err(abandon)?;
     // SAFETY: the launcher is single-threaded here, so the child may run
@@ -89,13 +106,16 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
                 log::warn!("monitor: {e}");
             }
             let sink = Sink::Pipe(Some(File::from(w)));
-            std::process::exit(Monitor::new(cfg, log, lock, sink).run(subinit))
+            let mut monitor = Monitor::new(cfg, log, lock, sink);
+            monitor.upper_lock = Some(upper_lock);
+            std::process::exit(monitor.run(subinit))
         }
         ForkResult::Parent { child } => {
             drop(w);
             // The lock is shared with the monitor; dropping it here would
             // unlock it for both. Closing happens at exit.
             std::mem::forget(lock);
+            std::mem::forget(upper_lock);
             let out = Outcome::read(File::from(r));
             if let (true, Some(pid)) = (out.ready, out.pid) {
                 report::print_ready(&cfg.name, pid, &cfg.log, &out.failed);
@@ -112,14 +132,17 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
     }
 }
 
-/// With the lock held: clean a dead launcher's leftovers, check nothing of
-/// that name is in the way, record the config path, open LOG.
-pub fn prepare(cfg: &Config, stale: bool) -> Result<File> {
-    if stale {
-        log::warn!("{}: cleaning state left by a launcher that died", cfg.name);
-        crate::stop::stop_orphan(&cfg.name)?;
-        state::clean_objects(&cfg.name, STALE_KILL_WAIT)?;
-    }
+/// With the lock held, what a launcher that died left: its subhost is
+/// stopped and its objects removed.
+fn clean_stale(name: &str) -> Result<()> {
+    log::warn!("{name}: cleaning state left by a launcher that died");
+    crate::stop::stop_orphan(name)?;
+    state::clean_objects(name, STALE_KILL_WAIT)
+}
+
+/// With the lock held: check nothing of that name is in the way, record
+/// the config path, open LOG.
+pub fn prepare(cfg: &Config) -> Result<File> {
     let ns = netns::path(&cfg.name);
     if ns.exists() {
         return Err(Error::InTheWay {
@@ -137,31 +160,54 @@ pub fn prepare(cfg: &Config, stale: bool) -> Result<File> {
     open_log(&cfg.log)
 }
 
-/// Opens LOG for this boot, refusing one a local user could have planted
-/// (a symlink, or a file not owned by root: security check 26).
+/// Opens LOG for this boot (truncated, appending). The default LOG is a
+/// predictable path under /tmp (security check 26): whatever a local user
+/// planted there (a symlink, a FIFO that would hang the open, a file of
+/// theirs, a hard link to a file of root's) is removed and LOG made anew.
 fn open_log(path: &Path) -> Result<File> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .at("open log", path)?;
-    let meta = file.metadata().at("stat", path)?;
-    if !meta.is_file() || meta.uid() != 0 {
-        return Err(Error::Untrusted {
-            path: path.into(),
-            why: "log is not a regular file owned by root",
-        });
-    }
+    let file = match open_log_file(path, false) {
+        Ok(file) if owned_by_root_alone(&file) => file,
+        Ok(_) | Err(_) => {
+            log::warn!("{}: not a file of root's: replaced", path.display());
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).at("remove", path);
+                }
+                _ => {}
+            }
+            open_log_file(path, true).at("create log", path)?
+        }
+    };
     file.set_len(0).at("truncate", path)?;
-    // Appending keeps the monitor's and the subhost's lines whole.
+    // Appending keeps the monitor's and the subhost's lines whole; this
+    // also clears O_NONBLOCK.
     nix::fcntl::fcntl(
         &file,
         nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND | OFlag::O_WRONLY),
     )
     .at("fcntl", path)?;
     Ok(file)
+}
+
+/// O_NOFOLLOW (no symlink), O_NONBLOCK (a FIFO fails with ENXIO instead of
+/// waiting for a reader); `fresh`: O_EXCL, a file this call creates.
+fn open_log_file(path: &Path, fresh: bool) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .write(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    if fresh {
+        options.create_new(true);
+    } else {
+        options.create(true);
+    }
+    options.open(path)
+}
+
+fn owned_by_root_alone(file: &File) -> bool {
+    file.metadata()
+        .is_ok_and(|m| m.is_file() && m.uid() == 0 && m.nlink() == 1)
 }
 
 /// The monitor leaves the caller's session and terminal; its output goes to LOG.

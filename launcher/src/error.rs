@@ -40,6 +40,8 @@ pub enum Error {
     NotRunning { what: String },
     /// Something on the host is in the way (e.g. a foreign `/run/netns/NAME`).
     InTheWay { what: &'static str, path: PathBuf },
+    /// A directory another running subhost holds (its UPPER).
+    InUse { what: &'static str, path: PathBuf },
     /// A file found where we expect our own (wrong type or owner).
     Untrusted { path: PathBuf, why: &'static str },
     /// No subinit binary could be found.
@@ -97,6 +99,13 @@ impl fmt::Display for Error {
                 write!(f, "{} exists and is not ours ({what})", path.display())
             }
             Self::Untrusted { path, why } => write!(f, "{}: {why}", path.display()),
+            Self::InUse { what, path } => {
+                write!(
+                    f,
+                    "{what} {} is in use by another running subhost",
+                    path.display()
+                )
+            }
             Self::NoSubinit { tried } => {
                 write!(f, "no subinit found (tried")?;
                 for p in tried {

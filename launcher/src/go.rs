@@ -35,9 +35,10 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 /// Prints `NAME PID CONF` for each running subhost.
 pub fn list() -> Result<i32> {
+    require_root()?;
     let mut out = std::io::stdout();
     for name in state::names() {
-        if let (Ok(Probe::Running), Some(st)) = (state::probe(&name), state::read(&name)) {
+        if let (Ok(Probe::Running), Some(st)) = (state::peek(&name), state::read(&name)) {
             let _ = writeln!(out, "{name} {} {}", st.pid, st.conf.display());
         }
     }

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::boot::require_root;
 use crate::error::Result;
 use crate::state::{self, Probe};
 use crate::status::{self, Service};
@@ -31,6 +32,8 @@ pub struct Entry {
 }
 
 pub fn list(json: bool) -> Result<i32> {
+    // Why: the run directories' locks say what runs; only root may look.
+    require_root()?;
     let entries = collect();
     let text = if json {
         to_json(&entries) + "\n"
@@ -49,7 +52,7 @@ fn collect() -> Vec<Entry> {
         .unwrap_or(0);
     let mut out = Vec::new();
     for name in state::names() {
-        if !matches!(state::probe(&name), Ok(Probe::Running)) {
+        if !matches!(state::peek(&name), Ok(Probe::Running)) {
             continue;
         }
         let dir = state::dir(&name);

@@ -45,6 +45,13 @@ use cli::{Command, Tool};
 use error::Error;
 
 fn main() {
+    // Whatever the caller left open (fd 3 on a FIFO, a shell's fds) must not
+    // be held by the monitor for the subhost's life (it forks, it does not
+    // exec, so close-on-exec would not do), nor reach the hooks, ifup or
+    // the subhost: every fd of ours is opened after this.
+    if let Err(errno) = sys::close_range_from(3, 0) {
+        let _ = writeln!(std::io::stderr(), "close_range: {}", errno.desc());
+    }
     logging::init();
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();

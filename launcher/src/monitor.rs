@@ -43,6 +43,8 @@ pub struct Monitor {
     pub log: File,
     /// Held (never read) while the monitor lives: the subhost is running.
     pub lock: Lock,
+    /// The lock on UPPER (see `state::lock_upper`), released with `lock`.
+    pub upper_lock: Option<Lock>,
     pub sink: Sink,
     /// PID 1's status pipe and, for `--session`, its pty and command.
     pub attach: Attach,
@@ -69,6 +71,7 @@ impl Monitor {
             cfg,
             log,
             lock,
+            upper_lock: None,
             sink,
             attach: Attach::default(),
         }
@@ -89,6 +92,7 @@ impl Monitor {
         self.attach.finish();
         self.teardown(&made);
         self.close();
+        drop(self.upper_lock.take());
         drop(self.lock);
         code
     }
@@ -235,6 +239,8 @@ impl Monitor {
         // The disk images overlay-diskfile mounted for this boot (the run
         // directory lists them); their loop devices detach themselves.
         crate::diskmounts::release_recorded(&self.cfg.name);
+        // A session's policy-rc.d in UPPER, even when its caller was killed.
+        crate::session::release_recorded(&self.cfg.name);
         if let Err(e) = state::remove(&self.cfg.name) {
             log::error!("{e}");
         }

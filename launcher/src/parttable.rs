@@ -122,9 +122,10 @@ pub struct GptHeader {
 }
 
 impl GptHeader {
-    /// Byte offset of the entry array in the image.
+    /// Byte offset of the entry array in the image (checked to fit by
+    /// `parse_gpt_header`; saturating for a header built otherwise).
     pub fn entries_offset(&self) -> u64 {
-        self.entries_lba * SECTOR
+        self.entries_lba.saturating_mul(SECTOR)
     }
 
     /// Length in bytes of the entry array (bounded by the header check).
@@ -157,9 +158,15 @@ pub fn parse_gpt_header(sector1: &[u8]) -> Result<GptHeader, Fault> {
     if h.entry_size < 128 || h.entry_size & 7 != 0 {
         return Err(Fault::BadGpt("entry size"));
     }
-    if u64::from(h.count) * u64::from(h.entry_size) > MAX_GPT_ENTRIES_LEN {
+    let len = u64::from(h.count) * u64::from(h.entry_size);
+    if len > MAX_GPT_ENTRIES_LEN {
         return Err(Fault::BadGpt("entry array too large"));
     }
+    // The header's fields are the image's word: a huge LBA must not wrap.
+    h.entries_lba
+        .checked_mul(SECTOR)
+        .and_then(|offset| offset.checked_add(len))
+        .ok_or(Fault::BadGpt("entry array beyond any image"))?;
     Ok(h)
 }
 
@@ -180,13 +187,16 @@ pub fn gpt_partition(h: &GptHeader, entries: &[u8], n: u32) -> Result<Extent, Fa
     }
     let first = u64_at(entry, 32).ok_or(Fault::Truncated)?;
     let last = u64_at(entry, 40).ok_or(Fault::Truncated)?;
-    if last < first {
-        return Err(Fault::BadGpt("partition ends before it starts"));
-    }
-    Ok(Extent {
-        offset: first * SECTOR,
-        size: (last - first + 1) * SECTOR,
-    })
+    let beyond = Fault::BadGpt("partition beyond any image");
+    let sectors = last
+        .checked_sub(first)
+        .ok_or(Fault::BadGpt("partition ends before it starts"))?
+        .checked_add(1)
+        .ok_or(beyond.clone())?;
+    let offset = first.checked_mul(SECTOR).ok_or(beyond.clone())?;
+    let size = sectors.checked_mul(SECTOR).ok_or(beyond.clone())?;
+    offset.checked_add(size).ok_or(beyond)?;
+    Ok(Extent { offset, size })
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as the GPT uses), bit by bit: the
@@ -311,6 +321,62 @@ mod tests {
         assert_eq!(
             gpt_partition(&hdr, &entries[..100], 1),
             Err(Fault::Truncated)
+        );
+    }
+
+    /// Sets the header's entry array LBA and fixes the header's CRC.
+    fn with_entries_lba(mut h: Vec<u8>, lba: u64) -> Vec<u8> {
+        h[72..80].copy_from_slice(&lba.to_le_bytes());
+        h[16..20].fill(0);
+        let crc = crc32(&h[..92]);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn gpt_fields_that_would_overflow_are_refused() {
+        let beyond = Err(Fault::BadGpt("partition beyond any image"));
+        let max_lba = u64::MAX / SECTOR;
+        for (first, last) in [
+            // The size in sectors does not fit.
+            (0, u64::MAX),
+            // The size in bytes does not fit.
+            (1, u64::MAX),
+            // The offset in bytes does not fit.
+            (max_lba + 1, max_lba + 1),
+            // Offset and size each fit, their sum does not.
+            (1, max_lba),
+        ] {
+            // The builder fixes both CRCs: only the arithmetic may refuse.
+            let (h, entries) = gpt(&[(first, last)]);
+            let hdr = parse_gpt_header(&h).expect("header parses");
+            assert_eq!(
+                gpt_partition(&hdr, &entries, 1),
+                beyond,
+                "first {first}, last {last}"
+            );
+        }
+        // The last partition that fits in u64 bytes is accepted.
+        let (h, entries) = gpt(&[(1, max_lba - 1)]);
+        let hdr = parse_gpt_header(&h).expect("header parses");
+        assert_eq!(
+            gpt_partition(&hdr, &entries, 1),
+            Ok(Extent {
+                offset: SECTOR,
+                size: (max_lba - 1) * SECTOR
+            })
+        );
+        let (h, _) = gpt(&[(34, 100)]);
+        for lba in [u64::MAX, max_lba + 1, max_lba] {
+            assert_eq!(
+                parse_gpt_header(&with_entries_lba(h.clone(), lba)),
+                Err(Fault::BadGpt("entry array beyond any image")),
+                "entries at LBA {lba}"
+            );
+        }
+        assert_eq!(
+            parse_gpt_header(&with_entries_lba(h, max_lba - 32)).map(|h| h.entries_offset()),
+            Ok((max_lba - 32) * SECTOR)
         );
     }
 

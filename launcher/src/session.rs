@@ -7,11 +7,12 @@
 //! exits with CMD's status. While it runs, `/usr/sbin/policy-rc.d` (exit
 //! 101) keeps package installs from starting daemons.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -28,6 +29,7 @@ use crate::monitor::{Monitor, Sink};
 use crate::pty;
 use crate::relay::{self, Caller, OnStop, Peer};
 use crate::report::{self, Outcome};
+use crate::state;
 use crate::sys::pidfd_open;
 
 /// What keeps daemons from starting during the session (invoke-rc.d's
@@ -49,6 +51,7 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
         cfg,
         subinit,
         lock,
+        upper_lock,
         log,
     } = reserved;
     let (name, log_path) = (cfg.name.clone(), cfg.log.clone());
@@ -76,6 +79,7 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
             }
             let mut monitor = Monitor::new(cfg, log, lock, Sink::Pipe(Some(File::from(events_w))));
             monitor.attach.session = Some(request);
+            monitor.upper_lock = Some(upper_lock);
             std::process::exit(monitor.run(subinit))
         }
         ForkResult::Parent { child } => child,
@@ -84,6 +88,7 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     drop(events_w);
     // The lock is shared with the monitor; it is closed at exit.
     std::mem::forget(lock);
+    std::mem::forget(upper_lock);
     let pidfd = pidfd_open(child).op("pidfd_open monitor")?;
     let peer = Peer {
         pid: child,
@@ -109,6 +114,10 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     })
 }
 
+/// The directories of POLICY_RC_D, deepest first: those missing in UPPER
+/// are made for it, and removed with it.
+const MADE_DIRS: [&str; 2] = ["usr/sbin", "usr"];
+
 /// The session's `/usr/sbin/policy-rc.d` in UPPER, when we made one, and
 /// the directories made for it.
 struct Policy {
@@ -132,7 +141,7 @@ impl Policy {
             return Ok(none);
         }
         let mut made = Vec::new();
-        for dir in ["usr/sbin", "usr"] {
+        for dir in MADE_DIRS {
             if upper.lookup(Path::new(dir))?.is_none() {
                 made.push(dir);
             }
@@ -142,15 +151,96 @@ impl Policy {
         };
         let shown = upper.show(rel);
         let mut file = File::from(fd);
+        let st = match fstat(file.as_fd()).at("stat", &shown) {
+            Ok(st) => st,
+            Err(e) => {
+                unlink(&upper, POLICY_RC_D, UnlinkatFlags::NoRemoveDir);
+                for dir in &made {
+                    unlink(&upper, dir, UnlinkatFlags::RemoveDir);
+                }
+                return Err(e);
+            }
+        };
+        // From here on an error drops `policy`, which removes the file.
+        let policy = Policy {
+            upper: Some((upper, (st.st_dev, st.st_ino))),
+            made,
+        };
+        // Noted in the run directory first, so that a launcher killed
+        // during the session leaves it to the monitor's teardown or to the
+        // stale-state cleanup (release_recorded) to remove.
+        policy.record(&cfg.name, &cfg.upper)?;
         std::io::Write::write_all(&mut file, POLICY_TEXT.as_bytes()).at("write", &shown)?;
         // The umask may have cut the mode.
         nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(0o755)).at("chmod", &shown)?;
-        let st = fstat(file.as_fd()).at("stat", &shown)?;
-        Ok(Policy {
-            upper: Some((upper, (st.st_dev, st.st_ino))),
-            made,
-        })
+        Ok(policy)
     }
+
+    /// Writes `/run/overlay-boot/NAME/policy`: `DEV:INO` of our file, the
+    /// directories made for it (blank-separated), then UPPER's path.
+    fn record(&self, name: &str, upper: &Path) -> Result<()> {
+        let Some((_, (dev, ino))) = &self.upper else {
+            return Ok(());
+        };
+        let mut text = format!("{dev}:{ino}\n{}\n", self.made.join(" ")).into_bytes();
+        text.extend_from_slice(upper.as_os_str().as_bytes());
+        text.push(b'\n');
+        let path = state::dir(name).join(RECORD);
+        std::fs::write(&path, text).at("write", &path)
+    }
+}
+
+/// The run directory's note of the session's policy-rc.d.
+const RECORD: &str = "policy";
+
+/// Removes the policy-rc.d a session noted in the run directory of `name`
+/// (if it is still the file made then) and the directories made for it,
+/// then the note: for the monitor's teardown, and for the cleanup of a
+/// dead launcher's state, so that a killed session caller leaves nothing
+/// in UPPER. Must run in the host's mount namespace.
+pub fn release_recorded(name: &str) {
+    let path = state::dir(name).join(RECORD);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            log::warn!("read {}: {e}", path.display());
+            return;
+        }
+    };
+    match parse_record(&text) {
+        Some((id, made, upper)) => match Root::open(&upper) {
+            Ok(root) => drop(Policy {
+                upper: Some((root, id)),
+                made,
+            }),
+            Err(e) => log::warn!("{POLICY_RC_D}: {e}"),
+        },
+        None => log::warn!("{}: not understood; ignored", path.display()),
+    }
+    if let Err(e) = std::fs::remove_file(&path) {
+        log::warn!("remove {}: {e}", path.display());
+    }
+}
+
+/// (dev, ino), the directories made (only those `install` makes) and
+/// UPPER, from a note written by `Policy::record`.
+fn parse_record(text: &[u8]) -> Option<((u64, u64), Vec<&'static str>, PathBuf)> {
+    let mut parts = text.splitn(3, |&b| b == b'\n');
+    let id = std::str::from_utf8(parts.next()?).ok()?;
+    let (dev, ino) = id.split_once(':')?;
+    let id = (dev.parse().ok()?, ino.parse().ok()?);
+    let made = std::str::from_utf8(parts.next()?).ok()?;
+    let mut dirs = Vec::new();
+    for d in made.split(' ').filter(|d| !d.is_empty()) {
+        dirs.push(MADE_DIRS.iter().copied().find(|m| *m == d)?);
+    }
+    let upper = parts.next()?;
+    let upper = upper.strip_suffix(b"\n").unwrap_or(upper);
+    if upper.first() != Some(&b'/') {
+        return None;
+    }
+    Some((id, dirs, PathBuf::from(OsStr::from_bytes(upper))))
 }
 
 impl Drop for Policy {
@@ -197,5 +287,32 @@ fn unlink(root: &Root, rel: &str, how: UnlinkatFlags) {
     match unlinkat(&dir, name, how) {
         Ok(()) | Err(Errno::ENOTEMPTY | Errno::ENOENT | Errno::EEXIST) => {}
         Err(e) => log::warn!("remove {}: {}", root.show(rel).display(), e.desc()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_note_is_read_back() {
+        assert_eq!(
+            parse_record(b"2049:1234\nusr/sbin usr\n/opt/x/root\n"),
+            Some((
+                (2049, 1234),
+                vec!["usr/sbin", "usr"],
+                PathBuf::from("/opt/x/root")
+            ))
+        );
+        // No directories made; an UPPER with a newline in its name.
+        assert_eq!(
+            parse_record(b"1:2\n\n/opt/a\nb\n"),
+            Some(((1, 2), vec![], PathBuf::from("/opt/a\nb")))
+        );
+        // Only the directories install makes; an absolute UPPER; numbers.
+        assert_eq!(parse_record(b"1:2\netc\n/opt/x\n"), None);
+        assert_eq!(parse_record(b"1:2\n\nopt/x\n"), None);
+        assert_eq!(parse_record(b"1-2\n\n/opt/x\n"), None);
+        assert_eq!(parse_record(b""), None);
     }
 }

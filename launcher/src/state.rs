@@ -52,13 +52,54 @@ pub fn acquire(name: &str) -> Result<(Lock, bool)> {
     }
 }
 
-/// Looks at the lock without waiting.
+/// Locks UPPER itself for the subhost's life, so that no second subhost,
+/// under another NAME, mounts the same upper (and work) directory at the
+/// same time: overlayfs calls that undefined behaviour, and in the bind and
+/// as-is modes two PID 1s would share one root (security check 22). The
+/// name lock cannot see it, and the LIVE mount lives only in the
+/// subhost's private mount namespace. Close-on-exec: the monitor alone
+/// holds it.
+pub fn lock_upper(upper: &Path) -> Result<Lock> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(upper)
+        .map_err(|source| Error::Io {
+            op: "open",
+            path: upper.to_path_buf(),
+            source,
+        })?;
+    match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((_, Errno::EWOULDBLOCK)) => Err(Error::InUse {
+            what: "UPPER",
+            path: upper.to_path_buf(),
+        }),
+        Err((_, errno)) => Err(Error::Sys {
+            op: "flock",
+            path: upper.to_path_buf(),
+            errno,
+        }),
+    }
+}
+
+/// Looks at the lock without waiting (creating the lock file if missing).
 pub fn probe(name: &str) -> Result<Probe> {
+    probe_lock(name, true)
+}
+
+/// As `probe`, but creates nothing: a run directory without a lock file is
+/// `Absent`. For looks that change nothing (`--list`).
+pub fn peek(name: &str) -> Result<Probe> {
+    probe_lock(name, false)
+}
+
+fn probe_lock(name: &str, create: bool) -> Result<Probe> {
     let path = dir(name).join("lock");
     let file = match OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
+        .create(create)
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
@@ -227,7 +268,8 @@ pub fn names() -> Vec<String> {
 
 /// Removes what a subhost leaves on the host besides its mounts (which go
 /// with its mount namespaces): every process in its cgroup, the cgroup,
-/// the netns file. Must run in the host's mount namespace.
+/// the netns file, a session's policy-rc.d in UPPER. Must run in the
+/// host's mount namespace.
 pub fn clean_objects(name: &str, timeout: Duration) -> Result<()> {
     let cg = cgroup::path(name)?;
     let killed = match &cg {
@@ -235,6 +277,11 @@ pub fn clean_objects(name: &str, timeout: Duration) -> Result<()> {
         None => Ok(()),
     };
     netns::remove(name);
+    if killed.is_ok() {
+        // Nothing of the session runs any more; when something still does,
+        // the note stays for the next cleanup.
+        crate::session::release_recorded(name);
+    }
     killed
 }
 

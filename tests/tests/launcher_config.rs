@@ -56,6 +56,10 @@ fn conf_is_dir(sh: &mut Subhost) {
     sh.conf = dir;
 }
 
+fn conf_group_writable(sh: &mut Subhost) {
+    fs::set_permissions(&sh.conf, fs::Permissions::from_mode(0o664)).expect("chmod conf");
+}
+
 fn empty_work(sh: &mut Subhost) {
     fs::remove_dir(sh.base.join("work")).expect("rm work");
 }
@@ -284,6 +288,13 @@ const CASES: &[Case] = &[
         var: None,
         line: None,
         setup: conf_is_dir,
+    },
+    Case {
+        what: "conf writable by its group (security check 25)",
+        conf: "BASE=.\nNAME=!echo obtx\n",
+        var: None,
+        line: None,
+        setup: conf_group_writable,
     },
 ];
 

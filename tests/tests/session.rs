@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e::subhost::{launcher, stat_field, Subhost, STOP};
+use e2e::subhost::{cmdline, launcher, parent_of, stat_field, Subhost, RUN_DIR, STOP};
 use e2e::{bin, require_root, wait_for, ChildGuard};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -372,6 +372,106 @@ fn session_policy_rc_d_of_the_subhost_is_left_alone() {
     );
 }
 
+/// Starts `overlay-boot --session CONF` in `pane` and waits for its
+/// shell; returns the session's caller (the `overlay-boot --session`
+/// process, the monitor's parent) and records PID 1 and the monitor.
+fn session_in_pane(sh: &mut Subhost, pane: &Pane) -> Pid {
+    pane.line(&format!("overlay-boot --session {}", sh.conf.display()));
+    pane.expect("/ #");
+    record_pid1(sh);
+    assert!(policy_in_upper(sh).exists(), "no policy-rc.d in UPPER");
+    let monitor = sh.monitor().pid;
+    let caller = parent_of(monitor).expect("the monitor's parent");
+    let cmd = cmdline(caller);
+    assert!(
+        cmd.starts_with("overlay-boot --session "),
+        "the monitor's parent {caller} is not the session's caller: {cmd}"
+    );
+    caller
+}
+
+/// Nothing of the session's policy-rc.d is left in UPPER.
+fn assert_no_policy(sh: &Subhost) {
+    assert!(
+        policy_in_upper(sh).symlink_metadata().is_err(),
+        "policy-rc.d left in UPPER\nlog:\n{}",
+        sh.log_text()
+    );
+    assert!(
+        sh.upper.join("usr/sbin").symlink_metadata().is_err(),
+        "the directory made for policy-rc.d was left in UPPER"
+    );
+}
+
+#[test]
+fn session_policy_rc_d_goes_when_the_caller_is_killed() {
+    require_root!();
+    let mut sh = Subhost::busybox("spkc");
+    let pane = Pane::new(&sh);
+    let caller = session_in_pane(&mut sh, &pane);
+    // The caller dies without its destructors: the session hangs up, and
+    // the monitor's teardown removes the file.
+    kill(caller, Signal::SIGKILL).expect("kill -9 the session's caller");
+    assert!(sh.wait_gone(STOP), "left: {:?}", sh.leftovers());
+    assert_no_policy(&sh);
+    // overlay-stop has nothing left to do.
+    let out = sh.stop();
+    assert!(!out.ok(), "{out}");
+    sh.assert_gone();
+    assert_no_policy(&sh);
+}
+
+#[test]
+fn session_policy_rc_d_goes_when_caller_and_monitor_are_killed() {
+    require_root!();
+    let mut sh = Subhost::busybox("spkm");
+    // Both die (an OOM kill, say): the monitor is held stopped while the
+    // caller is killed, so that its teardown cannot run; overlay-stop then
+    // finds the stale run state and removes the file.
+    let pane = Pane::new(&sh);
+    let caller = session_in_pane(&mut sh, &pane);
+    let monitor = sh.monitor().pid;
+    kill(monitor, Signal::SIGSTOP).expect("stop the monitor");
+    kill(caller, Signal::SIGKILL).expect("kill -9 the session's caller");
+    kill(monitor, Signal::SIGKILL).expect("kill -9 the monitor");
+    assert!(
+        wait_for(STEP, || !sh.monitor().alive()),
+        "the monitor lives on"
+    );
+    assert!(policy_in_upper(&sh).exists(), "removed by nobody?");
+    let out = sh.stop();
+    assert!(
+        out.err.contains("its monitor had died"),
+        "{out}\nlog:\n{}",
+        sh.log_text()
+    );
+    sh.assert_gone();
+    assert_no_policy(&sh);
+    drop(pane);
+
+    // The same, cleaned by the next session's boot: that session makes
+    // the file anew and removes it when it ends.
+    let pane = Pane::new(&sh);
+    let caller = session_in_pane(&mut sh, &pane);
+    let monitor = sh.monitor().pid;
+    kill(monitor, Signal::SIGSTOP).expect("stop the monitor");
+    kill(caller, Signal::SIGKILL).expect("kill -9 the session's caller");
+    kill(monitor, Signal::SIGKILL).expect("kill -9 the monitor");
+    assert!(
+        wait_for(STEP, || !sh.monitor().alive()),
+        "the monitor lives on"
+    );
+    drop(pane);
+    let out = piped_session(
+        &mut sh,
+        "test -x /usr/sbin/policy-rc.d && echo policy-there; exit 0\n",
+    );
+    assert_eq!(out.code, 0, "{out}\nlog:\n{}", sh.log_text());
+    assert!(out.out.contains("policy-there"), "{out}");
+    assert!(sh.wait_gone(STEP), "left: {:?}", sh.leftovers());
+    assert_no_policy(&sh);
+}
+
 /// `overlay-boot --session CONF` with `input` on a pipe.
 fn piped_session(sh: &mut Subhost, input: &str) -> e2e::subhost::Outcome {
     let mut cmd = Command::new(bin("overlay-boot"));
@@ -710,4 +810,59 @@ fn list_with_nothing_of_ours_running_is_valid_json() {
     let v = list_jq(&sh, ".subhosts | type");
     assert_eq!(v, "\"array\"");
     assert_eq!(entry(&sh), "");
+}
+
+#[test]
+fn list_and_go_without_a_name_refuse_non_root() {
+    require_root!();
+    for (tool, args) in [
+        ("overlay-boot", &["--list"][..]),
+        ("overlay-boot", &["--list", "--json"][..]),
+        ("overlay-go", &[][..]),
+    ] {
+        let out = Command::new(bin("overlay-boot"))
+            .arg0(tool)
+            .args(args)
+            .current_dir("/")
+            .env_clear()
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run as nobody");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{tool} {args:?} as nobody: {err}"
+        );
+        assert!(
+            err.contains(&format!("{tool}: must be run as root")),
+            "{tool} {args:?} as nobody: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{tool} {args:?} printed as nobody");
+    }
+}
+
+#[test]
+fn list_creates_nothing_in_a_run_directory() {
+    require_root!();
+    let sh = Subhost::busybox("lnlk");
+    // A run directory without a lock file (a boot that died right after
+    // making it): --list and overlay-go show nothing and create nothing.
+    let run = Path::new(RUN_DIR).join(&sh.name);
+    fs::create_dir_all(&run).expect("mkdir run directory");
+    let json = launcher(
+        "overlay-boot",
+        &["--list", "--json"],
+        &sh.scratch.path,
+        STEP,
+    );
+    let go = launcher("overlay-go", &[] as &[&str], &sh.scratch.path, STEP);
+    let lock = run.join("lock").symlink_metadata().is_ok();
+    let _ = fs::remove_dir_all(&run);
+    assert!(json.ok(), "{json}");
+    assert!(!json.out.contains(&sh.name), "{json}");
+    assert!(go.ok(), "{go}");
+    assert!(!go.out.contains(&sh.name), "{go}");
+    assert!(!lock, "--list or overlay-go created {}/lock", run.display());
 }

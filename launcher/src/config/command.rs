@@ -3,11 +3,14 @@
 //! becomes the value.
 
 use std::ffi::OsStr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::error::Fault;
 use super::parse::trim_blanks;
+use super::paths::find_executable;
+use super::trust;
 
 /// Splits a command line into words on blanks; no quoting, no expansion.
 pub fn words(line: &str) -> Vec<String> {
@@ -25,14 +28,22 @@ pub fn run(value: &str, cwd: &Path, search_path: &OsStr) -> Result<String, Fault
     let Some((program, args)) = argv.split_first() else {
         return Err(Fault::EmptyCommand(value.into()));
     };
-    // A relative program with a `/` is relative to `cwd`, said explicitly
-    // rather than left to where the child happens to resolve it.
-    let program = if program.contains('/') {
-        cwd.join(program)
+    // The program is found as PREMOUNT's is (a word with a `/` relative to
+    // `cwd`, a bare name in `search_path`) and must be root's alone before
+    // it runs (security check 25). Its canonical path is what runs, so the
+    // file checked is the file run; argv[0] stays what it was.
+    let found = find_executable(program, cwd, search_path)?;
+    let real = trust::program(&found).map_err(|distrust| Fault::Untrusted {
+        program: found.clone(),
+        distrust,
+    })?;
+    let arg0 = if program.contains('/') {
+        found.into_os_string()
     } else {
         program.into()
     };
-    let output = Command::new(program)
+    let output = Command::new(real)
+        .arg0(arg0)
         .args(args)
         .current_dir(cwd)
         .env("PATH", search_path)
@@ -114,8 +125,12 @@ mod tests {
         ));
         assert!(matches!(run_here("!"), Err(Fault::EmptyCommand(_))));
         assert!(matches!(
+            run_here("!no-such-cmd-x"),
+            Err(Fault::NotInPath(_))
+        ));
+        assert!(matches!(
             run_here("!/nonexistent/x"),
-            Err(Fault::CommandSpawn { .. })
+            Err(Fault::NotExecutable(_))
         ));
     }
 }

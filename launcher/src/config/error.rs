@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 use super::parse::Var;
+use super::trust::Distrust;
 
 /// Where the faulty value of a variable came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub enum Origin {
 pub enum ConfigError {
     /// The file itself cannot be read (or its directory resolved).
     Unreadable { file: PathBuf, source: io::Error },
+    /// The file (or its directory) is not root's alone (security check 25).
+    Untrusted { file: PathBuf, distrust: Distrust },
     /// A variable without a default is not set.
     Missing { file: PathBuf, var: Var },
     /// A variable's value, as set or by default, is refused.
@@ -42,18 +45,35 @@ pub enum Fault {
     NoSuchDirectory(PathBuf),
     NotADirectory(PathBuf),
     NoSuchPath(PathBuf),
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
     AlreadyMounted(PathBuf),
     NotExecutable(PathBuf),
     NotAFile(PathBuf),
     NotInPath(String),
     EmptyCommand(String),
-    CommandSpawn { command: String, source: io::Error },
-    CommandFailed { command: String, status: ExitStatus },
+    CommandSpawn {
+        command: String,
+        source: io::Error,
+    },
+    CommandFailed {
+        command: String,
+        status: ExitStatus,
+    },
     CommandSilent(String),
+    /// A program to run that is not root's alone (security check 25).
+    Untrusted {
+        program: PathBuf,
+        distrust: Distrust,
+    },
     NameEmpty,
     NameTooLong(String),
-    NameBadChar { name: String, ch: char },
+    NameBadChar {
+        name: String,
+        ch: char,
+    },
     NameDots(String),
     InterfaceTooLong(String),
     BadCable(String),
@@ -78,6 +98,9 @@ impl fmt::Display for ConfigError {
                     "{}: cannot read the configuration: {source}",
                     file.display()
                 )
+            }
+            Self::Untrusted { file, distrust } => {
+                write!(f, "{}: refused: {distrust}", file.display())
             }
             Self::Missing { file, var } => {
                 write!(f, "{}: {var}: required variable missing", file.display())
@@ -153,6 +176,9 @@ impl fmt::Display for Fault {
                 )
             }
             Self::CommandSilent(c) => write!(f, "command {c:?} printed nothing"),
+            Self::Untrusted { program, distrust } => {
+                write!(f, "program {} refused: {distrust}", program.display())
+            }
             Self::NameEmpty => write!(f, "the name is empty"),
             Self::NameTooLong(n) => write!(f, "{n:?} is longer than 12 characters"),
             Self::NameBadChar { name, ch } => {

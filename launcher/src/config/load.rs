@@ -3,7 +3,9 @@
 //! to BASE), checking each as it comes, so that a refusal stops before any
 //! later `!command` runs.
 
-use std::fs;
+use std::fs::{self, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, Fault, Origin};
@@ -11,6 +13,7 @@ use super::name::check_name;
 use super::parse::{parse, Var};
 use super::paths::{absolute, canonical_dir};
 use super::resolve::{HostEnv, Resolver, Value};
+use super::trust;
 use super::Config;
 
 /// Loads `file` (as the user named it) with the host facts in `env`.
@@ -19,8 +22,20 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         file: file.into(),
         source,
     };
-    let bytes = fs::read(file).map_err(unreadable)?;
     let path = fs::canonicalize(file).map_err(unreadable)?;
+    // Opened without following a last symlink, checked by its fd: what is
+    // trusted is what is read (security check 25), before any `!` runs.
+    let mut opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(unreadable)?;
+    trust::config_file(&path, &opened).map_err(|distrust| ConfigError::Untrusted {
+        file: file.into(),
+        distrust,
+    })?;
+    let mut bytes = Vec::new();
+    opened.read_to_end(&mut bytes).map_err(unreadable)?;
     let conf_dir = fs::canonicalize(parent_dir(file)).map_err(unreadable)?;
     let set = parse(&bytes).map_err(|e| ConfigError::Value {
         file: file.into(),

@@ -8,40 +8,49 @@ use std::time::Duration;
 
 use super::*;
 
-/// A directory tree under /tmp, removed on drop.
-struct Tree {
-    root: PathBuf,
+/// A directory tree under /tmp, removed on drop. Directories are made
+/// 0755 and files 0644 whatever the umask, so that they pass the trust
+/// checks (security check 25) when the tests run as root.
+pub(super) struct Tree {
+    pub(super) root: PathBuf,
 }
 
 impl Tree {
-    fn new() -> Tree {
+    pub(super) fn new() -> Tree {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let root = PathBuf::from(format!("/tmp/ob-config-test-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).expect("create test tree");
         let root = fs::canonicalize(&root).expect("canonical test tree");
+        chmod(&root, 0o755);
         Tree { root }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(super) fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
 
-    fn dirs(&self, rels: &[&str]) {
+    pub(super) fn dirs(&self, rels: &[&str]) {
         for rel in rels {
             fs::create_dir_all(self.path(rel)).expect("create dir");
+            let mut dir = self.root.clone();
+            for part in Path::new(rel).components() {
+                dir.push(part);
+                chmod(&dir, 0o755);
+            }
         }
     }
 
-    fn file(&self, rel: &str, text: &str) -> PathBuf {
+    pub(super) fn file(&self, rel: &str, text: &str) -> PathBuf {
         let path = self.path(rel);
         fs::write(&path, text).expect("write file");
+        chmod(&path, 0o644);
         path
     }
 
     /// An environment whose mount table lists `mounted`.
-    fn env(&self, mounted: &[&Path]) -> HostEnv {
+    pub(super) fn env(&self, mounted: &[&Path]) -> HostEnv {
         let lines: String = mounted
             .iter()
             .map(|p| format!("40 22 0:40 / {} rw - overlay x rw\n", p.display()))
@@ -53,7 +62,7 @@ impl Tree {
     }
 
     /// A subhost directory `rel` with live, root and work.
-    fn subhost(&self, rel: &str) -> PathBuf {
+    pub(super) fn subhost(&self, rel: &str) -> PathBuf {
         self.dirs(&[
             &format!("{rel}/live"),
             &format!("{rel}/root"),
@@ -63,13 +72,17 @@ impl Tree {
     }
 }
 
+pub(super) fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
 impl Drop for Tree {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.root);
     }
 }
 
-fn load_err(conf: &Path, env: &HostEnv) -> String {
+pub(super) fn load_err(conf: &Path, env: &HostEnv) -> String {
     match Config::load_with(conf, env) {
         Ok(config) => format!("unexpected success: {config:?}"),
         Err(e) => e.to_string(),

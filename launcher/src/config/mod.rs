@@ -22,6 +22,9 @@ mod paths;
 mod resolve;
 mod roots;
 mod share;
+mod trust;
+#[cfg(test)]
+mod trust_tests;
 mod values;
 
 pub use error::ConfigError;

@@ -11,6 +11,7 @@ use super::name::check_ifnames;
 use super::parse::Var;
 use super::paths::{find_executable, subhost_path};
 use super::resolve::{Resolver, Value};
+use super::trust;
 use super::{Cable, Hook, RamSize};
 
 /// The default START list.
@@ -95,6 +96,11 @@ impl Resolver<'_> {
             let mut argv = words(text);
             if let Some(first) = argv.first_mut() {
                 let program = find_executable(first, base, &self.env.search_path)?;
+                // Run later as root: it must be root's alone (security check 25).
+                trust::program(&program).map_err(|distrust| Fault::Untrusted {
+                    program: program.clone(),
+                    distrust,
+                })?;
                 if let Some(program) = program.to_str() {
                     *first = program.to_string();
                 }

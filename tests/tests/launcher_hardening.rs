@@ -1,0 +1,126 @@
+//! Holes a review found in the launcher, kept closed: one UPPER mounted by
+//! two subhosts at once, a planted LOG, the caller's fds held for the
+//! subhost's life.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use e2e::subhost::{run_captured, Subhost, BOOT};
+use e2e::{bin, require_root};
+
+/// Security check 22: a second subhost under another NAME over the same
+/// BASE (hence the same UPPER and WORK) is refused; the first lives on.
+#[test]
+fn the_same_upper_is_never_mounted_twice() {
+    require_root!();
+    let mut first = Subhost::new("hup").line("START=none");
+    first.boot_ok();
+    // A copy of the file under another name: NAME defaults to it.
+    let mut second = Subhost::new("hup2").line("START=none");
+    let conf = first.base.join(format!("{}.conf", second.name));
+    fs::copy(&first.conf, &conf).expect("copy conf");
+    second.conf = conf.clone();
+    let out = second.boot();
+    let _ = fs::remove_file(&conf);
+    assert_eq!(out.code, 1, "second boot over the same UPPER: {out}");
+    assert!(
+        out.err.contains("is in use by another running subhost"),
+        "{out}"
+    );
+    second.assert_gone();
+    assert_eq!(first.sh("echo alive").trim(), "alive");
+    first.stop_ok();
+}
+
+/// Security check 26: a FIFO planted at LOG neither hangs the boot nor
+/// stays; the boot replaces it with a log of its own.
+#[test]
+fn a_fifo_planted_at_log_is_replaced() {
+    require_root!();
+    let mut sh = Subhost::new("hfifo").line("START=none");
+    let planted = sh.scratch.join("planted.log");
+    nix::unistd::mkfifo(&planted, nix::sys::stat::Mode::from_bits_truncate(0o666)).expect("mkfifo");
+    sh = sh.line(&format!("LOG={}", planted.display()));
+    sh.expect_log(planted.clone());
+    sh.boot_ok();
+    let meta = fs::symlink_metadata(&planted).expect("log");
+    assert!(meta.is_file(), "LOG is still not a regular file");
+    assert!(sh.log_text().contains("ready"), "{}", sh.log_text());
+    sh.stop_ok();
+}
+
+/// The caller's inherited fds are not kept by the monitor: a pipe the
+/// caller passed as fd 3 reaches EOF once the boot command has returned.
+#[test]
+fn the_monitor_does_not_keep_the_callers_fds() {
+    require_root!();
+    let mut sh = Subhost::new("hfd").line("START=none");
+    // Close-on-exec here, so no other test's child inherits it; dup2 in
+    // the child makes fd 3 a plain inherited fd.
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let raw = write.as_raw_fd();
+    let mut cmd = Command::new(bin("overlay-boot"));
+    cmd.arg(&sh.conf)
+        .env("OVERLAY_BOOT_SUBINIT", bin("subinit"));
+    // SAFETY: dup2(2) is async-signal-safe; it leaves the pipe on fd 3
+    // without close-on-exec, as a careless caller would.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run_captured(
+        &mut cmd,
+        "overlay-boot CONF 3>pipe".into(),
+        &sh.scratch.path,
+        BOOT,
+    );
+    drop(write);
+    assert!(out.ok(), "{out}");
+    let pid = out
+        .out
+        .split("pid ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .expect("ready line");
+    sh.record(nix::unistd::Pid::from_raw(pid.trim().parse().expect("pid")));
+    let mut buf = [0u8; 1];
+    // Non-blocking: a holder of the write end would make this EAGAIN.
+    nix::fcntl::fcntl(
+        &read,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .expect("fcntl");
+    let got = nix::unistd::read(&read, &mut buf);
+    assert_eq!(got, Ok(0), "still held by: {}", holders(&read));
+    sh.stop_ok();
+}
+
+/// The processes holding the other end of `pipe` (same pipe inode), for the
+/// failure message.
+fn holders(pipe: &std::os::fd::OwnedFd) -> String {
+    let target = fs::read_link(format!("/proc/self/fd/{}", pipe.as_raw_fd())).expect("fd link");
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == target))
+        {
+            let cmd = fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "{} {}",
+                entry.file_name().to_string_lossy(),
+                cmd.replace('\0', " ")
+            ));
+        }
+    }
+    found.join("; ")
+}
