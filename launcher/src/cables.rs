@@ -112,6 +112,7 @@ pub fn setup(cfg: &Config, ns: &OwnedFd, log: &File, made: &mut Made) -> Result<
     // Probed on the first cable without a bridge.
     let mut ifupdown: Option<Ifupdown> = None;
     for wire in &wires {
+        crate::monitor::stopped()?;
         make(wire, &host, &mut inside, ns, made)?;
         match &wire.bridge {
             Some(bridge) => {

@@ -54,6 +54,8 @@ pub enum Error {
     },
     /// The subhost's PID 1 failed before exec: step and errno, as it reported them.
     Child { step: String, errno: Errno },
+    /// A stop signal (overlay-stop) reached the monitor during the set-up.
+    Stopped,
     /// A wait ran past its deadline.
     Timeout { what: &'static str },
     /// A cable could not be made: its CABLES item (None: before any cable).
@@ -123,6 +125,7 @@ impl fmt::Display for Error {
             Self::Child { step, errno } => {
                 write!(f, "subhost PID 1 setup: {step}: {}", errno.desc())
             }
+            Self::Stopped => write!(f, "stopped during boot"),
             Self::Timeout { what } => write!(f, "timed out waiting for {what}"),
             Self::Image { path, fault } => write!(f, "{}: {fault}", path.display()),
             Self::NoFilesystem { path } => write!(

@@ -69,12 +69,13 @@ pub fn run(
     let mut cmd = command(argv, cfg)?;
     let out = log.try_clone().at("dup", &cfg.log)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
-    let status = cmd
+    let mut child = cmd
         .args(args)
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
-        .status()
+        .spawn()
         .at("run", &argv[0])?;
+    let status = crate::monitor::wait_setup(&mut child)?;
     if !status.success() {
         return Err(Error::Hook {
             which,
@@ -90,20 +91,24 @@ pub fn run(
 pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd> {
     let mut cmd = command(argv, cfg)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
-    let output = cmd.stderr(Stdio::from(err)).output().at("run", &argv[0])?;
-    if !output.status.success() {
+    // The command writes straight into it. A memfd has no path on the host
+    // and no size limit, unlike a pipe the subinit would have to drain.
+    let fd = memfd_create("overlay-boot-init", MFdFlags::MFD_CLOEXEC).op("memfd_create")?;
+    let file = File::from(fd);
+    let out = file.try_clone().at("dup", "memfd:overlay-boot-init")?;
+    let mut child = cmd
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .at("run", &argv[0])?;
+    let status = crate::monitor::wait_setup(&mut child)?;
+    if !status.success() {
         return Err(Error::Hook {
             which: "INIT",
             command: argv.join(" "),
-            status: output.status,
+            status,
         });
     }
-    // A memfd has no path on the host and no size limit, unlike a pipe the
-    // subinit would have to drain while we write.
-    let fd = memfd_create("overlay-boot-init", MFdFlags::MFD_CLOEXEC).op("memfd_create")?;
-    let mut file = File::from(fd);
-    file.write_all(&output.stdout)
-        .at("write", "memfd:overlay-boot-init")?;
     nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekSet).op("lseek init script")?;
     Ok(OwnedFd::from(file))
 }

@@ -54,7 +54,7 @@ impl Ifupdown {
     /// Runs `ifup ifname`, output to `log`; true when it succeeded.
     pub fn up(&self, ifname: &str, log: &File) -> bool {
         match &self.ifup {
-            Some(ifup) => run(ifup, ifname, log),
+            Some(ifup) => run(ifup, ifname, log, true),
             None => false,
         }
     }
@@ -64,19 +64,25 @@ impl Ifupdown {
 pub fn down(ifname: &str, log: &File) {
     let ifdown = Path::new(IFDOWN);
     if is_executable(ifdown) {
-        run(ifdown, ifname, log);
+        run(ifdown, ifname, log, false);
     }
 }
 
 /// Runs `prog ifname` with stdin from /dev/null and its output in `log`;
-/// a failure is logged and reported as false.
-fn run(prog: &Path, ifname: &str, log: &File) -> bool {
+/// a failure is logged and reported as false. `setup`: a stop signal to
+/// the monitor ends it (`monitor::wait_setup`).
+fn run(prog: &Path, ifname: &str, log: &File, setup: bool) -> bool {
     let mut cmd = Command::new(prog);
     cmd.arg(ifname).stdin(Stdio::null());
     if let (Ok(out), Ok(err)) = (log.try_clone(), log.try_clone()) {
         cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
     }
-    match cmd.status() {
+    let status = match cmd.spawn() {
+        Ok(mut child) if setup => crate::monitor::wait_setup(&mut child).map_err(|e| e.to_string()),
+        Ok(mut child) => child.wait().map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match status {
         Ok(status) if status.success() => {
             log::info!("{} {ifname}: done", prog.display());
             true

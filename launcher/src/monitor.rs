@@ -9,6 +9,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -25,11 +27,16 @@ use crate::config::Config;
 use crate::error::{At, Error, Op, Result};
 use crate::report::{self, Event, Outcome};
 use crate::state::{self, Lock};
-use crate::sys::pidfd_send_signal;
+use crate::sys::{pidfd_open, pidfd_send_signal};
 use crate::{cables, cgroup, netns, setup};
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a set-up command may take to end after SIGTERM on a stop.
+const SETUP_GRACE: Duration = Duration::from_secs(5);
+
+/// The signal pipe's read end, for the set-up's waits (`wait_setup`).
+static SIGNALS: OnceLock<UnixStream> = OnceLock::new();
 
 /// Where events go: the caller's status pipe, or (with --foreground) the
 /// terminal directly.
@@ -105,6 +112,8 @@ impl Monitor {
         )
         .at("open", "/proc/self/ns/mnt")?;
         let signals = signal_pipe()?;
+        // Only now that a stop signal is caught: overlay-stop finds us.
+        state::write_monitor(&self.cfg.name, self.cfg.stop_timeout.as_secs())?;
         let result = setup::subhost(&self.cfg, subinit, &self.log, made, &mut self.attach);
         // Why: the netns file and the cgroup are host objects; remove them
         // from the host's mount namespace, where the netns bind lives.
@@ -142,6 +151,8 @@ impl Monitor {
     fn wait(&mut self, child: Child, signals: &UnixStream) -> i32 {
         let mut ready = Some(child.ready);
         let mut text = Vec::new();
+        // Stopped before PID 1 was ready: the boot failed, say why.
+        let mut stopped = false;
         loop {
             let (exited, woke, readable) = match wait_any(&child.pidfd, signals, ready.as_ref()) {
                 Ok(r) => r,
@@ -152,6 +163,7 @@ impl Monitor {
             };
             if woke {
                 drain(signals);
+                stopped |= ready.is_some();
                 log::info!("stop signal: SIGTERM to PID 1");
                 if let Err(e) = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGTERM) {
                     log::warn!("signal PID 1: {}", e.desc());
@@ -174,6 +186,9 @@ impl Monitor {
         let status = waitpid(child.pid, None);
         log::info!("PID 1 ended: {}", describe(&status));
         self.send(Event::Exited(describe(&status)));
+        if stopped {
+            self.send(Event::Error(Error::Stopped.to_string()));
+        }
         match status {
             Ok(WaitStatus::Exited(_, 0)) => 0,
             // A session ends with its command's status (the subinit's).
@@ -269,8 +284,67 @@ fn wait_any(pidfd: &OwnedFd, sig: &UnixStream, ready: Option<&File>) -> Result<(
     Ok((hit(0), hit(1), hit(2)))
 }
 
+/// Whether a stop signal has come (and not yet been passed on to PID 1).
+pub fn stop_requested() -> bool {
+    let Some(sig) = SIGNALS.get() else {
+        return false;
+    };
+    let mut fds = [PollFd::new(sig.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+/// Err(Stopped) once a stop signal has come during the set-up.
+pub fn stopped() -> Result<()> {
+    if stop_requested() {
+        return Err(Error::Stopped);
+    }
+    Ok(())
+}
+
+/// Waits for a command of the set-up (ifup, PREMOUNT, POSTMOUNT, INIT). A
+/// stop signal meanwhile ends it (SIGTERM, SIGKILL after SETUP_GRACE) and
+/// gives Err(Stopped). Outside a monitor, a plain wait.
+pub fn wait_setup(child: &mut std::process::Child) -> Result<ExitStatus> {
+    let wait = |child: &mut std::process::Child| child.wait().at("wait", "set-up command");
+    let Some(sig) = SIGNALS.get() else {
+        return wait(child);
+    };
+    // The child is not reaped yet: its pid is still its own.
+    let pidfd = pidfd_open(Pid::from_raw(child.id() as i32)).op("pidfd_open set-up command")?;
+    loop {
+        let (exited, woke, _) = wait_any(&pidfd, sig, None)?;
+        if exited {
+            return wait(child);
+        }
+        if woke {
+            break;
+        }
+    }
+    log::info!("stop signal during the set-up: ending pid {}", child.id());
+    let _ = pidfd_send_signal(pidfd.as_fd(), Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + SETUP_GRACE;
+    let ended = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+        ) {
+            Err(Errno::EINTR) => continue,
+            Ok(n) => break n > 0,
+            Err(_) => break false,
+        }
+    };
+    if !ended {
+        let _ = pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL);
+    }
+    let _ = child.wait();
+    Err(Error::Stopped)
+}
+
 /// SIGTERM, SIGINT and SIGHUP to the monitor wake it through this socket;
-/// it asks PID 1 to stop gracefully.
+/// before PID 1 exists they abort the set-up (`wait_setup`, `stopped`),
+/// then it asks PID 1 to stop gracefully.
 fn signal_pipe() -> Result<UnixStream> {
     let (r, w) = UnixStream::pair().at("socketpair", "signal pipe")?;
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
@@ -279,6 +353,7 @@ fn signal_pipe() -> Result<UnixStream> {
     }
     r.set_nonblocking(true)
         .at("set nonblocking", "signal pipe")?;
+    let _ = SIGNALS.set(r.try_clone().at("dup", "signal pipe")?);
     Ok(r)
 }
 

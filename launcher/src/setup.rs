@@ -16,7 +16,7 @@ use crate::config::{Config, Hook};
 use crate::error::{At, Op, Result};
 use crate::inroot::Root;
 use crate::monitor::{Child, Made};
-use crate::{cables, cgroup, devfs, hooks, netns, rootfs, spawn};
+use crate::{cables, cgroup, devfs, hooks, monitor, netns, rootfs, spawn};
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
 /// a private mount namespace; `made` records what exists on the host.
@@ -38,6 +38,8 @@ pub fn subhost(
     // client) must not live in, and pin, the private one made next.
     cables::setup(cfg, &ns, log, &mut made.cables)?;
     step("cables");
+    // A stop signal (overlay-stop) during the set-up aborts the boot.
+    monitor::stopped()?;
 
     // Why: every mount from here on lives in this namespace (and PID 1's
     // copy of it) only; the host's mount table never sees them, and they
@@ -60,6 +62,7 @@ pub fn subhost(
         Hook::BuiltIn => hooks::builtin_premount(cfg)?,
         Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log)?,
     }
+    monitor::stopped()?;
     rootfs::mount_root(cfg)?;
     step("root");
     let live = Root::open(&cfg.live)?;
@@ -77,6 +80,7 @@ pub fn subhost(
         Hook::BuiltIn => None,
         Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log)?),
     };
+    monitor::stopped()?;
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
     let log_fd = OwnedFd::from(log.try_clone().at("dup", &cfg.log)?);
     let mut keep = vec![ready_w.as_raw_fd()];

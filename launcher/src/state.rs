@@ -3,7 +3,9 @@
 //! (PID 1's host pid), `pid_start` (its start time in clock ticks, which
 //! tells it from a later process with a reused pid), `monitor`, `conf`,
 //! `started` (unix seconds),
-//! `stop_timeout` (seconds). A run directory whose lock nobody holds is
+//! `stop_timeout` (seconds). `monitor`, `monitor_start` and `stop_timeout`
+//! are written as soon as the monitor runs, so a stop during the set-up
+//! finds it (`read_monitor`). A run directory whose lock nobody holds is
 //! stale: left by a launcher that died.
 
 use std::fs::{self, File, OpenOptions};
@@ -195,6 +197,49 @@ pub fn write(name: &str, s: &State) -> Result<()> {
     put("stop_timeout", s.stop_timeout.to_string())?;
     put("monitor", s.monitor.to_string())?;
     put("pid", s.pid.to_string())
+}
+
+/// The monitor, recorded when it starts (before PID 1 exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monitor {
+    pub pid: i32,
+    pub start: u64,
+    pub stop_timeout: u64,
+}
+
+/// Records the calling process as the monitor of `name`.
+pub fn write_monitor(name: &str, stop_timeout: u64) -> Result<()> {
+    let d = dir(name);
+    let pid = std::process::id() as i32;
+    let put = |file: &str, value: String| {
+        let p = d.join(file);
+        fs::write(&p, value + "\n").at("write", &p)
+    };
+    put("stop_timeout", stop_timeout.to_string())?;
+    put("monitor_start", start_time(pid).unwrap_or(0).to_string())?;
+    put("monitor", pid.to_string())
+}
+
+/// The recorded monitor; None before it has recorded itself.
+pub fn read_monitor(name: &str) -> Option<Monitor> {
+    let d = dir(name);
+    let get = |file: &str| {
+        fs::read_to_string(d.join(file))
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string())
+    };
+    Some(Monitor {
+        pid: get("monitor")?.parse().ok()?,
+        start: get("monitor_start")?.parse().ok()?,
+        stop_timeout: get("stop_timeout")?.parse().ok()?,
+    })
+}
+
+/// A pidfd on the recorded monitor, if it still runs (checked as
+/// `open_pid1` does).
+pub fn open_monitor(m: &Monitor) -> Option<std::os::fd::OwnedFd> {
+    let fd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(m.pid)).ok()?;
+    (start_time(m.pid) == Some(m.start)).then_some(fd)
 }
 
 /// Reads the state files; None while a boot has not written them yet.

@@ -1,7 +1,8 @@
 //! `overlay-stop CONF`: ask PID 1 to stop (SIGTERM through its pidfd), give
 //! it STOP_TIMEOUT + 5 s, then kill what is left; return only when the
 //! monitor has removed everything: no process, mount, netns, cgroup or run
-//! state of the subhost remains.
+//! state of the subhost remains. During the set-up, before PID 1 exists,
+//! SIGTERM goes to the monitor, which aborts the boot.
 
 use std::fs;
 use std::io::Write;
@@ -71,9 +72,9 @@ fn find_by_conf(conf: &Path) -> Option<String> {
 
 /// Stop with the monitor alive: it sees PID 1 end and tears down.
 fn graceful(name: &str) -> Result<()> {
-    let st = state::read(name).ok_or_else(|| Error::NotRunning {
-        what: format!("subhost {name} (still booting)"),
-    })?;
+    let Some(st) = state::read(name) else {
+        return during_boot(name);
+    };
     let monitor = pidfd_open(Pid::from_raw(st.monitor)).map_err(|errno| Error::Call {
         op: "pidfd_open monitor",
         errno,
@@ -93,6 +94,69 @@ fn graceful(name: &str) -> Result<()> {
         drop(lock);
     }
     verify_gone(name)
+}
+
+/// Stop while the boot is setting up (PID 1 not yet recorded): SIGTERM to
+/// the monitor, which aborts the set-up (or, once PID 1 runs, stops it)
+/// and tears down. Waits as `graceful` does.
+fn during_boot(name: &str) -> Result<()> {
+    let Some((m, monitor)) = recorded_monitor(name)? else {
+        return Err(Error::NotRunning {
+            what: format!("subhost {name}"),
+        });
+    };
+    match pidfd_send_signal(monitor.as_fd(), Signal::SIGTERM) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(errno) => {
+            return Err(Error::Call {
+                op: "pidfd_send_signal SIGTERM",
+                errno,
+            })
+        }
+    }
+    let deadline = Duration::from_secs(m.stop_timeout) + GRACE + TEARDOWN;
+    if !wait_exit(&monitor, deadline)? {
+        // PID 1 came up meanwhile and outlived its grace: kill it all.
+        log::warn!(
+            "{name}: still running after {} s; killing",
+            deadline.as_secs()
+        );
+        if let Some(dir) = cgroup::path(name)?.filter(|d| d.exists()) {
+            cgroup::kill(&dir)?;
+        }
+        if !wait_exit(&monitor, TEARDOWN)? {
+            return Err(Error::Timeout {
+                what: "the monitor to abort the boot",
+            });
+        }
+    }
+    if let Probe::Stale(lock) = state::probe(name)? {
+        clean_stale(name)?;
+        drop(lock);
+    }
+    verify_gone(name)
+}
+
+/// The monitor of a booting subhost and a pidfd on it, waiting (a little)
+/// for it to record itself; None when the boot ended meanwhile.
+fn recorded_monitor(name: &str) -> Result<Option<(state::Monitor, OwnedFd)>> {
+    let deadline = std::time::Instant::now() + GRACE;
+    loop {
+        if let Some(m) = state::read_monitor(name) {
+            if let Some(fd) = state::open_monitor(&m) {
+                return Ok(Some((m, fd)));
+            }
+        }
+        if !matches!(state::probe(name)?, Probe::Running) {
+            return Ok(None);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: "the booting monitor to record itself",
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The monitor died but PID 1 may live on: stop it as gracefully as with

@@ -1,14 +1,14 @@
 //! Holes a review found in the launcher, kept closed: one UPPER mounted by
 //! two subhosts at once, a planted LOG, the caller's fds held for the
-//! subhost's life.
+//! subhost's life, a stop lost while the boot was setting up.
 
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use e2e::subhost::{run_captured, Subhost, BOOT};
-use e2e::{bin, require_root};
+use e2e::{bin, require_root, wait_for, ChildGuard};
 
 /// Security check 22: a second subhost under another NAME over the same
 /// BASE (hence the same UPPER and WORK) is refused; the first lives on.
@@ -99,6 +99,60 @@ fn the_monitor_does_not_keep_the_callers_fds() {
     let got = nix::unistd::read(&read, &mut buf);
     assert_eq!(got, Ok(0), "still held by: {}", holders(&read));
     sh.stop_ok();
+}
+
+/// `overlay-stop CONF` while the boot is still setting up (in PREMOUNT,
+/// before PID 1 exists) is not lost: the stop succeeds, the boot fails
+/// saying it was stopped, and nothing of the subhost is left.
+#[test]
+fn a_stop_during_the_set_up_aborts_the_boot() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root!();
+    let mut sh = Subhost::new("hsdb");
+    let started = sh.scratch.join("premount-started");
+    let release = sh.scratch.join("premount-release");
+    // Root's, 0755 in a 0755 directory: the configuration trusts it.
+    let script = sh.scratch.write(
+        "hooks/premount",
+        &format!(
+            "#!/bin/sh\ntouch {}\ni=0\n\
+             while [ ! -e {} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done\n",
+            started.display(),
+            release.display()
+        ),
+        0o755,
+    );
+    fs::set_permissions(sh.scratch.join("hooks"), fs::Permissions::from_mode(0o755))
+        .expect("chmod hooks");
+    sh = sh.line(&format!("PREMOUNT={}", script.display()));
+    let out_path = sh.scratch.join("boot.out");
+    let err_path = sh.scratch.join("boot.err");
+    let mut boot = ChildGuard::spawn(
+        Command::new(bin("overlay-boot"))
+            .arg0("overlay-boot")
+            .arg(&sh.conf)
+            .env("OVERLAY_BOOT_SUBINIT", bin("subinit"))
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path).expect("create stdout file"))
+            .stderr(fs::File::create(&err_path).expect("create stderr file")),
+    );
+    assert!(
+        wait_for(BOOT, || started.exists()),
+        "PREMOUNT never ran\nlog:\n{}",
+        sh.log_text()
+    );
+    let stop = sh.stop();
+    assert!(
+        stop.ok(),
+        "stop during the set-up: {stop}\nlog:\n{}",
+        sh.log_text()
+    );
+    let status = boot.wait_timeout(BOOT).expect("the boot did not end");
+    let out = fs::read_to_string(&out_path).unwrap_or_default();
+    let err = fs::read_to_string(&err_path).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "boot: {out}\n{err}");
+    assert!(err.contains("stopped during boot"), "boot: {out}\n{err}");
+    sh.assert_gone();
 }
 
 /// The processes holding the other end of `pipe` (same pipe inode), for the
