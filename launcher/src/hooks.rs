@@ -69,8 +69,21 @@ pub fn run(
     let mut cmd = command(argv, cfg)?;
     let out = log.try_clone().at("dup", &cfg.log)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
+    cmd.args(args);
+    run_to_end(which, argv, &mut cmd, out, err)
+}
+
+/// Spawns `cmd` (the hook `argv`) with its output on `out` and `err`, waits
+/// for it (a stop during the boot interrupts it), and fails unless it
+/// exited 0.
+fn run_to_end(
+    which: &'static str,
+    argv: &[String],
+    cmd: &mut std::process::Command,
+    out: File,
+    err: File,
+) -> Result<()> {
     let mut child = cmd
-        .args(args)
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()
@@ -96,19 +109,7 @@ pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd>
     let fd = memfd_create("overlay-boot-init", MFdFlags::MFD_CLOEXEC).op("memfd_create")?;
     let file = File::from(fd);
     let out = file.try_clone().at("dup", "memfd:overlay-boot-init")?;
-    let mut child = cmd
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .at("run", &argv[0])?;
-    let status = crate::monitor::wait_setup(&mut child)?;
-    if !status.success() {
-        return Err(Error::Hook {
-            which: "INIT",
-            command: argv.join(" "),
-            status,
-        });
-    }
+    run_to_end("INIT", argv, &mut cmd, out, err)?;
     nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekSet).op("lseek init script")?;
     Ok(OwnedFd::from(file))
 }
