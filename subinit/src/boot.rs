@@ -36,6 +36,9 @@ pub struct Boot {
     pub done: bool,
     began: Instant,
     ready_fd: Option<File>,
+    /// A supervised service the boot waits for (its notification-fd), and
+    /// until when.
+    waiting: Option<(usize, Instant)>,
 }
 
 impl Boot {
@@ -48,7 +51,27 @@ impl Boot {
             done: false,
             began: Instant::now(),
             ready_fd,
+            waiting: None,
         }
+    }
+
+    /// Waits for supervised service `index` to report ready, at most `timeout`.
+    pub fn wait_for(&mut self, index: usize, timeout: std::time::Duration) {
+        self.waiting = Some((index, Instant::now() + timeout));
+    }
+
+    /// Ends the wait for `index`; true if the boot was waiting for it.
+    pub fn stop_waiting_for(&mut self, index: usize) -> bool {
+        self.waiting.take_if(|(i, _)| *i == index).is_some()
+    }
+
+    pub fn waiting_deadline(&self) -> Option<Instant> {
+        self.waiting.map(|(_, at)| at)
+    }
+
+    /// The service waited for past its deadline (the wait then ends).
+    pub fn overdue(&mut self, now: Instant) -> Option<usize> {
+        self.waiting.take_if(|(_, at)| *at <= now).map(|(i, _)| i)
     }
 
     /// Stop arrived before the boot finished: start nothing more, and tell
@@ -57,6 +80,7 @@ impl Boot {
         if !self.done {
             log::warn!(target: SELF, "stop requested during boot: {} start steps skipped", self.queue.len());
             self.queue.clear();
+            self.waiting = None;
             self.done = true;
             self.ready_fd = None;
         }
@@ -85,7 +109,7 @@ impl Boot {
 
 impl Init {
     pub fn advance_boot(&mut self) {
-        while !self.boot.done && self.foreground.is_none() {
+        while !self.boot.done && self.foreground.is_none() && self.boot.waiting.is_none() {
             match self.boot.queue.pop_front() {
                 Some(Step::Script { tag, start, stop }) => {
                     if let Some(stop) = stop {
@@ -198,6 +222,7 @@ mod tests {
             down: false,
             stop_signal: Signal::SIGTERM,
             finish: false,
+            notify_fd: None,
         };
         let services = [
             entry("10-a", Kind::Script),

@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,8 +24,15 @@ pub struct Spawned {
     pub output: OwnedFd,
 }
 
-/// Starts `argv` (argv[0] is the program) with the working directory `cwd`.
-pub fn spawn(argv: &[OsString], cwd: &Path, subhost: &str) -> io::Result<Spawned> {
+/// Starts `argv` (argv[0] is the program) with the working directory `cwd`;
+/// `notify`: a pipe's write end the child gets as fd N (s6's
+/// notification-fd), the one fd passed on purpose beyond 0-2.
+pub fn spawn(
+    argv: &[OsString],
+    cwd: &Path,
+    subhost: &str,
+    notify: Option<(OwnedFd, i32)>,
+) -> io::Result<Spawned> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -40,18 +47,32 @@ pub fn spawn(argv: &[OsString], cwd: &Path, subhost: &str) -> io::Result<Spawned
         .stdin(Stdio::null())
         .stdout(Stdio::from(write_end.try_clone()?))
         .stderr(Stdio::from(write_end));
-    // SAFETY: the closure only calls sigprocmask(2) and setsid(2), which are
-    // async-signal-safe and allocate nothing, as required between fork and exec.
+    let notify_raw = notify.as_ref().map(|(fd, n)| (fd.as_raw_fd(), *n));
+    // SAFETY: the closure only calls sigprocmask(2), setsid(2), dup2(2) and
+    // fcntl(2), which are async-signal-safe and allocate nothing, as
+    // required between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             // std does not reliably clear the mask: PID 1 blocks nearly every
             // signal, and a blocked mask survives exec.
             sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
             nix::unistd::setsid()?;
+            if let Some((fd, n)) = notify_raw {
+                // dup2 onto itself would keep close-on-exec: clear it then.
+                let rc = if fd == n {
+                    libc::fcntl(n, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, n)
+                };
+                if rc < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
     let child = cmd.spawn()?;
+    drop(notify);
     Ok(Spawned {
         pid: Pid::from_raw(child.id() as i32),
         output: read_end,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -113,6 +113,7 @@ impl Init {
     fn advance(&mut self) {
         let now = Instant::now();
         self.check_foreground_deadline(now);
+        self.check_ready_deadline(now);
         self.restart_due_services(now);
         self.advance_boot();
         self.advance_stop(now);
@@ -125,7 +126,10 @@ impl Init {
             .filter(|f| !f.timed_out)
             .map(|f| f.deadline);
         let restarts = self.services.iter().filter_map(|s| s.restart_at);
-        let stop = self.stop_deadline();
+        let stop = self
+            .stop_deadline()
+            .into_iter()
+            .chain(self.boot.waiting_deadline());
         fg.into_iter().chain(restarts).chain(stop).min()
     }
 
@@ -133,7 +137,10 @@ impl Init {
         // Nothing but signals to wait for, and no deadline: block in the
         // signalfd's read itself, one syscall fewer per wake-up than poll
         // and read (the common case of a reaped orphan).
-        if self.output.is_empty() && self.next_deadline().is_none() {
+        let notifying: Vec<usize> = (0..self.services.len())
+            .filter(|i| self.services[*i].ready_pipe.is_some())
+            .collect();
+        if self.output.is_empty() && notifying.is_empty() && self.next_deadline().is_none() {
             self.read_signals();
             return;
         }
@@ -154,6 +161,10 @@ impl Init {
                         .fds()
                         .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
                 )
+                .chain(notifying.iter().filter_map(|i| {
+                    let fd = self.services[*i].ready_pipe.as_ref()?;
+                    Some(PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                }))
                 .collect();
             match nix::poll::poll(&mut fds, timeout) {
                 Ok(_) => fds
@@ -170,8 +181,14 @@ impl Init {
         if ready.first() == Some(&true) {
             self.read_signals();
         }
+        let pipes = ready.len().saturating_sub(1 + notifying.len());
+        for (n, index) in notifying.iter().enumerate() {
+            if ready.get(1 + pipes + n) == Some(&true) {
+                self.on_ready_pipe(*index);
+            }
+        }
         // Backwards: draining may remove a pipe by swapping in the last one.
-        for index in (1..ready.len()).rev().filter(|i| ready[*i]) {
+        for index in (1..=pipes).rev().filter(|i| ready[*i]) {
             self.output.drain(index - 1);
         }
     }
@@ -293,6 +310,22 @@ impl Init {
         }
     }
 
+    /// A notifying service that has not said it is ready in time: counted
+    /// as failed, and the boot goes on (the service keeps running).
+    fn check_ready_deadline(&mut self, now: Instant) {
+        let Some(index) = self.boot.overdue(now) else {
+            return;
+        };
+        let name = self
+            .services
+            .get(index)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        log::warn!(target: SELF, "{name}: not ready at its timeout; the boot goes on");
+        self.boot.failures.push((name, "timeout".to_owned()));
+        self.status_changed = true;
+    }
+
     fn check_foreground_deadline(&mut self, now: Instant) {
         if let Some(fg) = self
             .foreground
@@ -316,7 +349,7 @@ impl Init {
         argv: &[OsString],
         timeout: Duration,
     ) -> Result<(), String> {
-        let pid = self.launch(tag, argv, Path::new("/"), Role::Foreground)?;
+        let pid = self.launch(tag, argv, Path::new("/"), Role::Foreground, None)?;
         let now = Instant::now();
         self.foreground = Some(Foreground {
             pid,
@@ -341,8 +374,9 @@ impl Init {
         argv: &[OsString],
         cwd: &Path,
         role: Role,
+        notify: Option<(OwnedFd, i32)>,
     ) -> Result<Pid, String> {
-        match child::spawn(argv, cwd, &self.opts.name) {
+        match child::spawn(argv, cwd, &self.opts.name, notify) {
             Ok(spawned) => {
                 self.output.add(spawned.output, tag);
                 self.track(spawned.pid, role);

@@ -21,6 +21,9 @@ pub enum Kind {
         stop_signal: Signal,
         /// An executable `finish` is present.
         finish: bool,
+        /// From the file `notification-fd` (s6's convention): the service
+        /// writes a newline to this fd when it is ready.
+        notify_fd: Option<i32>,
     },
 }
 
@@ -71,6 +74,7 @@ fn classify(path: &Path, name: &str) -> Option<Entry> {
             down: path.join("down").exists(),
             stop_signal: stop_signal(path, name),
             finish: is_executable(&path.join("finish")),
+            notify_fd: notification_fd(path, name),
         }
     } else if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
         Kind::Script
@@ -97,6 +101,20 @@ fn stop_signal(dir: &Path, name: &str) -> Signal {
         log::warn!(target: crate::logging::SELF, "service {name}: unknown stop-signal {:?}, using SIGTERM", text.trim());
         Signal::SIGTERM
     })
+}
+
+/// The fd number in `notification-fd`, 3 to 255.
+fn notification_fd(dir: &Path, name: &str) -> Option<i32> {
+    let text = fs::read_to_string(dir.join("notification-fd")).ok()?;
+    let fd = text
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|n| (3..=255).contains(n));
+    if fd.is_none() {
+        log::warn!(target: crate::logging::SELF, "service {name}: notification-fd {:?} is not a number from 3 to 255, ignored", text.trim());
+    }
+    fd
 }
 
 /// `QUIT`, `SIGQUIT` or `3`.

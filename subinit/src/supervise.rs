@@ -10,6 +10,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+
 use crate::backoff::Backoff;
 use crate::init::{describe, Init, Role};
 use crate::logging::SELF;
@@ -29,6 +33,10 @@ pub struct Service {
     backoff: Backoff,
     pub restart_at: Option<Instant>,
     pub starts: u32,
+    /// `notification-fd`: the fd number the service reports readiness on.
+    notify_fd: Option<i32>,
+    /// The read end of that pipe while `run` runs.
+    pub ready_pipe: Option<OwnedFd>,
 }
 
 impl Service {
@@ -41,6 +49,7 @@ impl Service {
                     down,
                     stop_signal,
                     finish,
+                    notify_fd,
                 } => Some(Service {
                     name: e.name.clone(),
                     dir: e.path.clone(),
@@ -53,6 +62,8 @@ impl Service {
                     backoff: Backoff::default(),
                     restart_at: None,
                     starts: 0,
+                    notify_fd,
+                    ready_pipe: None,
                 }),
                 Kind::Script => None,
             })
@@ -90,7 +101,16 @@ impl Init {
             service.dir.join("run"),
             service.dir.clone(),
         );
-        let result = self.launch(&name, &[run.into()], &dir, Role::Run(index));
+        let (ready_read, notify) = match service.notify_fd.map(notification_pipe) {
+            Some(Ok((read, write, n))) => (Some(read), Some((write, n))),
+            Some(Err(err)) => {
+                log::warn!(target: SELF, "{name}: no notification pipe: {err}");
+                (None, None)
+            }
+            None => (None, None),
+        };
+        let waits = ready_read.is_some() && !self.boot.done;
+        let result = self.launch(&name, &[run.into()], &dir, Role::Run(index), notify);
         let service = &mut self.services[index];
         service.restart_at = None;
         match result {
@@ -98,10 +118,46 @@ impl Init {
                 service.pid = Some(pid);
                 service.since = Instant::now();
                 service.starts += 1;
+                service.ready_pipe = ready_read;
                 log::info!(target: SELF, "{name}: started (pid {pid}, start {})", service.starts);
+                if waits {
+                    // The boot goes on once it says it is ready.
+                    self.boot.wait_for(index, self.opts.script_timeout);
+                }
             }
             // Could not execute `run`: retry on the same backoff as a crash.
             Err(_) => service.schedule_restart(),
+        }
+    }
+
+    /// Reads the service's notification pipe: a newline means ready.
+    pub fn on_ready_pipe(&mut self, index: usize) {
+        let Some(service) = self.services.get_mut(index) else {
+            return;
+        };
+        let Some(fd) = &service.ready_pipe else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        let mut ready = false;
+        loop {
+            match nix::unistd::read(fd.as_fd(), &mut buf) {
+                Ok(0) => {
+                    // Closed: nothing more will come on it.
+                    service.ready_pipe = None;
+                    break;
+                }
+                Ok(n) => ready |= buf[..n].contains(&b'\n'),
+                Err(nix::errno::Errno::EINTR) => continue,
+                // Drained for now (EAGAIN), or unusable.
+                Err(_) => break,
+            }
+        }
+        if ready {
+            let took = service.since.elapsed().as_millis();
+            if self.boot.stop_waiting_for(index) {
+                log::info!(target: SELF, "{}: ready after {took} ms", service.name);
+            }
         }
     }
 
@@ -111,6 +167,13 @@ impl Init {
             return;
         };
         service.pid = None;
+        service.ready_pipe = None;
+        if self.boot.stop_waiting_for(index) {
+            log::warn!(target: SELF, "{}: exited before it was ready", service.name);
+            self.boot
+                .failures
+                .push((service.name.clone(), describe(status)));
+        }
         log::info!(
             target: SELF,
             "{}: exited ({}) after {} ms",
@@ -133,7 +196,7 @@ impl Init {
                 signal.to_string().into(),
             ];
             let (tag, dir) = (format!("{}/finish", service.name), service.dir.clone());
-            if let Ok(pid) = self.launch(&tag, &argv, &dir, Role::Finish(index)) {
+            if let Ok(pid) = self.launch(&tag, &argv, &dir, Role::Finish(index), None) {
                 self.services[index].finish_pid = Some(pid);
             }
         }
@@ -192,4 +255,12 @@ impl Service {
         }
         self.restart_at = Some(Instant::now() + delay);
     }
+}
+
+/// A pipe for s6's notification-fd: the read end (non-blocking, PID 1's)
+/// and the write end with the fd number it gets in the service.
+fn notification_pipe(n: i32) -> nix::Result<(OwnedFd, OwnedFd, i32)> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    Ok((read, write, n))
 }

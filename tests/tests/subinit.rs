@@ -754,3 +754,72 @@ fn fork_storm_during_the_stop_is_swept_away() {
         t0.elapsed()
     );
 }
+
+/// Edge case 30: a supervised service with `notification-fd` holds the boot
+/// until it writes a newline there; the entries after it start only then.
+#[test]
+fn boot_waits_for_a_notifying_service_to_be_ready() {
+    let s = Scratch::new("notify");
+    let up = s.join("up");
+    let run = format!(
+        "#!/bin/sh\nsleep 0.3\ntouch {}\necho >&3\nexec 3>&-\nexec sleep 100\n",
+        up.display()
+    );
+    let svc = supervised(&s, "10-db", &run);
+    s.write("svc/10-db/notification-fd", "3\n", 0o644);
+    let seen = s.join("seen");
+    let check = format!(
+        "#!/bin/sh\n[ -e {} ] && echo up > {}\nexit 0\n",
+        up.display(),
+        seen.display()
+    );
+    s.write("svc/20-app", &check, 0o755);
+    let mut init = Subinit::start(As::Subreaper, &s, &["--services", &svc]);
+    assert_eq!(
+        init.ready(BOOT).as_deref(),
+        Some("ready 0\n"),
+        "{}",
+        init.log_text()
+    );
+    assert_eq!(
+        lines(&seen),
+        ["up"],
+        "20-app started before 10-db was ready"
+    );
+    assert!(
+        init.log_text().contains("10-db: ready after"),
+        "{}",
+        init.log_text()
+    );
+    assert!(init.stop(STOP).expect("stop").success());
+}
+
+/// A notifying service that never says ready holds the boot only until
+/// --script-timeout; one that exits first fails at once. Both are reported.
+#[test]
+fn a_service_that_never_gets_ready_is_reported_and_the_boot_goes_on() {
+    let s = Scratch::new("nonotify");
+    let svc = supervised(&s, "10-mute", "#!/bin/sh\nexec sleep 100\n");
+    s.write("svc/10-mute/notification-fd", "3\n", 0o644);
+    s.write("svc/20-dies/run", "#!/bin/sh\nexit 3\n", 0o755);
+    s.write("svc/20-dies/notification-fd", "4\n", 0o644);
+    recorder(&s, "svc/30-after", "AFTER");
+    let t0 = Instant::now();
+    let mut init = Subinit::start(
+        As::Subreaper,
+        &s,
+        &["--services", &svc, "--script-timeout", "1"],
+    );
+    let ready = init.ready(BOOT).expect("no readiness report");
+    assert_eq!(
+        ready,
+        "ready 2\nfailed 10-mute timeout\nfailed 20-dies exit:3\n"
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "boot took {took:?}"
+    );
+    assert_eq!(lines(&s.join("order")), ["AFTER start"]);
+    assert!(init.stop(STOP).expect("stop").success());
+}
