@@ -26,8 +26,14 @@ lint: deps
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	man/lint
 
+# Tests that skip for a missing kernel feature say why in $(SKIP_LOG),
+# printed at the end (cargo hides a passing test's output).
+SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
+
 test: build
-	cargo test --workspace --locked
+	rm -f $(SKIP_LOG)
+	OB_SKIP_LOG=$(SKIP_LOG) cargo test --workspace --locked
+	@if [ -s $(SKIP_LOG) ]; then echo "Skipped (kernel features missing here):"; cat $(SKIP_LOG); fi
 	tests/leak-check
 
 check: lint test

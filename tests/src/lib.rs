@@ -35,6 +35,19 @@ macro_rules! require_root {
     };
 }
 
+/// Says that a test skips (for a missing kernel feature) and why: on stderr,
+/// and appended to the file named by `OB_SKIP_LOG` (`make test` prints it
+/// at the end, since cargo hides a passing test's output).
+pub fn note_skip(reason: &str) {
+    eprintln!("SKIP: {reason}");
+    if let Some(path) = std::env::var_os("OB_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "SKIP: {reason}");
+        }
+    }
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

@@ -207,7 +207,7 @@ fn a_vlan_rides_on_the_cable_before_it() {
         assert_eq!(out.code, 1, "{out}");
         assert!(out.err.contains("cable \"=.5\""), "{out}");
         sh.assert_gone();
-        eprintln!("SKIP: kernel lacks 8021q (VLAN cables refused as they should be)");
+        e2e::note_skip("cables::vlan: kernel lacks 8021q (VLAN cables refused as they should be)");
         return;
     }
     assert!(out.ok(), "boot failed: {out}\nlog:\n{}", sh.log_text());

@@ -194,7 +194,9 @@ fn vlan_on_a_veth_or_skip() {
         Err(NetlinkError::NotSupported { errno, detail, .. }) => {
             let why = std::io::Error::from_raw_os_error(errno);
             let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
-            eprintln!("SKIP: kernel lacks 8021q (vlan): {why}{detail}");
+            note_skip(&format!(
+                "netlink vlan test: kernel lacks 8021q (vlan): {why}{detail}"
+            ));
             return;
         }
         made => made.expect("vlan"),
@@ -255,4 +257,19 @@ fn cost_of_twenty_veths_in_process_and_through_ip() {
         "COST teardown of both netns with {} veths: {teardown:.2} ms",
         2 * N
     );
+}
+
+/// As e2e::note_skip: stderr, and the file named by OB_SKIP_LOG.
+fn note_skip(reason: &str) {
+    eprintln!("SKIP: {reason}");
+    if let Some(path) = std::env::var_os("OB_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "SKIP: {reason}");
+        }
+    }
 }
