@@ -63,6 +63,9 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
         .map_err(release)
         .map_err(abandon)?;
     let log = prepare(&cfg).map_err(abandon)?;
+    if let Ok(upper) = crate::inroot::Root::open(&cfg.upper) {
+        crate::session::remove_leftover(&upper);
+    }
     Ok(Reserved {
         cfg,
         subinit,

@@ -136,6 +136,7 @@ impl Policy {
             upper: None,
             made: Vec::new(),
         };
+        remove_leftover(&upper);
         if upper.lookup(rel)?.is_some() || lower.lookup(rel)?.is_some() {
             log::info!("{POLICY_RC_D} exists; left as it is");
             return Ok(none);
@@ -187,6 +188,35 @@ impl Policy {
         text.push(b'\n');
         let path = state::dir(name).join(RECORD);
         std::fs::write(&path, text).at("write", &path)
+    }
+}
+
+/// Removes a policy-rc.d of ours left in UPPER by a session whose record
+/// was lost (a host crash takes /run with it): a regular file holding
+/// exactly our text. Left there, it would keep every later boot's package
+/// upgrades from restarting daemons. Run by every boot and session.
+pub fn remove_leftover(upper: &Root) {
+    let rel = Path::new(POLICY_RC_D);
+    let ours = upper
+        .resolve(rel, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)
+        .ok()
+        .filter(|fd| fstat(fd.as_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG))
+        .and_then(|fd| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(File::from(fd), 4096),
+                &mut text,
+            )
+            .ok()?;
+            Some(text == POLICY_TEXT)
+        })
+        .unwrap_or(false);
+    if ours {
+        log::warn!(
+            "{}: left by an interrupted session: removed",
+            upper.show(rel).display()
+        );
+        unlink(upper, POLICY_RC_D, UnlinkatFlags::NoRemoveDir);
     }
 }
 

@@ -178,3 +178,24 @@ fn holders(pipe: &std::os::fd::OwnedFd) -> String {
     }
     found.join("; ")
 }
+
+/// What a session writes as its policy-rc.d (launcher/src/session.rs).
+const SESSION_POLICY: &str = "#!/bin/sh\n\
+    # Written by overlay-boot --session for the session only: no daemons\n\
+    # are started by package installs while it runs.\n\
+    exit 101\n";
+
+/// A session's policy-rc.d left in UPPER (its record in /run lost with a
+/// host crash) is removed by the next boot; the administrator's own
+/// policy-rc.d is left alone.
+#[test]
+fn a_leftover_session_policy_is_removed_and_an_admins_is_kept() {
+    require_root!();
+    for (text, kept) in [(SESSION_POLICY, false), ("#!/bin/sh\nexit 0\n", true)] {
+        let mut sh = Subhost::busybox("hpol").line("START=none");
+        let policy = sh.write_upper("usr/sbin/policy-rc.d", text, 0o755);
+        sh.boot_ok();
+        assert_eq!(policy.exists(), kept, "policy-rc.d {text:?}");
+        sh.stop_ok();
+    }
+}
