@@ -3,7 +3,8 @@
 #   make check     the whole test suite (what CI runs)
 # Both install what a fresh Debian 12 machine lacks (.ci/deps) and need root.
 
-SHELL := /bin/sh
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 BIN := target/x86_64-unknown-linux-gnu/release
 PREFIX ?= /usr
@@ -29,12 +30,18 @@ lint: deps
 # Tests that skip for a missing kernel feature say why in $(SKIP_LOG),
 # printed at the end (cargo hides a passing test's output).
 SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
+TEST_LOG := $(CURDIR)/target/test-output.txt
 
+# The last line sums up every cargo test binary (a skipped test returns
+# early, so cargo counts it as passed: it is counted as skipped here).
 test: build
 	rm -f $(SKIP_LOG)
-	OB_SKIP_LOG=$(SKIP_LOG) cargo test --workspace --locked
+	OB_SKIP_LOG=$(SKIP_LOG) cargo test --workspace --locked 2>&1 | tee $(TEST_LOG)
 	@if [ -s $(SKIP_LOG) ]; then echo "Skipped (kernel features missing here):"; cat $(SKIP_LOG); fi
 	tests/leak-check
+	@skipped=$$(cat $(SKIP_LOG) 2>/dev/null | wc -l); \
+	awk -v s=$$skipped '/^test result:/ {p += $$4; f += $$6} \
+		END {printf "%d passed, %d failed, %d skipped\n", p - s, f, s}' $(TEST_LOG)
 
 check: lint test
 
