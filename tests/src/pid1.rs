@@ -16,6 +16,9 @@ use nix::unistd::Pid;
 
 use crate::{bin, wait_for, ChildGuard, Scratch};
 
+/// How long a test waits at most for a stopped subinit to exit.
+const STOP_DEADLINE: Duration = Duration::from_secs(15);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum As {
     /// PID 1 of a new pid (and uts) namespace.
@@ -150,6 +153,21 @@ impl Subinit {
 
     pub fn signal(&self, sig: Signal) {
         kill(self.pid, sig).expect("signal subinit");
+    }
+
+    /// Sends SIGTERM, asserts the subinit exits 0 within `limit`, and
+    /// returns how long the stop took.
+    pub fn stop_ok_within(&mut self, limit: Duration) -> Duration {
+        let t0 = Instant::now();
+        let status = self.stop(STOP_DEADLINE).expect("the subinit did not stop");
+        let took = t0.elapsed();
+        assert!(
+            status.success(),
+            "exit status {status:?}:\n{}",
+            self.log_text()
+        );
+        assert!(took < limit, "the stop took {took:?}, more than {limit:?}");
+        took
     }
 
     /// Sends SIGTERM and waits for the exit status.

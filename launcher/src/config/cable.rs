@@ -3,8 +3,7 @@
 use super::error::Fault;
 use super::Cable;
 
-/// The kernel's limit on an interface name (IFNAMSIZ - 1).
-pub const IFNAME_MAX: usize = 15;
+pub use crate::netlink::IFNAME_MAX;
 
 /// Parses the CABLES value. Veth cables are numbered from 0, VLAN cables
 /// not counted; a `.T` rides on the veth cable before it.
@@ -39,16 +38,9 @@ pub fn parse_cables(value: &str) -> Result<Vec<Cable>, Fault> {
     Ok(cables)
 }
 
-/// Whether the kernel accepts `name` as an interface name (dev_valid_name):
-/// 1..=15 bytes, not `.` or `..`, no `/`, `:` or white space.
+/// Whether the kernel accepts `name` as an interface name (dev_valid_name).
 pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= IFNAME_MAX
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    crate::netlink::ifname_fault(name).is_none()
 }
 
 fn parse_bridge(bridge: &str) -> Result<Option<String>, Fault> {

@@ -41,7 +41,19 @@ impl Netlink {
 /// Refuses a name the kernel would refuse (its `dev_valid_name`), before
 /// anything is sent: 1..=15 bytes, no `/`, `:`, NUL or blank, not `.`/`..`.
 pub fn check_ifname(name: &str) -> Result<()> {
-    let why = if name.is_empty() {
+    match ifname_fault(name) {
+        Some(why) => Err(NetlinkError::BadName {
+            name: name.into(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What makes `name` no valid interface name, if anything. The one copy of
+/// the kernel's rule: the configuration checks bridge names with it too.
+pub fn ifname_fault(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
         Some("is empty")
     } else if name.len() > IFNAME_MAX {
         Some("is longer than 15 bytes")
@@ -53,13 +65,6 @@ pub fn check_ifname(name: &str) -> Result<()> {
         Some("holds a blank")
     } else {
         None
-    };
-    match why {
-        Some(why) => Err(NetlinkError::BadName {
-            name: name.into(),
-            why,
-        }),
-        None => Ok(()),
     }
 }
 
