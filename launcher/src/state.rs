@@ -220,14 +220,23 @@ pub fn write_monitor(name: &str, stop_timeout: u64) -> Result<()> {
     put("monitor", pid.to_string())
 }
 
+/// One value of the run directory of `name`, without its newline.
+fn field(name: &str, file: &str) -> Option<String> {
+    fs::read_to_string(dir(name).join(file))
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string())
+}
+
+/// A pidfd on `pid` if it is still the process that started at `start`:
+/// opened first, then checked, so it cannot be another process.
+fn open_checked(pid: i32, start: u64) -> Option<std::os::fd::OwnedFd> {
+    let fd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(pid)).ok()?;
+    (start_time(pid) == Some(start)).then_some(fd)
+}
+
 /// The recorded monitor; None before it has recorded itself.
 pub fn read_monitor(name: &str) -> Option<Monitor> {
-    let d = dir(name);
-    let get = |file: &str| {
-        fs::read_to_string(d.join(file))
-            .ok()
-            .map(|s| s.trim_end_matches('\n').to_string())
-    };
+    let get = |file: &str| field(name, file);
     Some(Monitor {
         pid: get("monitor")?.parse().ok()?,
         start: get("monitor_start")?.parse().ok()?,
@@ -238,18 +247,12 @@ pub fn read_monitor(name: &str) -> Option<Monitor> {
 /// A pidfd on the recorded monitor, if it still runs (checked as
 /// `open_pid1` does).
 pub fn open_monitor(m: &Monitor) -> Option<std::os::fd::OwnedFd> {
-    let fd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(m.pid)).ok()?;
-    (start_time(m.pid) == Some(m.start)).then_some(fd)
+    open_checked(m.pid, m.start)
 }
 
 /// Reads the state files; None while a boot has not written them yet.
 pub fn read(name: &str) -> Option<State> {
-    let d = dir(name);
-    let get = |file: &str| {
-        fs::read_to_string(d.join(file))
-            .ok()
-            .map(|s| s.trim_end_matches('\n').to_string())
-    };
+    let get = |file: &str| field(name, file);
     Some(State {
         pid: get("pid")?.parse().ok()?,
         monitor: get("monitor")?.parse().ok()?,
@@ -280,8 +283,7 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// A pidfd on the recorded PID 1, if it still runs: opened first, then
 /// checked against the recorded start time, so it cannot be another process.
 pub fn open_pid1(s: &State) -> Option<std::os::fd::OwnedFd> {
-    let fd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(s.pid)).ok()?;
-    (start_time(s.pid) == Some(s.pid_start)).then_some(fd)
+    open_checked(s.pid, s.pid_start)
 }
 
 /// The state of a running subhost and a pidfd on its PID 1 (checked as

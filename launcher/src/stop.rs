@@ -88,12 +88,7 @@ fn graceful(name: &str) -> Result<()> {
             what: "the monitor's teardown",
         });
     }
-    // A monitor killed half-way leaves things behind: finish its work.
-    if let Probe::Stale(lock) = state::probe(name)? {
-        clean_stale(name)?;
-        drop(lock);
-    }
-    verify_gone(name)
+    finish_teardown(name)
 }
 
 /// Stop while the boot is setting up (PID 1 not yet recorded): SIGTERM to
@@ -130,6 +125,12 @@ fn during_boot(name: &str) -> Result<()> {
             });
         }
     }
+    finish_teardown(name)
+}
+
+/// After the monitor has gone: a monitor killed half-way leaves things
+/// behind, so finish its work; then check nothing of the subhost is left.
+fn finish_teardown(name: &str) -> Result<()> {
     if let Probe::Stale(lock) = state::probe(name)? {
         clean_stale(name)?;
         drop(lock);
