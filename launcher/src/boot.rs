@@ -17,7 +17,7 @@ use crate::error::{At, Error, Op, Result};
 use crate::monitor::{Monitor, Sink};
 use crate::report::{self, Outcome};
 use crate::state::Lock;
-use crate::{cgroup, diskmounts, netns, spawn, state};
+use crate::{cgroup, diskmounts, exeseal, netns, state};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -47,7 +47,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
         e
     };
     require_root().map_err(release)?;
-    let subinit = spawn::open_subinit().map_err(release)?;
+    let subinit = exeseal::open_subinit().map_err(release)?;
     let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
     if stale {
         // Not `abandon` when this fails: the stale record is the only trace

@@ -12,6 +12,7 @@ mod devfs;
 mod diskfile;
 mod diskmounts;
 mod error;
+mod exeseal;
 mod go;
 mod hooks;
 mod ifupdown;
