@@ -95,9 +95,8 @@ impl Attach {
 
     /// PID 1 runs: close our copies of its ends, hand the pty master to the
     /// caller (the monitor keeps none, so the session hangs up if the caller
-    /// dies), and start keeping /run/overlay-boot/NAME/status. Must run in
-    /// the host's mount namespace (it starts a thread, after which the
-    /// monitor can no longer setns into a mount namespace).
+    /// dies), and start keeping /run/overlay-boot/NAME/status (the monitor
+    /// polls [`Attach::status`]).
     pub fn spawned(&mut self, name: &str) {
         self.status_w = None;
         let handoff = self.session.as_mut().and_then(|r| r.handoff.take());
@@ -108,19 +107,19 @@ impl Attach {
             }
         }
         if let Some(r) = self.status_r.take() {
-            match status::Writer::start(name, r) {
-                Ok(w) => self.writer = Some(w),
-                Err(e) => log::warn!("status: {e}"),
-            }
+            self.writer = Some(status::Writer::new(name, r));
         }
     }
 
-    /// PID 1 has ended: no status is written any more (the run directory
-    /// is about to go).
+    /// The status writer while the subinit keeps its end open.
+    pub fn status(&mut self) -> Option<&mut status::Writer> {
+        self.writer.as_mut()
+    }
+
+    /// The subinit closed its status fd, or PID 1 has ended: no status is
+    /// written any more (the run directory is about to go).
     pub fn finish(&mut self) {
-        if let Some(w) = self.writer.take() {
-            w.finish();
-        }
+        self.writer = None;
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -154,13 +154,18 @@ impl Monitor {
         // Stopped before PID 1 was ready: the boot failed, say why.
         let mut stopped = false;
         loop {
-            let (exited, woke, readable) = match wait_any(&child.pidfd, signals, ready.as_ref()) {
-                Ok(r) => r,
-                Err(e) => {
-                    log::error!("{e}");
-                    continue;
-                }
-            };
+            let status = self.attach.status().map(|w| w.fd());
+            let (exited, woke, readable, status) =
+                match wait_any(&child.pidfd, signals, ready.as_ref(), status) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        log::error!("{e}");
+                        continue;
+                    }
+                };
+            if status && !self.attach.status().is_some_and(|w| w.readable()) {
+                self.attach.finish();
+            }
             if woke {
                 drain(signals);
                 stopped |= ready.is_some();
@@ -263,15 +268,28 @@ impl Monitor {
     }
 }
 
-/// Waits for PID 1's exit, a stop signal or readiness data.
-fn wait_any(pidfd: &OwnedFd, sig: &UnixStream, ready: Option<&File>) -> Result<(bool, bool, bool)> {
+/// Waits for PID 1's exit, a stop signal, readiness data or a status
+/// snapshot; says which of the four happened.
+fn wait_any(
+    pidfd: &OwnedFd,
+    sig: &UnixStream,
+    ready: Option<&File>,
+    status: Option<BorrowedFd<'_>>,
+) -> Result<(bool, bool, bool, bool)> {
+    let never = PollFlags::empty();
+    // Always four entries (an absent one polls for nothing) so the indexes hold.
     let mut fds = vec![
         PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
         PollFd::new(sig.as_fd(), PollFlags::POLLIN),
+        match ready {
+            Some(r) => PollFd::new(r.as_fd(), PollFlags::POLLIN),
+            None => PollFd::new(sig.as_fd(), never),
+        },
+        match status {
+            Some(fd) => PollFd::new(fd, PollFlags::POLLIN),
+            None => PollFd::new(sig.as_fd(), never),
+        },
     ];
-    if let Some(r) = ready {
-        fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
-    }
     match poll(&mut fds, PollTimeout::NONE) {
         Ok(_) | Err(Errno::EINTR) => {}
         Err(errno) => return Err(Error::Call { op: "poll", errno }),
@@ -281,7 +299,13 @@ fn wait_any(pidfd: &OwnedFd, sig: &UnixStream, ready: Option<&File>) -> Result<(
             .and_then(PollFd::revents)
             .is_some_and(|r| !r.is_empty())
     };
-    Ok((hit(0), hit(1), hit(2)))
+    let asked = |i: usize, on: bool| on && hit(i);
+    Ok((
+        hit(0),
+        hit(1),
+        asked(2, ready.is_some()),
+        asked(3, status.is_some()),
+    ))
 }
 
 /// Whether a stop signal has come (and not yet been passed on to PID 1).
@@ -312,7 +336,7 @@ pub fn wait_setup(child: &mut std::process::Child) -> Result<ExitStatus> {
     // The child is not reaped yet: its pid is still its own.
     let pidfd = pidfd_open(Pid::from_raw(child.id() as i32)).op("pidfd_open set-up command")?;
     loop {
-        let (exited, woke, _) = wait_any(&pidfd, sig, None)?;
+        let (exited, woke, _, _) = wait_any(&pidfd, sig, None, None)?;
         if exited {
             return wait(child);
         }

@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::error::{At, Result};
 use crate::state;
@@ -121,56 +121,48 @@ pub fn newest(buf: &mut Vec<u8>) -> Option<String> {
     newest
 }
 
-/// Keeps the status file of one subhost up to date from the status pipe,
-/// in a thread of the monitor.
+/// Keeps the status file of one subhost up to date from the status pipe.
+/// The monitor polls [`Writer::fd`] with its other fds and calls
+/// [`Writer::readable`]: no thread of its own, which would cost every idle
+/// subhost a kernel stack, a thread stack and an allocator arena.
 pub struct Writer {
-    done: Arc<Mutex<bool>>,
+    name: String,
+    pipe: File,
+    buf: Vec<u8>,
 }
 
 impl Writer {
-    pub fn start(name: &str, pipe: File) -> Result<Writer> {
-        let done = Arc::new(Mutex::new(false));
-        let flag = Arc::clone(&done);
-        let name = name.to_string();
-        std::thread::Builder::new()
-            .name("status".into())
-            .spawn(move || read_loop(&name, pipe, &flag))
-            .at("spawn thread", "status")?;
-        Ok(Writer { done })
-    }
-
-    /// From now on nothing is written (the monitor is about to remove the
-    /// run directory; a late write must not recreate anything in it).
-    pub fn finish(self) {
-        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
-    }
-}
-
-fn read_loop(name: &str, mut pipe: File, done: &Mutex<bool>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match pipe.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+    pub fn new(name: &str, pipe: File) -> Writer {
+        Writer {
+            name: name.to_string(),
+            pipe,
+            buf: Vec::new(),
         }
-        let Some(text) = newest(&mut buf) else {
-            continue;
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.pipe.as_fd()
+    }
+
+    /// Reads what the pipe has and writes the newest whole snapshot; false
+    /// once the subinit closed its end (stop polling then).
+    pub fn readable(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        match self.pipe.read(&mut chunk) {
+            Ok(0) => return false,
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return true,
+            Err(_) => return false,
+        }
+        let Some(text) = newest(&mut self.buf) else {
+            return true;
         };
         if Snapshot::parse(&text).is_none() {
             log::warn!("status: malformed snapshot from the subinit: {text:?}");
-            continue;
-        }
-        let guard = done.lock().unwrap_or_else(|p| p.into_inner());
-        if *guard {
-            return;
-        }
-        if let Err(e) = write_atomically(name, &text) {
+        } else if let Err(e) = write_atomically(&self.name, &text) {
             log::warn!("status: {e}");
         }
-        drop(guard);
+        true
     }
 }
 
