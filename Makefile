@@ -52,6 +52,7 @@ check: lint test
 bench: build
 	bench/pid1-bench
 	bench/boot-bench --cables 0,1,2
+	bench/density
 
 install: build
 	install -D -m 755 $(BIN)/overlay-boot $(DESTDIR)$(PREFIX)/sbin/overlay-boot
