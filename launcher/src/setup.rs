@@ -104,6 +104,9 @@ pub fn subhost(
         env: subinit_env(),
         keep,
     };
+    // The hooks have run and PID 1 gets its netns as an fd: the netns
+    // files of the other subhosts need not be copied into its namespace.
+    netns::detach_dir();
     let (pid, pidfd) = spawn::spawn(&plan)?;
     step("PID 1 exec'd");
     Ok(Child {
