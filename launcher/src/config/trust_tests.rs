@@ -11,8 +11,20 @@ use super::*;
 /// The uid and gid of `nobody`.
 const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+/// True when root. Otherwise says SKIP and returns false, except under CI
+/// (`CI` set to anything but empty or `false`), where a missing privilege
+/// is a failure.
+fn root_or_skip(why: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let ci = matches!(std::env::var("CI"), Ok(v) if !v.is_empty() && v != "false");
+    assert!(
+        !ci,
+        "this test needs root ({why}), and CI must run it as root"
+    );
+    eprintln!("SKIP: needs root to {why}");
+    false
 }
 
 fn give_to_nobody(path: &Path) {
@@ -72,8 +84,7 @@ fn a_config_others_can_write_is_refused_before_any_command() {
 
 #[test]
 fn a_config_not_owned_by_root_is_refused() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown");
+    if !root_or_skip("chown") {
         return;
     }
     let t = Tree::new();
@@ -179,8 +190,7 @@ fn a_command_program_others_can_write_is_refused_and_not_run() {
 
 #[test]
 fn a_command_program_not_owned_by_root_is_refused_and_not_run() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown");
+    if !root_or_skip("chown") {
         return;
     }
     let t = Tree::new();
@@ -233,7 +243,7 @@ fn hook_programs_must_be_roots_alone() {
         refused(&conf, &env, &want, &marker);
         chmod(&t.path("s"), 0o755);
 
-        if is_root() {
+        if root_or_skip("chown") {
             give_to_nobody(&hook);
             let want = format!(
                 ":3: {var}: program {} refused: owned by uid 65534, not root",
