@@ -22,6 +22,7 @@ use nix::unistd::{
     ForkResult, Pid,
 };
 
+use crate::attach::login_shell_argv;
 use crate::boot::require_root;
 use crate::cgroup;
 use crate::error::{At, Op, Result};
@@ -246,19 +247,11 @@ impl Exec {
             let _ = dup2_stderr(&slave);
         }
         if !self.search {
-            // The login shell: bash where the subhost has it, else sh.
-            self.shell = if Path::new("/bin/bash").exists() {
-                "/bin/bash"
-            } else {
-                "/bin/sh"
-            };
-            let base = if self.shell.ends_with("bash") {
-                "-bash"
-            } else {
-                "-sh"
-            };
-            self.prog = CString::new(self.shell).unwrap_or_default();
-            self.argv = vec![CString::new(base).unwrap_or_default()];
+            // The login shell, chosen as a session's is (we are inside now).
+            let argv = login_shell_argv(Path::new("/bin/bash").exists());
+            self.shell = argv[0];
+            self.prog = CString::new(argv[0]).unwrap_or_default();
+            self.argv = argv.iter().filter_map(|a| CString::new(*a).ok()).collect();
         }
         let env = clean_env(self.shell);
         // SAFETY: restoring default dispositions installs no handler.
