@@ -40,6 +40,8 @@ pub enum Error {
     NotRunning { what: String },
     /// Something on the host is in the way (e.g. a foreign `/run/netns/NAME`).
     InTheWay { what: &'static str, path: PathBuf },
+    /// LOG names something the launcher will not write to: exit status 2.
+    BadLog { path: PathBuf, why: String },
     /// An object of our own subhost still there after its teardown.
     LeftOver { path: PathBuf },
     /// A directory another running subhost holds (its UPPER).
@@ -82,7 +84,7 @@ impl Error {
     /// Exit status: 2 for usage or configuration errors, else 1.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Usage(_) | Self::Config(_) | Self::EmptyHook { .. } => 2,
+            Self::Usage(_) | Self::Config(_) | Self::EmptyHook { .. } | Self::BadLog { .. } => 2,
             _ => 1,
         }
     }
@@ -104,6 +106,11 @@ impl fmt::Display for Error {
             Self::InTheWay { what, path } => {
                 write!(f, "{} exists and is not ours ({what})", path.display())
             }
+            Self::BadLog { path, why } => write!(
+                f,
+                "LOG {}: {why}; refused, and left as it is",
+                path.display()
+            ),
             Self::LeftOver { path } => {
                 write!(f, "{} is still there after the teardown", path.display())
             }

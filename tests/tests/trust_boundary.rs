@@ -1,0 +1,133 @@
+//! Issue 9: what a subhost's root or a local user can make root's launcher
+//! do. Each test runs as root with a real unprivileged user it creates and
+//! removes ([`e2e::user::User`]), shows the hole closed, and shows that the
+//! ordinary case still works.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use e2e::require_root;
+use e2e::subhost::Subhost;
+use e2e::user::User;
+
+/// (type bits, dev, ino, rdev, size) of what is at `path` (not followed).
+fn id_of(path: &Path) -> (u32, u64, u64, u64, u64) {
+    let m = fs::symlink_metadata(path).expect("stat");
+    (m.mode() & 0o170000, m.dev(), m.ino(), m.rdev(), m.size())
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+// ------------------------------------------------------------- hole 4: LOG
+
+/// LOG never unlinks, replaces or writes into what the launcher did not
+/// create as a regular file: a user's symlink (to a root file), FIFO and
+/// own file in a sticky directory, and a device node, are each refused with
+/// exit 2 naming LOG, and left exactly as they were. A missing LOG is
+/// created (0640, root's) and reused by the next boot.
+#[test]
+fn log_refuses_what_it_did_not_create_and_leaves_it_alone() {
+    require_root!();
+    let user = User::new("lg");
+    let mut sh = Subhost::new("hlog").line("START=none");
+    let drop_box = sh.scratch.join("box");
+    fs::create_dir(&drop_box).expect("mkdir box");
+    set_mode(&drop_box, 0o1777);
+    let victim = sh.scratch.write("victim", "root's own\n", 0o600);
+    let d = drop_box.display();
+    user.sh_ok(&format!(
+        "ln -s {v} {d}/link.log && mkfifo {d}/fifo.log && echo mine > {d}/mine.log",
+        v = victim.display()
+    ));
+    let zero = sh.scratch.join("zero");
+    let dev = nix::sys::stat::makedev(1, 5);
+    let kind = nix::sys::stat::SFlag::S_IFCHR;
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o666);
+    nix::sys::stat::mknod(&zero, kind, mode, dev).expect("mknod");
+    let cases: [(PathBuf, &str); 4] = [
+        (
+            drop_box.join("link.log"),
+            "a symbolic link (not followed), not a regular file",
+        ),
+        (drop_box.join("fifo.log"), "a FIFO, not a regular file"),
+        (
+            drop_box.join("mine.log"),
+            &format!("owned by uid {}, not root", user.uid),
+        ),
+        (
+            zero,
+            "a device other than the null device, not a regular file",
+        ),
+    ];
+    let base_lines = fs::read_to_string(&sh.conf).expect("conf");
+    for (log, why) in &cases {
+        let before = id_of(log);
+        sh.set_conf(&format!("{base_lines}LOG={}\n", log.display()));
+        let out = sh.boot();
+        assert_eq!(out.code, 2, "LOG={}: {out}", log.display());
+        let want = format!("LOG {}: {why}; refused, and left as it is", log.display());
+        assert!(out.err.contains(&want), "want {want:?}: {out}");
+        assert_eq!(id_of(log), before, "{} was changed", log.display());
+        sh.assert_gone();
+    }
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "root's own\n");
+    assert_eq!(
+        fs::read_to_string(drop_box.join("mine.log")).expect("user's file"),
+        "mine\n",
+        "the user's file received bytes"
+    );
+
+    // The ordinary case: a LOG that is not there is created, root's, 0640.
+    let fresh = sh.scratch.join("fresh.log");
+    sh.set_conf(&format!("{base_lines}LOG={}\n", fresh.display()));
+    sh.expect_log(fresh.clone());
+    sh.boot_ok();
+    let meta = fs::symlink_metadata(&fresh).expect("log");
+    assert!(meta.is_file() && meta.uid() == 0, "{meta:?}");
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    assert!(sh.log_text().contains("ready"), "{}", sh.log_text());
+    sh.stop_ok();
+
+    // A null device node (1,3) of root's is used as it is.
+    let null = sh.scratch.join("null");
+    let dev = nix::sys::stat::makedev(1, 3);
+    nix::sys::stat::mknod(&null, kind, mode, dev).expect("mknod null");
+    let before = id_of(&null);
+    sh.set_conf(&format!("{base_lines}LOG={}\n", null.display()));
+    sh.log = null.clone();
+    sh.boot_ok();
+    sh.stop_ok();
+    assert_eq!(id_of(&null), before, "the null node was changed");
+}
+
+/// `LOG=/dev/null` boots and stops; the output is discarded and the node
+/// is untouched (same inode, still the character device 1,3).
+#[test]
+fn log_dev_null_boots_and_the_node_is_untouched() {
+    require_root!();
+    let null = Path::new("/dev/null");
+    let before = id_of(null);
+    let real = (0o020000, nix::sys::stat::makedev(1, 3));
+    assert_eq!(
+        (before.0, before.3),
+        real,
+        "this host's /dev/null is not the null device (something replaced it): {:?}",
+        fs::read_link(null)
+    );
+    let mut sh = Subhost::new("hnul")
+        .line("START=none")
+        .line("LOG=/dev/null");
+    // Set directly (expect_log would keep the default log for removal;
+    // the guard never removes anything but a regular file).
+    sh.log = null.to_path_buf();
+    sh.boot_ok();
+    let meta = fs::symlink_metadata(null).expect("/dev/null");
+    assert!(meta.file_type().is_char_device(), "/dev/null replaced");
+    assert_eq!(meta.rdev(), nix::sys::stat::makedev(1, 3));
+    assert_eq!(id_of(null), before, "/dev/null changed");
+    sh.stop_ok();
+    assert_eq!(id_of(null), before, "/dev/null changed");
+}
