@@ -27,6 +27,7 @@ use crate::boot::require_root;
 use crate::cgroup;
 use crate::error::{At, Op, Result};
 use crate::inroot::Root;
+use crate::list::field;
 use crate::pty::{self, SlaveSetup};
 use crate::relay::{self, Caller, OnStop, Peer};
 use crate::state::{self, Probe};
@@ -40,7 +41,9 @@ pub fn list() -> Result<i32> {
     let mut out = std::io::stdout();
     for name in state::names() {
         if let (Ok(Probe::Running), Some(st)) = (state::peek(&name), state::read(&name)) {
-            let _ = writeln!(out, "{name} {} {}", st.pid, st.conf.display());
+            let conf = st.conf.to_string_lossy();
+            let (name, conf) = (field(&name), field(&conf));
+            let _ = writeln!(out, "{name} {} {conf}", st.pid);
         }
     }
     Ok(0)

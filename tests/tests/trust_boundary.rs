@@ -7,9 +7,13 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use e2e::require_root;
 use e2e::subhost::Subhost;
 use e2e::user::User;
+
+const STEP: Duration = Duration::from_secs(20);
 
 /// (type bits, dev, ino, rdev, size) of what is at `path` (not followed).
 fn id_of(path: &Path) -> (u32, u64, u64, u64, u64) {
@@ -130,4 +134,46 @@ fn log_dev_null_boots_and_the_node_is_untouched() {
     assert_eq!(id_of(null), before, "/dev/null changed");
     sh.stop_ok();
     assert_eq!(id_of(null), before, "/dev/null changed");
+}
+
+// ------------------------------------------------------------- hole 7: --list
+
+/// A service whose name root inside chose to hold terminal control bytes
+/// (an OSC title change, a clear screen) shows escaped in `--list`'s text:
+/// no control byte but the line ends reaches the admin's terminal. The
+/// JSON names it exactly, an ordinary service shows as it is, and a local
+/// user is told `--list` needs root.
+#[test]
+fn list_text_escapes_control_bytes_from_inside() {
+    require_root!();
+    let user = User::new("ls");
+    let mut sh = Subhost::busybox("hlst").line("START=none");
+    let evil = "x\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let run = "#!/bin/sh\nexec sleep 1000\n";
+    sh.write_upper(
+        &format!("etc/overlay-boot/services.d/{evil}/run"),
+        run,
+        0o755,
+    );
+    sh.write_upper("etc/overlay-boot/services.d/plain/run", run, 0o755);
+    sh.boot_ok();
+    let mut text = String::new();
+    let listed = e2e::wait_for(STEP, || {
+        let out = sh.tool("overlay-boot", &["--list"], STEP);
+        text = out.out;
+        text.contains("  plain ") && text.contains("x%1B]0;owned%07%1B[2J")
+    });
+    assert!(listed, "services not listed (escaped) in:\n{text:?}");
+    let bad: Vec<u8> = text
+        .bytes()
+        .filter(|b| (*b < 0x20 && *b != b'\n') || *b == 0x7f)
+        .collect();
+    assert!(bad.is_empty(), "control bytes {bad:?} in --list:\n{text:?}");
+    let json = sh.tool("overlay-boot", &["--list", "--json"], STEP).out;
+    assert!(json.contains("x\\u001b]0;owned\\u0007\\u001b[2J"), "{json}");
+    let bin = e2e::bin("overlay-boot");
+    let (code, _, err) = user.sh(&format!("{} --list", bin.display()));
+    assert_ne!(code, 0, "--list ran for a user: {err}");
+    assert!(err.contains("must be run as root"), "{err}");
+    sh.stop_ok();
 }
