@@ -177,3 +177,56 @@ fn list_text_escapes_control_bytes_from_inside() {
     assert!(err.contains("must be run as root"), "{err}");
     sh.stop_ok();
 }
+
+// ------------------------------------------------------------- hole 9: adjtime
+
+/// The host's /etc/adjtime for the test: the host's own if it has one,
+/// else one the test writes and removes when dropped.
+struct HostAdjtime {
+    made: bool,
+}
+
+const ADJTIME: &str = "/etc/adjtime";
+
+impl HostAdjtime {
+    fn ensure() -> HostAdjtime {
+        let path = Path::new(ADJTIME);
+        if fs::symlink_metadata(path).is_ok() {
+            return HostAdjtime { made: false };
+        }
+        fs::write(path, "0.0 0 0.0\n0\nUTC\n").expect("write /etc/adjtime");
+        HostAdjtime { made: true }
+    }
+}
+
+impl Drop for HostAdjtime {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = fs::remove_file(ADJTIME);
+        }
+    }
+}
+
+/// Root inside cannot change the host's /etc/adjtime: the bind is
+/// read-only. Reading it inside gives the host's content.
+#[test]
+fn adjtime_is_bound_read_only() {
+    require_root!();
+    let _adjtime = HostAdjtime::ensure();
+    let host = fs::read(ADJTIME).expect("read /etc/adjtime");
+    let mut sh = Subhost::new("hadj").line("START=none");
+    sh.boot_ok();
+    let inside = sh.sh("cat /etc/adjtime");
+    assert_eq!(
+        inside.as_bytes(),
+        &host[..],
+        "inside differs from the host's"
+    );
+    let write = sh.go(&["/bin/sh", "-c", "echo 9.9 9 9.9 >> /etc/adjtime"]);
+    assert_ne!(write.code, 0, "root inside wrote /etc/adjtime: {write}");
+    assert!(write.err.contains("Read-only file system"), "{write}");
+    let mounts = sh.sh("grep ' /etc/adjtime ' /proc/self/mountinfo");
+    assert!(mounts.contains(" ro,"), "not mounted read-only: {mounts}");
+    sh.stop_ok();
+    assert_eq!(fs::read(ADJTIME).expect("read /etc/adjtime"), host);
+}
