@@ -230,3 +230,51 @@ fn adjtime_is_bound_read_only() {
     sh.stop_ok();
     assert_eq!(fs::read(ADJTIME).expect("read /etc/adjtime"), host);
 }
+
+// ------------------------------------------------------------- hole 12: SHARE onto a dangling link
+
+/// SHARE targets that are dangling symlinks planted in UPPER (absolute,
+/// relative, and one for a file share) get their targets made where the
+/// links lead inside the subhost, never on the host, and the boot
+/// succeeds with the shares in place.
+#[test]
+fn share_onto_a_dangling_symlink_makes_its_target_inside() {
+    require_root!();
+    let mut sh = Subhost::busybox("hdng").line("START=none");
+    let pub_dir = sh.scratch.join("pub");
+    fs::create_dir(&pub_dir).expect("mkdir pub");
+    fs::write(pub_dir.join("hello"), "shared\n").expect("write");
+    let note = sh.scratch.write("note", "a file\n", 0o644);
+    let host_probe = format!("/{}-nonexistent", sh.name);
+    let upper = sh.upper.clone();
+    std::os::unix::fs::symlink(format!("{host_probe}/dir"), upper.join("share2")).expect("ln");
+    fs::create_dir_all(upper.join("srv")).expect("mkdir srv");
+    std::os::unix::fs::symlink("../opt/rel", upper.join("srv/share3")).expect("ln");
+    std::os::unix::fs::symlink(format!("{host_probe}/note"), upper.join("note")).expect("ln");
+    let (p, n) = (pub_dir.display(), note.display());
+    sh = sh
+        .line(&format!("SHARE={p}:/share2"))
+        .line(&format!("SHARE={p}:/srv/share3"))
+        .line(&format!("SHARE={n}:/note"));
+    sh.boot_ok();
+    assert!(
+        !Path::new(&host_probe).exists(),
+        "{host_probe} made on the host"
+    );
+    assert_eq!(sh.sh("cat /share2/hello"), "shared\n");
+    assert_eq!(sh.sh(&format!("cat {host_probe}/dir/hello")), "shared\n");
+    assert_eq!(
+        sh.sh("cat /srv/share3/hello /opt/rel/hello"),
+        "shared\nshared\n"
+    );
+    assert_eq!(sh.sh("cat /note"), "a file\n");
+    assert!(
+        upper.join(&host_probe[1..]).join("dir").is_dir(),
+        "target not in UPPER"
+    );
+    sh.stop_ok();
+    assert!(
+        !Path::new(&host_probe).exists(),
+        "{host_probe} made on the host"
+    );
+}
