@@ -161,6 +161,7 @@ pub fn prepare(cfg: &Config) -> Result<File> {
         });
     }
     state::write_conf(&cfg.name, &cfg.path)?;
+    state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
     open_log(&cfg.log)
 }
 

@@ -185,6 +185,44 @@ pub fn write_conf(name: &str, conf: &Path) -> Result<()> {
     fs::write(&p, format!("{}\n", conf.display())).at("write", &p)
 }
 
+/// Records the subhost's trees (UPPER, WORK, LIVE, canonical), where its
+/// root writes: no configuration or program may be taken from them while
+/// it runs (issue 9, hole 1). NUL-terminated, so any path fits.
+pub fn write_roots(name: &str, roots: [&Path; 3]) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = dir(name).join("roots");
+    let mut bytes = Vec::new();
+    for root in roots {
+        let real = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        bytes.extend_from_slice(real.as_os_str().as_bytes());
+        bytes.push(0);
+    }
+    fs::write(&p, bytes).at("write", &p)
+}
+
+/// The trees of every running (or booting) subhost, as recorded.
+pub fn guarded() -> Vec<crate::config::Guarded> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for name in names() {
+        if !matches!(peek(&name), Ok(Probe::Running)) {
+            continue;
+        }
+        let Ok(bytes) = fs::read(dir(&name).join("roots")) else {
+            continue;
+        };
+        let paths = bytes.split(|b| *b == 0).filter(|p| !p.is_empty());
+        for (what, path) in ["UPPER", "WORK", "LIVE"].into_iter().zip(paths) {
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
+            out.push(crate::config::Guarded {
+                what: format!("{what} {} of running subhost {name}", path.display()),
+                path,
+            });
+        }
+    }
+    out
+}
+
 /// Writes the state files (`pid` last: its presence means complete).
 pub fn write(name: &str, s: &State) -> Result<()> {
     let d = dir(name);

@@ -278,3 +278,132 @@ fn share_onto_a_dangling_symlink_makes_its_target_inside() {
         "{host_probe} made on the host"
     );
 }
+
+// ------------------------------------------------------------- hole 1: CONF and programs
+
+/// A file the test puts in the host's /etc, removed when dropped.
+struct EtcFile(PathBuf);
+
+impl Drop for EtcFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// The audit's reproduction: root inside subhost A writes a configuration
+/// and an executable into its own /etc; neither the configuration nor a
+/// host configuration naming the program (as `!` command, PREMOUNT,
+/// POSTMOUNT or INIT) runs anything: exit 2, naming the file and "lies
+/// under the UPPER … of running subhost A". A configuration or program a
+/// local user could have written (their directory, their file, a sticky
+/// directory) is refused the same way. A root-owned configuration in /etc
+/// with a root-owned hook boots.
+#[test]
+fn conf_and_programs_from_a_subhost_or_a_user_are_refused() {
+    require_root!();
+    let user = User::new("cf");
+    let mut a = Subhost::busybox("hcfa").line("START=none");
+    a.boot_ok();
+    let marker = a.scratch.join("pwned");
+    let upper = fs::canonicalize(&a.upper).expect("UPPER");
+    let pwn = upper.join("etc/evil/pwn");
+    a.sh(&format!(
+        "mkdir -p /etc/evil/root /etc/evil/work /etc/evil/live && \
+         printf '#!/bin/sh\\ntouch {m}\\necho /\\n' > /etc/evil/pwn && chmod 755 /etc/evil/pwn && \
+         printf 'NAME=obtevil\\nBASE=.\\nSTART=none\\nLOWER=!{p}\\n' > /etc/evil/x.conf",
+        m = marker.display(),
+        p = pwn.display()
+    ));
+    let under = format!(
+        "lies under the UPPER {} of running subhost {}",
+        upper.display(),
+        a.name
+    );
+    let no_run = |out: &e2e::subhost::Outcome, what: &str| {
+        assert_eq!(out.code, 2, "{what}: {out}");
+        assert!(
+            !marker.exists(),
+            "{what}: the subhost's program ran as host root"
+        );
+    };
+
+    // The subhost root's own configuration.
+    let x = upper.join("etc/evil/x.conf");
+    let out = a.tool("overlay-boot", &[&x], STEP);
+    no_run(&out, "x.conf");
+    assert!(
+        out.err
+            .contains(&format!("{}: refused: {under}", x.display())),
+        "{out}"
+    );
+
+    // A root-owned host configuration in /etc naming the program.
+    let mut b = Subhost::busybox("hcfb").line("START=none");
+    let etc = EtcFile(PathBuf::from(format!("/etc/{}.conf", b.name)));
+    let base = format!("BASE={}\nLOWER=lower\nSTART=none\n", b.base.display());
+    b.conf = etc.0.clone();
+    for (var, line) in [
+        ("RAM_SIZE", format!("RAM_SIZE=!{}", pwn.display())),
+        ("PREMOUNT", format!("PREMOUNT={}", pwn.display())),
+        ("POSTMOUNT", format!("POSTMOUNT={} -x", pwn.display())),
+        ("INIT", format!("INIT={}", pwn.display())),
+    ] {
+        fs::write(&etc.0, format!("{base}{line}\n")).expect("write /etc conf");
+        let out = b.boot();
+        no_run(&out, var);
+        let want = format!(":4: {var}: program {} refused: {under}", pwn.display());
+        assert!(out.err.contains(&want), "{var}: want {want:?}: {out}");
+        b.assert_gone();
+    }
+
+    // What a local user could have written.
+    let theirs = b.scratch.join("theirs");
+    fs::create_dir(&theirs).expect("mkdir");
+    std::os::unix::fs::chown(&theirs, Some(user.uid), Some(user.gid)).expect("chown");
+    let in_theirs = theirs.join("c.conf");
+    fs::write(&in_theirs, &base).expect("write");
+    let out = b.tool("overlay-boot", &[&in_theirs], STEP);
+    assert_eq!(out.code, 2, "{out}");
+    let want = format!(
+        "directory {}: owned by uid {}, not root",
+        theirs.display(),
+        user.uid
+    );
+    assert!(out.err.contains(&want), "{out}");
+    let sticky = b.scratch.join("box");
+    fs::create_dir(&sticky).expect("mkdir");
+    set_mode(&sticky, 0o1777);
+    let in_sticky = sticky.join("c.conf");
+    fs::write(&in_sticky, &base).expect("write");
+    let out = b.tool("overlay-boot", &[&in_sticky], STEP);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.err.contains("writable by group or others (mode 1777)"),
+        "{out}"
+    );
+    let hook = sticky.join("hook");
+    user.sh_ok(&format!(
+        "printf '#!/bin/sh\\ntouch {}\\n' > {}; chmod 755 {}",
+        marker.display(),
+        hook.display(),
+        hook.display()
+    ));
+    fs::write(&etc.0, format!("{base}PREMOUNT={}\n", hook.display())).expect("write");
+    let out = b.boot();
+    no_run(&out, "a user's PREMOUNT");
+    assert!(
+        out.err
+            .contains(&format!("owned by uid {}, not root", user.uid)),
+        "{out}"
+    );
+
+    // The ordinary case: root's configuration in /etc, root's hook.
+    let ok_hook = b
+        .scratch
+        .write("hooks/premount", "#!/bin/sh\nexit 0\n", 0o755);
+    fs::write(&etc.0, format!("{base}PREMOUNT={}\n", ok_hook.display())).expect("write");
+    b.boot_ok();
+    b.stop_ok();
+    a.stop_ok();
+    assert!(!marker.exists());
+}

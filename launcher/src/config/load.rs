@@ -30,9 +30,11 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(unreadable)?;
-    trust::config_file(&path, &opened).map_err(|distrust| ConfigError::Untrusted {
-        file: file.into(),
-        distrust,
+    trust::config_file(&path, &opened, &env.guarded).map_err(|distrust| {
+        ConfigError::Untrusted {
+            file: file.into(),
+            distrust,
+        }
     })?;
     let mut bytes = Vec::new();
     opened.read_to_end(&mut bytes).map_err(unreadable)?;

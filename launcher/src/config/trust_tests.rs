@@ -75,11 +75,117 @@ fn a_config_others_can_write_is_refused_before_any_command() {
     );
     refused(&conf, &env, &want, &marker);
 
-    // Sticky like /tmp: accepted, and the command runs.
+    // Sticky like /tmp: anyone may have made the file first; refused too.
     chmod(&t.path("open"), 0o1777);
-    let config = Config::load_with(&conf, &env).expect("a sticky directory is fine");
+    let want = format!(
+        ": refused: directory {}: writable by group or others (mode 1777)",
+        t.path("open").display()
+    );
+    refused(&conf, &env, &want, &marker);
+
+    // Higher up, sticky is fine: a root-owned directory in it stays put.
+    t.dirs(&["open/safe"]);
+    let conf = t.file("open/safe/c.conf", &text.replace("BASE=s", "BASE=../../s"));
+    let config = Config::load_with(&conf, &env).expect("a sticky grandparent is fine");
     assert_eq!(config.name, "obtx");
     assert!(marker.exists());
+}
+
+#[test]
+fn a_directory_higher_up_that_others_can_write_is_refused() {
+    let t = Tree::new();
+    t.subhost("s");
+    let marker = t.path("ran");
+    let cmd = marker_script(&t, "cmd.sh", &marker);
+    let env = t.env(&[]);
+    t.dirs(&["up/down"]);
+    let conf = t.file(
+        "up/down/a.conf",
+        &format!("NAME=!{}\nBASE=../../s\nLIVE=.\n", cmd.display()),
+    );
+    chmod(&t.path("up"), 0o777);
+    let want = format!(
+        ": refused: directory {}: writable by group or others (mode 0777)",
+        t.path("up").display()
+    );
+    refused(&conf, &env, &want, &marker);
+    // Through a symlink: the real directories are what count.
+    chmod(&t.path("up"), 0o755);
+    symlink(t.path("up/down"), t.path("via")).expect("symlink");
+    chmod(&t.path("up"), 0o775);
+    let via = t.path("via/a.conf");
+    let got = load_err(&via, &env);
+    assert!(
+        got.contains("writable by group or others (mode 0775)"),
+        "{got}"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_config_or_program_in_a_running_subhosts_tree_is_refused() {
+    let t = Tree::new();
+    t.subhost("s");
+    t.dirs(&["a/root/etc/evil", "a/work", "a/live"]);
+    let marker = t.path("ran");
+    let pwn = marker_script(&t, "a/root/etc/evil/pwn", &marker);
+    let mut env = t.env(&[]);
+    env.guarded = vec![Guarded {
+        path: t.path("a/root"),
+        what: "UPPER /x of running subhost a".into(),
+    }];
+    // The subhost root's own configuration, with a `!` program of its own.
+    let text = format!("BASE=../../../../s\nLIVE=.\nLOWER=!{}\n", pwn.display());
+    let conf = t.file("a/root/etc/evil/x.conf", &text);
+    refused(
+        &conf,
+        &env,
+        ": refused: lies under the UPPER /x of running subhost a",
+        &marker,
+    );
+    // A host configuration naming that program, as `!` or as a hook.
+    let conf = t.file(
+        "h.conf",
+        &format!("BASE=s\nLIVE=.\nNAME=!{}\n", pwn.display()),
+    );
+    let want = format!(
+        ":3: NAME: program {} refused: lies under the UPPER /x of running subhost a",
+        pwn.display()
+    );
+    refused(&conf, &env, &want, &marker);
+    for var in ["PREMOUNT", "POSTMOUNT", "INIT"] {
+        let conf = t.file(
+            "h.conf",
+            &format!("BASE=s\nLIVE=.\n{var}={}\n", pwn.display()),
+        );
+        let want = format!(
+            ":3: {var}: program {} refused: lies under the UPPER /x of running subhost a",
+            pwn.display()
+        );
+        refused(&conf, &env, &want, &marker);
+    }
+    // A host symlink to it is no way round; a link in the tree to a host
+    // program is refused as well.
+    symlink(&pwn, t.path("link")).expect("symlink");
+    let conf = t.file(
+        "h.conf",
+        &format!("BASE=s\nLIVE=.\nINIT={}\n", t.path("link").display()),
+    );
+    let got = load_err(&conf, &env);
+    assert!(got.contains("lies under the UPPER"), "{got}");
+    symlink("/bin/true", t.path("a/root/etc/evil/t")).expect("symlink");
+    let conf = t.file(
+        "h.conf",
+        &format!(
+            "BASE=s\nLIVE=.\nINIT={}\n",
+            t.path("a/root/etc/evil/t").display()
+        ),
+    );
+    let got = load_err(&conf, &env);
+    assert!(got.contains("lies under the UPPER"), "{got}");
+    // Outside the tree, the same program is fine.
+    env.guarded.clear();
+    Config::load_with(&conf, &env).expect("no subhost runs");
 }
 
 #[test]
