@@ -407,3 +407,89 @@ fn conf_and_programs_from_a_subhost_or_a_user_are_refused() {
     a.stop_ok();
     assert!(!marker.exists());
 }
+
+// ------------------------------------------------------------- hole 2: user-controlled trees
+
+/// LOWER, SHARE, UPPER/WORK and BASE that a local user owns or could
+/// change (their directory, or a root directory inside theirs) are refused
+/// with exit 2 naming the variable and the path, and nothing runs or is
+/// left. A SHARE of a root-owned directory works as before.
+#[test]
+fn trees_a_user_controls_are_refused() {
+    require_root!();
+    let user = User::new("tr");
+    let mut sh = Subhost::new("htre").line("START=none");
+    let home = sh.scratch.join("home");
+    fs::create_dir_all(home.join("lower")).expect("mkdir");
+    fs::create_dir_all(home.join("pub")).expect("mkdir");
+    let chown = |p: &Path| {
+        std::os::unix::fs::chown(p, Some(user.uid), Some(user.gid)).expect("chown");
+    };
+    chown(&home.join("lower"));
+    chown(&home.join("pub"));
+    let conf = fs::read_to_string(&sh.conf).expect("conf");
+    let uid = user.uid;
+    let refused = |sh: &mut Subhost, line: &str, want: String| {
+        sh.set_conf(&format!("{conf}{line}\n"));
+        let out = sh.boot();
+        assert_eq!(out.code, 2, "{line}: {out}");
+        assert!(out.err.contains(&want), "{line}: want {want:?}: {out}");
+        sh.assert_gone();
+    };
+    let lower = home.join("lower");
+    let owned = format!("{} refused: owned by uid {uid}, not root", lower.display());
+    refused(
+        &mut sh,
+        &format!("LOWER={}", lower.display()),
+        format!("LOWER: {owned}"),
+    );
+    let pubd = home.join("pub");
+    let owned = format!("{} refused: owned by uid {uid}, not root", pubd.display());
+    refused(
+        &mut sh,
+        &format!("SHARE={}:/pub", pubd.display()),
+        format!("SHARE: {owned}"),
+    );
+    // A root directory inside the user's: they could swap it for a link.
+    user.sh_ok(&format!("mkdir {}/inner", pubd.display()));
+    let inner = pubd.join("inner");
+    std::os::unix::fs::chown(&inner, Some(0), Some(0)).expect("chown");
+    let want = format!(
+        "SHARE: {} refused: directory {}: owned by uid {uid}, not root",
+        inner.display(),
+        pubd.display()
+    );
+    refused(&mut sh, &format!("SHARE={}:/pub", inner.display()), want);
+    // UPPER writable by others; BASE owned by the user.
+    set_mode(&sh.upper, 0o777);
+    let want = format!(
+        "UPPER (default): {} refused: writable by group or others (mode 0777)",
+        sh.upper.display()
+    );
+    refused(&mut sh, "", want);
+    set_mode(&sh.upper, 0o755);
+    // BASE owned by the user, named by a configuration outside it.
+    chown(&sh.base);
+    let base = fs::canonicalize(&sh.base).expect("base");
+    let outside = sh.scratch.join("outside.conf");
+    let text = format!("NAME={}\nBASE={}\nSTART=none\n", sh.name, base.display());
+    fs::write(&outside, text).expect("write");
+    let out = sh.tool("overlay-boot", &[&outside], STEP);
+    assert_eq!(out.code, 2, "{out}");
+    let want = format!(
+        ":2: BASE: {} refused: owned by uid {uid}, not root",
+        base.display()
+    );
+    assert!(out.err.contains(&want), "want {want:?}: {out}");
+    sh.assert_gone();
+    std::os::unix::fs::chown(&sh.base, Some(0), Some(0)).expect("chown");
+
+    // The ordinary case: a SHARE of a root-owned directory.
+    let data = sh.scratch.join("data");
+    fs::create_dir(&data).expect("mkdir");
+    fs::write(data.join("f"), "root's\n").expect("write");
+    sh.set_conf(&format!("{conf}SHARE={}:/data\n", data.display()));
+    sh.boot_ok();
+    assert_eq!(sh.sh("cat /data/f"), "root's\n");
+    sh.stop_ok();
+}

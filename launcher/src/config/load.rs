@@ -140,8 +140,10 @@ impl Resolver<'_> {
         let value = self
             .lookup(Var::Base, conf_dir)?
             .ok_or_else(|| self.missing(Var::Base))?;
-        self.check(Var::Base, &value, |text| {
+        let base = self.check(Var::Base, &value, |text| {
             canonical_dir(&absolute(conf_dir, text))
-        })
+        })?;
+        self.roots_alone(Var::Base, value.origin, &base)?;
+        Ok(base)
     }
 }

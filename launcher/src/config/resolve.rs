@@ -8,7 +8,7 @@ use super::command;
 use super::error::{ConfigError, Fault, Origin};
 use super::mountinfo::MOUNTINFO;
 use super::parse::{Assignments, Var};
-use super::trust::Guarded;
+use super::trust::{self, Guarded};
 
 /// PATH when the launcher's environment has none (Debian's root default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -97,6 +97,15 @@ impl Resolver<'_> {
             text: default.into(),
             origin: Origin::Default,
         }))
+    }
+
+    /// Refuses a tree that is not root's alone (see [`trust::tree`]).
+    pub fn roots_alone(&self, var: Var, origin: Origin, path: &Path) -> Result<(), ConfigError> {
+        trust::tree(path).map_err(|distrust| {
+            let path = path.to_path_buf();
+            let distrust = Box::new(distrust);
+            self.fail(var, origin, Fault::NotRootsAlone { path, distrust })
+        })
     }
 
     /// Applies `check` to a value, naming `var` and the value's origin on failure.

@@ -218,3 +218,29 @@ pub fn program(found: &Path, guarded: &[Guarded]) -> Result<PathBuf, Distrust> {
     }
     Ok(real)
 }
+
+/// Checks a tree the launcher mounts or binds as root (LOWER, UPPER, WORK,
+/// BASE, a SHARE source): `path` (canonical) and every directory above it
+/// must be root's and not group or other writable (sticky excuses that
+/// above `path` only). Otherwise a user could fill it with what becomes
+/// root's inside the subhost, or swap it for a link to a root-only place.
+pub fn tree(path: &Path) -> Result<(), Distrust> {
+    for (i, d) in path.ancestors().enumerate() {
+        let checked = fs::metadata(d).map_err(Reason::Stat).and_then(|meta| {
+            check_owner(&meta)?;
+            let mode = meta.mode() & 0o7777;
+            let sticky = mode & STICKY != 0 && i > 0;
+            if mode & GROUP_OTHER_WRITE != 0 && !sticky {
+                return Err(Reason::Writable(mode));
+            }
+            Ok(())
+        });
+        let part = if i == 0 {
+            Part::Itself
+        } else {
+            Part::Directory(d.into())
+        };
+        checked.map_err(Distrust::new(part))?;
+    }
+    Ok(())
+}

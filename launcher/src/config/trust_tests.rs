@@ -327,12 +327,13 @@ fn a_command_program_not_owned_by_root_is_refused_and_not_run() {
 fn hook_programs_must_be_roots_alone() {
     let t = Tree::new();
     t.subhost("s");
+    t.dirs(&["s/hooks"]);
     let marker = t.path("ran");
     let env = t.env(&[]);
-    let hook = marker_script(&t, "s/hook", &marker);
+    let hook = marker_script(&t, "s/hooks/hook", &marker);
     for var in ["PREMOUNT", "POSTMOUNT", "INIT"] {
         chmod(&hook, 0o775);
-        let conf = t.file("a.conf", &format!("BASE=s\nLIVE=.\n{var}=./hook -x\n"));
+        let conf = t.file("a.conf", &format!("BASE=s\nLIVE=.\n{var}=hooks/hook -x\n"));
         let want = format!(
             ":3: {var}: program {} refused: writable by group or others (mode 0775)",
             hook.display()
@@ -340,14 +341,14 @@ fn hook_programs_must_be_roots_alone() {
         refused(&conf, &env, &want, &marker);
 
         chmod(&hook, 0o755);
-        chmod(&t.path("s"), 0o757);
+        chmod(&t.path("s/hooks"), 0o757);
         let want = format!(
             ":3: {var}: program {} refused: directory {}: writable by group or others (mode 0757)",
             hook.display(),
-            t.path("s").display()
+            t.path("s/hooks").display()
         );
         refused(&conf, &env, &want, &marker);
-        chmod(&t.path("s"), 0o755);
+        chmod(&t.path("s/hooks"), 0o755);
 
         if root_or_skip("chown") {
             give_to_nobody(&hook);
@@ -361,4 +362,67 @@ fn hook_programs_must_be_roots_alone() {
         Config::load_with(&conf, &env).expect("a trusted hook is accepted");
         assert!(!marker.exists(), "loading never runs a hook");
     }
+}
+
+#[test]
+fn trees_others_could_change_are_refused_naming_the_variable() {
+    let t = Tree::new();
+    t.subhost("s");
+    t.dirs(&["open/lower", "pub"]);
+    let env = t.env(&[]);
+    let cases = [
+        (
+            "UPPER",
+            "UPPER=root\n",
+            t.path("s/root"),
+            t.path("s/root"),
+            "writable by group or others (mode 0777)",
+        ),
+        (
+            "WORK",
+            "WORK=work\n",
+            t.path("s/work"),
+            t.path("s/work"),
+            "writable by group or others (mode 0777)",
+        ),
+        (
+            "LOWER",
+            "LOWER=../open/lower\n",
+            t.path("open"),
+            t.path("open/lower"),
+            "",
+        ),
+        (
+            "SHARE",
+            "SHARE=../pub:/pub\n",
+            t.path("pub"),
+            t.path("pub"),
+            "writable by group or others (mode 0777)",
+        ),
+    ];
+    for (var, line, open, named, why) in cases {
+        chmod(&open, 0o777);
+        let conf = t.file("a.conf", &format!("BASE=s\n{line}"));
+        let got = load_err(&conf, &env);
+        let want = if why.is_empty() {
+            format!(
+                ":2: {var}: {} refused: directory {}: writable by group or others (mode 0777)",
+                named.display(),
+                open.display()
+            )
+        } else {
+            format!(":2: {var}: {} refused: {why}", named.display())
+        };
+        assert_eq!(got, format!("{}{want}", conf.display()));
+        chmod(&open, 0o755);
+        Config::load_with(&conf, &env).expect("a tree of root's alone");
+    }
+    chmod(&t.path("s"), 0o775);
+    let conf = t.file("a.conf", "BASE=s\n");
+    let want = format!(
+        ":1: BASE: {} refused: writable by group or others (mode 0775)",
+        t.path("s").display()
+    );
+    assert_eq!(load_err(&conf, &env), format!("{}{want}", conf.display()));
+    chmod(&t.path("s"), 0o755);
 }
