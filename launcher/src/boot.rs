@@ -43,6 +43,13 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
     // disk images on the host, which a refusal must release again.
     let (mut cfg, disks) = diskmounts::load_config(conf)?;
     adjust(&mut cfg);
+    if crate::config::reachable_by_users(&cfg.upper) {
+        log::warn!(
+            "UPPER {} can be reached by users other than root: a setuid file made \
+             inside the subhost runs as root for them; give BASE mode 0700",
+            cfg.upper.display()
+        );
+    }
     let release = |e: Error| {
         diskmounts::release(&disks);
         e

@@ -493,3 +493,38 @@ fn trees_a_user_controls_are_refused() {
     assert_eq!(sh.sh("cat /data/f"), "root's\n");
     sh.stop_ok();
 }
+
+// ------------------------------------------------------------- hole 11: reachable UPPER
+
+/// A BASE of mode 0755 boots with one warning that host users can reach
+/// UPPER, where a setuid file made inside the subhost sits; the user can
+/// indeed reach it. With BASE 0700 there is no warning and the user cannot.
+#[test]
+fn a_reachable_upper_is_warned_about_and_base_0700_closes_it() {
+    require_root!();
+    let user = User::new("su");
+    let mut sh = Subhost::new("hsid").line("START=none");
+    set_mode(&sh.base, 0o755);
+    let warning = "can be reached by users other than root";
+    let out = sh.boot();
+    assert!(out.ok(), "{out}");
+    assert_eq!(out.err.matches(warning).count(), 1, "{out}");
+    sh.sh("mkdir -p /usr/local/sbin && cp /usr/bin/id /usr/local/sbin/sid && chmod 4755 /usr/local/sbin/sid");
+    let sid = sh.upper.join("usr/local/sbin/sid");
+    let (code, id, err) = user.sh(&format!("{} -u", sid.display()));
+    assert_eq!(code, 0, "the user cannot run it with BASE 0755: {err}");
+    eprintln!(
+        "setuid copy run by the user from UPPER, BASE 0755: id -u = {}",
+        id.trim()
+    );
+    sh.stop_ok();
+
+    set_mode(&sh.base, 0o700);
+    let out = sh.boot();
+    assert!(out.ok(), "{out}");
+    assert!(!out.err.contains(warning), "{out}");
+    let (code, _, err) = user.sh(&format!("{} -u", sid.display()));
+    assert_ne!(code, 0, "the user reached UPPER through a 0700 BASE");
+    assert!(err.contains("Permission denied"), "{err}");
+    sh.stop_ok();
+}

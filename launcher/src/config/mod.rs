@@ -29,7 +29,7 @@ mod values;
 
 pub use error::ConfigError;
 pub use resolve::HostEnv;
-pub use trust::Guarded;
+pub use trust::{reachable_by_users, Guarded};
 
 /// One virtual cable from `CABLES`: `[bridge]=[mac|.vlan]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -244,3 +244,16 @@ pub fn tree(path: &Path) -> Result<(), Distrust> {
     }
     Ok(())
 }
+
+/// Whether users other than root can reach `path`: every directory from it
+/// up to `/` lets them pass (search bit for others, for a group other than
+/// root's, or a directory a user owns). A setuid file a subhost's root makes
+/// in a reachable UPPER runs as root for them (issue 9, hole 11).
+pub fn reachable_by_users(path: &Path) -> bool {
+    path.ancestors().all(|d| {
+        fs::metadata(d).is_ok_and(|m| {
+            let mode = m.mode();
+            m.uid() != 0 || mode & 0o001 != 0 || (mode & 0o010 != 0 && m.gid() != 0)
+        })
+    })
+}
