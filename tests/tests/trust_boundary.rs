@@ -528,3 +528,33 @@ fn a_reachable_upper_is_warned_about_and_base_0700_closes_it() {
     assert!(err.contains("Permission denied"), "{err}");
     sh.stop_ok();
 }
+
+// ------------------------------------------------------------- hole 13: mountinfo inside
+
+/// The overlay's options inside the subhost name no host path: its layers
+/// show as `/proc/self/fd/N`, and neither BASE, UPPER nor WORK appears in
+/// the subhost's mountinfo.
+#[test]
+fn mountinfo_inside_names_no_host_layer_path() {
+    require_root!();
+    let mut sh = Subhost::busybox("hmnt").line("START=none");
+    sh.boot_ok();
+    let table = sh.sh("cat /proc/self/mountinfo");
+    let root = table
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .expect("a root mount");
+    assert!(root.contains(" - overlay "), "{root}");
+    assert!(root.contains("upperdir=/proc/self/fd/"), "{root}");
+    assert!(root.contains("workdir=/proc/self/fd/"), "{root}");
+    assert!(root.contains("lowerdir=/proc/self/fd/"), "{root}");
+    for host in [&sh.base, &sh.upper, &sh.scratch.path] {
+        let real = fs::canonicalize(host).expect("canonical");
+        let shown = real.display().to_string();
+        assert!(
+            !table.contains(&shown),
+            "{shown} in mountinfo inside:\n{table}"
+        );
+    }
+    sh.stop_ok();
+}
