@@ -3,7 +3,8 @@
 //! (PID 1's host pid), `pid_start` (its start time in clock ticks, which
 //! tells it from a later process with a reused pid), `monitor`, `conf`,
 //! `started` (unix seconds),
-//! `stop_timeout` (seconds). `monitor`, `monitor_start` and `stop_timeout`
+//! `stop_timeout` (seconds), `roots` (UPPER, WORK and LIVE, NUL-terminated:
+//! the trees no configuration or program may come from while it runs). `monitor`, `monitor_start` and `stop_timeout`
 //! are written as soon as the monitor runs, so a stop during the set-up
 //! finds it (`read_monitor`). A run directory whose lock nobody holds is
 //! stale: left by a launcher that died.
