@@ -17,6 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::boot::require_root;
 use crate::error::Result;
 use crate::state::{self, Probe};
+use proto::escape_name;
+
 use crate::status::{self, Service};
 
 /// One running subhost.
@@ -66,7 +68,7 @@ fn collect() -> Vec<Entry> {
             uptime: st.as_ref().map(|s| now.saturating_sub(s.started)),
             state: snap
                 .as_ref()
-                .map_or_else(|| "booting".to_string(), |s| s.state.clone()),
+                .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
             services: snap.map(|s| s.services).unwrap_or_default(),
         });
     }
@@ -95,9 +97,9 @@ pub fn to_text(entries: &[Entry]) -> String {
             let _ = writeln!(
                 s,
                 "  {} {} {} {}",
-                svc.name.replace('%', "%25").replace(' ', "%20"),
-                svc.kind,
-                svc.state,
+                escape_name(&svc.name),
+                svc.kind.as_str(),
+                svc.state.as_str(),
                 svc.restarts
             );
         }
@@ -141,8 +143,8 @@ pub fn to_json(entries: &[Entry]) -> String {
                 s,
                 "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{}}}",
                 string(&svc.name),
-                string(&svc.kind),
-                string(&svc.state),
+                string(svc.kind.as_str()),
+                string(svc.state.as_str()),
                 svc.restarts
             );
         }
@@ -183,6 +185,7 @@ pub fn string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::status::{Kind, ServiceState};
 
     #[test]
     fn json_strings_are_escaped() {
@@ -207,14 +210,14 @@ mod tests {
                 services: vec![
                     Service {
                         name: "ssh".into(),
-                        kind: "script".into(),
-                        state: "started".into(),
+                        kind: Kind::Script,
+                        state: ServiceState::Started,
                         restarts: 0,
                     },
                     Service {
                         name: "web ui".into(),
-                        kind: "supervised".into(),
-                        state: "restarting".into(),
+                        kind: Kind::Supervised,
+                        state: ServiceState::Restarting,
                         restarts: 2,
                     },
                 ],

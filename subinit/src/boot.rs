@@ -9,6 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use proto::ready::{Failure, ReadyReport};
+use proto::status::ServiceState;
+
 use crate::init::Init;
 use crate::logging::SELF;
 use crate::services::{Entry, Kind};
@@ -30,9 +33,9 @@ pub struct Boot {
     queue: VecDeque<Step>,
     /// Stop actions of the scripts whose start was attempted, in start order.
     pub stop_actions: Vec<(String, Vec<OsString>)>,
-    pub failures: Vec<(String, String)>,
+    pub failures: Vec<Failure>,
     /// Each boot script and its state (starting, started, failed).
-    pub scripts: Vec<(String, &'static str)>,
+    pub scripts: Vec<(String, ServiceState)>,
     pub done: bool,
     began: Instant,
     ready_fd: Option<File>,
@@ -96,10 +99,10 @@ impl Boot {
         let Some(mut fd) = self.ready_fd.take() else {
             return;
         };
-        let mut text = format!("ready {failed}\n");
-        for (name, status) in &self.failures {
-            text.push_str(&format!("failed {name} {status}\n"));
+        let text = ReadyReport {
+            failures: std::mem::take(&mut self.failures),
         }
+        .encode();
         // The launcher may be gone (a killed caller): the subhost runs on.
         if let Err(err) = fd.write_all(text.as_bytes()) {
             log::warn!(target: SELF, "cannot report readiness: {err}");
@@ -117,10 +120,10 @@ impl Init {
                     }
                     let timeout = self.opts.script_timeout;
                     match self.start_foreground(&tag, &start, timeout) {
-                        Ok(()) => self.boot.scripts.push((tag, "starting")),
-                        Err(status) => {
-                            self.boot.scripts.push((tag.clone(), "failed"));
-                            self.boot.failures.push((tag, status));
+                        Ok(()) => self.boot.scripts.push((tag, ServiceState::Starting)),
+                        Err(outcome) => {
+                            self.boot.scripts.push((tag.clone(), ServiceState::Failed));
+                            self.boot.failures.push(Failure { name: tag, outcome });
                         }
                     }
                 }

@@ -16,7 +16,7 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use proto::{Outcome, PATH};
 
 pub struct Spawned {
     pub pid: Pid,
@@ -80,10 +80,10 @@ pub fn spawn(
 }
 
 /// The status a shell would report for a program that cannot be executed.
-pub fn spawn_failure_status(err: &io::Error) -> String {
+pub fn spawn_failure_status(err: &io::Error) -> Outcome {
     match err.kind() {
-        io::ErrorKind::NotFound => "exit:127".to_owned(),
-        _ => "exit:126".to_owned(),
+        io::ErrorKind::NotFound => Outcome::Exit(127),
+        _ => Outcome::Exit(126),
     }
 }
 

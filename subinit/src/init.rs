@@ -17,6 +17,10 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use proto::ready::Failure;
+use proto::status::ServiceState;
+use proto::Outcome;
+
 use crate::boot::Boot;
 use crate::child;
 use crate::logging::SELF;
@@ -281,12 +285,12 @@ impl Init {
             return;
         };
         let outcome = if fg.timed_out {
-            "timeout".to_owned()
+            Outcome::Timeout
         } else {
             describe(status)
         };
         let took = fg.started.elapsed();
-        if outcome == "exit:0" {
+        if outcome.is_success() {
             log::info!(target: SELF, "{}: done in {} ms", fg.tag, took.as_millis());
         } else {
             log::warn!(target: SELF, "{}: failed ({outcome}) after {} ms", fg.tag, took.as_millis());
@@ -298,14 +302,17 @@ impl Init {
                 .last_mut()
                 .filter(|(tag, _)| *tag == fg.tag)
             {
-                entry.1 = if outcome == "exit:0" {
-                    "started"
+                entry.1 = if outcome.is_success() {
+                    ServiceState::Started
                 } else {
-                    "failed"
+                    ServiceState::Failed
                 };
             }
-            if outcome != "exit:0" {
-                self.boot.failures.push((fg.tag, outcome));
+            if !outcome.is_success() {
+                self.boot.failures.push(Failure {
+                    name: fg.tag,
+                    outcome,
+                });
             }
         }
     }
@@ -322,7 +329,10 @@ impl Init {
             .map(|s| s.name.clone())
             .unwrap_or_default();
         log::warn!(target: SELF, "{name}: not ready at its timeout; the boot goes on");
-        self.boot.failures.push((name, "timeout".to_owned()));
+        self.boot.failures.push(Failure {
+            name,
+            outcome: Outcome::Timeout,
+        });
         self.status_changed = true;
     }
 
@@ -348,7 +358,7 @@ impl Init {
         tag: &str,
         argv: &[OsString],
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), Outcome> {
         let pid = self.launch(tag, argv, Path::new("/"), Role::Foreground, None)?;
         let now = Instant::now();
         self.foreground = Some(Foreground {
@@ -375,7 +385,7 @@ impl Init {
         cwd: &Path,
         role: Role,
         notify: Option<(OwnedFd, i32)>,
-    ) -> Result<Pid, String> {
+    ) -> Result<Pid, Outcome> {
         match child::spawn(argv, cwd, &self.opts.name, notify) {
             Ok(spawned) => {
                 self.output.add(spawned.output, tag);
@@ -403,11 +413,12 @@ fn field(info: &[u8], offset: usize) -> u32 {
     u32::from_ne_bytes(bytes)
 }
 
-/// `exit:C` or `signal:N`, as in the readiness report.
-pub fn describe(status: WaitStatus) -> String {
+/// How a reaped child ended (`waitpid` without WUNTRACED/WCONTINUED
+/// reports only exits and deaths by signal).
+pub fn describe(status: WaitStatus) -> Outcome {
     match status {
-        WaitStatus::Exited(_, code) => format!("exit:{code}"),
-        WaitStatus::Signaled(_, sig, _) => format!("signal:{}", sig as i32),
-        other => format!("{other:?}"),
+        WaitStatus::Signaled(_, sig, _) => Outcome::Signal(sig as i32),
+        WaitStatus::Exited(_, code) => Outcome::Exit(code),
+        _ => Outcome::Exit(0),
     }
 }

@@ -17,7 +17,6 @@ mod shutdown;
 mod signals;
 mod status;
 mod supervise;
-mod timestamp;
 
 use std::fs::File;
 use std::io::Read;

@@ -1,9 +1,10 @@
 //! Status snapshots for the launcher (`--status-fd`): the subhost's state and
 //! each service's, written whole after every change (see subinit(8)).
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
+
+use proto::status::{Kind, Service, Snapshot, SubhostState};
 
 use crate::init::Init;
 use crate::logging::SELF;
@@ -29,7 +30,7 @@ impl Init {
         if self.status.is_none() || !std::mem::take(&mut self.status_changed) {
             return;
         }
-        let snapshot = self.snapshot();
+        let snapshot = self.snapshot().encode();
         let Some(pipe) = self.status.as_mut().filter(|p| p.last != snapshot) else {
             return;
         };
@@ -43,51 +44,27 @@ impl Init {
         pipe.last = snapshot;
     }
 
-    fn snapshot(&self) -> String {
+    fn snapshot(&self) -> Snapshot {
         let state = match (&self.stop, self.boot.done) {
-            (Some(_), _) => "stopping",
-            (None, false) => "booting",
-            (None, true) => "ready",
+            (Some(_), _) => SubhostState::Stopping,
+            (None, false) => SubhostState::Booting,
+            (None, true) => SubhostState::Ready,
         };
-        let mut text = format!("state {state}\n");
-        for (name, state) in &self.boot.scripts {
-            let _ = writeln!(text, "service {} script {state}", escape(name));
+        let scripts = self.boot.scripts.iter().map(|(name, state)| Service {
+            name: name.clone(),
+            kind: Kind::Script,
+            state: *state,
+            restarts: 0,
+        });
+        let supervised = self.services.iter().map(|service| Service {
+            name: service.name.clone(),
+            kind: Kind::Supervised,
+            state: service.state(self.stop.is_some()),
+            restarts: u64::from(service.starts.saturating_sub(1)),
+        });
+        Snapshot {
+            state,
+            services: scripts.chain(supervised).collect(),
         }
-        for service in &self.services {
-            let restarts = service.starts.saturating_sub(1);
-            let state = match service.state(self.stop.is_some()) {
-                s @ ("restarting" | "failing") => format!("{s} {restarts}"),
-                s => s.to_owned(),
-            };
-            let _ = writeln!(text, "service {} supervised {state}", escape(&service.name));
-        }
-        text.push_str("end\n");
-        text
-    }
-}
-
-/// Names are single words in the snapshot: blanks and `%` are %-encoded.
-fn escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            c if c.is_whitespace() => {
-                let _ = write!(out, "%{:02X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_single_words() {
-        assert_eq!(escape("10-syslog"), "10-syslog");
-        assert_eq!(escape("a b%c\td"), "a%20b%25c%09d");
     }
 }

@@ -14,6 +14,9 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
+use proto::ready::Failure;
+use proto::status::ServiceState;
+
 use crate::backoff::Backoff;
 use crate::init::{describe, Init, Role};
 use crate::logging::SELF;
@@ -71,14 +74,14 @@ impl Service {
     }
 
     /// The state reported in status snapshots.
-    pub fn state(&self, stopping: bool) -> &'static str {
+    pub fn state(&self, stopping: bool) -> ServiceState {
         match (self.pid, self.restart_at) {
-            (Some(_), _) => "running",
-            _ if self.down => "down",
-            (None, Some(_)) if self.backoff.failing() => "failing",
-            (None, Some(_)) => "restarting",
-            (None, None) if stopping || self.starts > 0 => "stopped",
-            (None, None) => "down",
+            (Some(_), _) => ServiceState::Running,
+            _ if self.down => ServiceState::Down,
+            (None, Some(_)) if self.backoff.failing() => ServiceState::Failing,
+            (None, Some(_)) => ServiceState::Restarting,
+            (None, None) if stopping || self.starts > 0 => ServiceState::Stopped,
+            (None, None) => ServiceState::Down,
         }
     }
 
@@ -170,9 +173,10 @@ impl Init {
         service.ready_pipe = None;
         if self.boot.stop_waiting_for(index) {
             log::warn!(target: SELF, "{}: exited before it was ready", service.name);
-            self.boot
-                .failures
-                .push((service.name.clone(), describe(status)));
+            self.boot.failures.push(Failure {
+                name: service.name.clone(),
+                outcome: describe(status),
+            });
         }
         log::info!(
             target: SELF,
