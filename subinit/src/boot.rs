@@ -3,9 +3,10 @@
 //! as they come; then readiness goes to the launcher.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -142,7 +143,7 @@ impl Init {
 
 /// The boot steps: the INIT script if given, else the START entries; then
 /// the services directory's entries.
-pub fn plan(start: &[String], init_script: Option<String>, services: &[Entry]) -> Vec<Step> {
+pub fn plan(start: &[OsString], init_script: Option<String>, services: &[Entry]) -> Vec<Step> {
     let mut steps: Vec<Step> = match init_script {
         Some(script) => vec![Step::Script {
             tag: "INIT".to_owned(),
@@ -176,16 +177,17 @@ fn script_step(tag: &str, path: &Path) -> Step {
 }
 
 /// `/path` runs as `/path start`; a name is a sysvinit service.
-fn start_entry(entry: &str) -> Step {
-    if entry.starts_with('/') {
-        return script_step(entry, Path::new(entry));
+fn start_entry(entry: &OsStr) -> Step {
+    let tag = entry.to_string_lossy();
+    if entry.as_bytes().starts_with(b"/") {
+        return script_step(&tag, Path::new(entry));
     }
     let with = |action: &str| match find_service_command() {
         Some(service) => vec![service.into(), entry.into(), action.into()],
         None => vec![Path::new("/etc/init.d").join(entry).into(), action.into()],
     };
     Step::Script {
-        tag: entry.to_owned(),
+        tag: tag.into_owned(),
         start: with("start"),
         stop: Some(with("stop")),
     }

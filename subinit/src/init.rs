@@ -28,7 +28,7 @@ use crate::options::Options;
 use crate::output::OutputPipes;
 use crate::session::SessionState;
 use crate::shutdown::Stop;
-use crate::signals::{self, Meaning};
+use crate::signals::{self, Meaning, Sender};
 use crate::status::StatusPipe;
 use crate::supervise::Service;
 
@@ -209,8 +209,11 @@ impl Init {
             match nix::unistd::read(self.sigfd.as_fd(), &mut buf) {
                 Ok(n) => {
                     for info in buf[..n].chunks_exact(INFO) {
-                        let (signo, sender) = (field(info, 0), field(info, 12));
-                        self.on_signal(signo as i32, sender);
+                        let sender = Sender {
+                            pid: field(info, 12),
+                            code: field(info, 8) as i32,
+                        };
+                        self.on_signal(field(info, 0) as i32, sender);
                     }
                     if n < buf.len() || !self.signal_pending() {
                         return;
@@ -231,14 +234,16 @@ impl Init {
         matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
-    fn on_signal(&mut self, signo: i32, sender: u32) {
+    fn on_signal(&mut self, signo: i32, sender: Sender) {
         match signals::meaning(signo, sender, self.is_pid1) {
             Meaning::Child => self.reap(),
             Meaning::Stop => self.request_stop(&signals::name(signo)),
             Meaning::StopFromInside => log::warn!(
                 target: SELF,
-                "{} from pid {sender} inside the subhost ignored: stop it from the host",
-                signals::name(signo)
+                "{} from pid {} inside the subhost (code {}) ignored: stop it from the host",
+                signals::name(signo),
+                sender.pid,
+                sender.code
             ),
             Meaning::Hangup => log::info!(target: SELF, "SIGHUP received: nothing to reload"),
             Meaning::Ignore => log::debug!(target: SELF, "{} ignored", signals::name(signo)),
@@ -393,12 +398,16 @@ impl Init {
                 Ok(spawned.pid)
             }
             Err(err) => {
-                let status = child::spawn_failure_status(&err);
+                let status = err.outcome();
                 let program = argv
                     .first()
                     .map(|p| p.to_string_lossy())
                     .unwrap_or_default();
-                log::error!(target: SELF, "{tag}: cannot execute {program}: {err} ({status})");
+                let what = match err {
+                    child::SpawnError::Exec(_) => "execute",
+                    _ => "start",
+                };
+                log::error!(target: SELF, "{tag}: cannot {what} {program}: {err} ({status})");
                 Err(status)
             }
         }
@@ -406,7 +415,7 @@ impl Init {
 }
 
 /// A `u32` field of a `signalfd_siginfo` read as bytes (`ssi_signo` at 0,
-/// `ssi_pid` at 12).
+/// `ssi_code` at 8, `ssi_pid` at 12).
 fn field(info: &[u8], offset: usize) -> u32 {
     let mut bytes = [0u8; 4];
     bytes.copy_from_slice(&info[offset..offset + 4]);

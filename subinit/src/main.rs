@@ -50,7 +50,7 @@ fn run() -> i32 {
     if let Err(err) = nix::sys::prctl::set_name(c"subinit") {
         log::debug!(target: SELF, "prctl(PR_SET_NAME): {err}");
     }
-    let opts = match options::parse(std::env::args().skip(1)) {
+    let opts = match options::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(opts)) => opts,
         Ok(Command::Help) => {
             println!("{}", options::USAGE);
@@ -68,21 +68,47 @@ fn run() -> i32 {
     mark_inherited_fds_cloexec();
     match setup(opts, sigfd) {
         Ok(mut init) => init.run(),
-        Err(message) => {
-            log::error!(target: SELF, "{message}");
+        Err(err) => {
+            log::error!(target: SELF, "{err}");
             EXIT_SETUP
         }
     }
 }
 
-fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Init, String> {
+/// Why the subinit cannot set itself up (exit status 1).
+#[derive(Debug)]
+enum SetupError {
+    /// Not PID 1, and prctl(PR_SET_CHILD_SUBREAPER) failed.
+    Subreaper(nix::errno::Errno),
+    /// Reading the INIT script from its fd failed.
+    ReadInit { fd: RawFd, err: std::io::Error },
+    /// The INIT script does not fit in one argument.
+    InitTooLong,
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Subreaper(err) => {
+                write!(f, "not PID 1 and cannot become a child subreaper: {err}")
+            }
+            SetupError::ReadInit { fd, err } => {
+                write!(f, "reading the INIT script from fd {fd}: {err}")
+            }
+            SetupError::InitTooLong => {
+                write!(f, "the INIT script is longer than {MAX_INIT_SCRIPT} bytes")
+            }
+        }
+    }
+}
+
+fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Init, SetupError> {
     let is_pid1 = nix::unistd::getpid().as_raw() == 1;
     if is_pid1 {
         set_hostname(&opts.name);
     } else {
         // Orphans of our services must come to us, not to the host's init.
-        nix::sys::prctl::set_child_subreaper(true)
-            .map_err(|err| format!("not PID 1 and cannot become a child subreaper: {err}"))?;
+        nix::sys::prctl::set_child_subreaper(true).map_err(SetupError::Subreaper)?;
         log::info!(target: SELF, "not PID 1: running as a child subreaper");
     }
     let init_script = opts.init_fd.map(read_init_script).transpose()?;
@@ -117,16 +143,14 @@ fn take_fd(fd: RawFd) -> File {
     unsafe { File::from_raw_fd(fd) }
 }
 
-fn read_init_script(fd: RawFd) -> Result<String, String> {
+fn read_init_script(fd: RawFd) -> Result<String, SetupError> {
     let mut script = String::new();
     take_fd(fd)
         .take(MAX_INIT_SCRIPT + 1)
         .read_to_string(&mut script)
-        .map_err(|err| format!("reading the INIT script from fd {fd}: {err}"))?;
+        .map_err(|err| SetupError::ReadInit { fd, err })?;
     if script.len() as u64 > MAX_INIT_SCRIPT {
-        return Err(format!(
-            "the INIT script is longer than {MAX_INIT_SCRIPT} bytes"
-        ));
+        return Err(SetupError::InitTooLong);
     }
     Ok(script)
 }

@@ -27,7 +27,7 @@ pub struct SessionState {
 impl SessionState {
     pub fn new(session: Session, tty: File) -> SessionState {
         SessionState {
-            argv: session.argv.into_iter().map(OsString::from).collect(),
+            argv: session.argv,
             term: session.term,
             tty: Some(tty),
             pid: None,

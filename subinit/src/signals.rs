@@ -61,6 +61,33 @@ fn set_default_disposition(signo: i32) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
+/// systemd's SIGRTMIN+3 (systemd-nspawn's and `machinectl poweroff`'s stop
+/// request): 37 as glibc counts (its SIGRTMIN is 34), whatever the C
+/// library we are built with says (musl's SIGRTMIN is 35, which would make
+/// it 38).
+pub const SIGRTMIN_PLUS_3: i32 = 37;
+/// The kernel's first real-time signal, for naming them as systemd does.
+const KERNEL_SIGRTMIN: i32 = 34;
+
+/// Who sent a signal, from its `signalfd_siginfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    /// `ssi_pid`: the sender's pid in PID 1's namespace, 0 when it is
+    /// outside (the host) or when a process inside forged it.
+    pub pid: u32,
+    /// `ssi_code`: `SI_USER` for kill(2) and pidfd_send_signal(2);
+    /// `SI_QUEUE` and others for rt_sigqueueinfo(2), whose caller chooses
+    /// `si_pid` (design.md trap 5).
+    pub code: i32,
+}
+
+impl Sender {
+    /// A kill(2) from outside the pid namespace: pid 0 that nobody forged.
+    pub fn is_host(self) -> bool {
+        self.pid == 0 && self.code == libc::SI_USER
+    }
+}
+
 /// What a signal means to the subinit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Meaning {
@@ -76,11 +103,11 @@ pub enum Meaning {
     Ignore,
 }
 
-/// `sender_pid` is the siginfo pid as seen in PID 1's namespace: 0 when the
-/// sender is outside it (the host). When the subinit is not PID 1 (tests,
-/// nesting) there is no inside to protect, and every sender counts.
-pub fn meaning(signo: i32, sender_pid: u32, is_pid1: bool) -> Meaning {
-    let stop = signo == libc::SIGRTMIN() + 3
+/// A stop signal counts when it comes from the host (see `Sender`). When the
+/// subinit is not PID 1 (tests, nesting) there is no inside to protect, and
+/// every sender counts.
+pub fn meaning(signo: i32, sender: Sender, is_pid1: bool) -> Meaning {
+    let stop = signo == SIGRTMIN_PLUS_3
         || matches!(
             Signal::try_from(signo),
             Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGPWR)
@@ -88,7 +115,7 @@ pub fn meaning(signo: i32, sender_pid: u32, is_pid1: bool) -> Meaning {
     match Signal::try_from(signo) {
         Ok(Signal::SIGCHLD) => Meaning::Child,
         Ok(Signal::SIGHUP) => Meaning::Hangup,
-        _ if stop && is_pid1 && sender_pid != 0 => Meaning::StopFromInside,
+        _ if stop && is_pid1 && !sender.is_host() => Meaning::StopFromInside,
         _ if stop => Meaning::Stop,
         _ => Meaning::Ignore,
     }
@@ -97,7 +124,7 @@ pub fn meaning(signo: i32, sender_pid: u32, is_pid1: bool) -> Meaning {
 pub fn name(signo: i32) -> String {
     match Signal::try_from(signo) {
         Ok(sig) => sig.as_str().to_owned(),
-        Err(_) if signo >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", signo - libc::SIGRTMIN()),
+        Err(_) if signo >= KERNEL_SIGRTMIN => format!("SIGRTMIN+{}", signo - KERNEL_SIGRTMIN),
         Err(_) => format!("signal {signo}"),
     }
 }
@@ -106,24 +133,43 @@ pub fn name(signo: i32) -> String {
 mod tests {
     use super::*;
 
+    const HOST: Sender = Sender {
+        pid: 0,
+        code: libc::SI_USER,
+    };
+
     #[test]
     fn stop_signals_from_host_and_inside() {
-        for sig in [
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGPWR,
-            libc::SIGRTMIN() + 3,
-        ] {
-            assert_eq!(meaning(sig, 0, true), Meaning::Stop);
-            assert_eq!(meaning(sig, 42, true), Meaning::StopFromInside);
-            assert_eq!(meaning(sig, 42, false), Meaning::Stop);
+        let inside = Sender {
+            pid: 42,
+            code: libc::SI_USER,
+        };
+        // rt_sigqueueinfo(1, SIGTERM, {si_code=SI_QUEUE, si_pid=0}) from inside.
+        let forged = Sender {
+            pid: 0,
+            code: libc::SI_QUEUE,
+        };
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGPWR, 37] {
+            assert_eq!(meaning(sig, HOST, true), Meaning::Stop);
+            assert_eq!(meaning(sig, inside, true), Meaning::StopFromInside);
+            assert_eq!(meaning(sig, forged, true), Meaning::StopFromInside);
+            assert_eq!(meaning(sig, inside, false), Meaning::Stop);
+            assert_eq!(meaning(sig, forged, false), Meaning::Stop);
+        }
+        // SIGRTMIN+2 and +4 (38 is musl's SIGRTMIN+3) are not stop requests.
+        for sig in [36, 38] {
+            assert_eq!(meaning(sig, HOST, true), Meaning::Ignore);
         }
     }
 
     #[test]
     fn other_signals() {
-        assert_eq!(meaning(libc::SIGCHLD, 7, true), Meaning::Child);
-        assert_eq!(meaning(libc::SIGHUP, 0, true), Meaning::Hangup);
+        let child = Sender {
+            pid: 7,
+            code: libc::CLD_EXITED,
+        };
+        assert_eq!(meaning(libc::SIGCHLD, child, true), Meaning::Child);
+        assert_eq!(meaning(libc::SIGHUP, HOST, true), Meaning::Hangup);
         for sig in [
             libc::SIGUSR1,
             libc::SIGUSR2,
@@ -131,9 +177,9 @@ mod tests {
             libc::SIGTSTP,
             libc::SIGPIPE,
         ] {
-            assert_eq!(meaning(sig, 0, true), Meaning::Ignore);
+            assert_eq!(meaning(sig, HOST, true), Meaning::Ignore);
         }
-        assert_eq!(name(libc::SIGRTMIN() + 3), "SIGRTMIN+3");
+        assert_eq!(name(37), "SIGRTMIN+3");
     }
 
     #[test]
