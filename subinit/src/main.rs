@@ -2,28 +2,28 @@
 //! START entries (or the INIT script) and the services directory, reports
 //! readiness to the launcher, and stops gracefully. See `man/subinit.8`.
 
-mod backoff;
-mod boot;
-mod child;
-mod init;
+mod core;
 mod logging;
-mod memory;
 mod options;
-mod output;
-mod procs;
-mod services;
-mod session;
-mod shutdown;
-mod signals;
-mod status;
-mod supervise;
+mod runtime;
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, RawFd};
 
+use std::time::Instant;
+
 use logging::SELF;
 use options::{Command, Options};
+
+use crate::core::machine::{Config, Machine};
+use crate::core::plan;
+use crate::core::service::Service;
+use crate::runtime::effects::{Effects, SessionSpawn};
+use crate::runtime::event_loop::Runtime;
+use crate::runtime::services_dir;
+use crate::runtime::signals;
+use crate::runtime::status_pipe::StatusPipe;
 
 /// Exit status when the subinit cannot set itself up.
 const EXIT_SETUP: i32 = 1;
@@ -67,7 +67,7 @@ fn run() -> i32 {
     };
     mark_inherited_fds_cloexec();
     match setup(opts, sigfd) {
-        Ok(mut init) => init.run(),
+        Ok(mut runtime) => runtime.run(),
         Err(err) => {
             log::error!(target: SELF, "{err}");
             EXIT_SETUP
@@ -102,7 +102,7 @@ impl std::fmt::Display for SetupError {
     }
 }
 
-fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Init, SetupError> {
+fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<Runtime, SetupError> {
     let is_pid1 = nix::unistd::getpid().as_raw() == 1;
     if is_pid1 {
         set_hostname(&opts.name);
@@ -114,26 +114,39 @@ fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Ini
     let init_script = opts.init_fd.map(read_init_script).transpose()?;
     let ready_fd = opts.ready_fd.map(take_fd);
     let entries = match &opts.services {
-        Some(dir) => services::scan(dir),
+        Some(dir) => services_dir::scan(dir),
         None => Vec::new(),
     };
-    let steps = boot::plan(&opts.start, init_script, &entries);
+    let service_command = services_dir::find_service_command();
+    let steps = plan::plan(
+        &opts.start,
+        init_script,
+        &entries,
+        service_command.as_deref(),
+    );
     if steps.is_empty() {
         log::info!(target: SELF, "no services: maintenance boot, idle until stopped");
     }
-    let services = supervise::Service::from_entries(&entries);
-    let status = opts
-        .status_fd
-        .map(|fd| status::StatusPipe::new(take_fd(fd)));
-    let session = opts
-        .session
-        .clone()
-        .map(|s| session::SessionState::new(s.clone(), take_fd(s.fd)));
-    let boot = boot::Boot::new(steps, ready_fd);
-    let mut init = init::Init::new(opts, sigfd, is_pid1, boot, services);
-    init.status = status;
-    init.session = session;
-    Ok(init)
+    let now = Instant::now();
+    let services = Service::from_entries(&entries, now);
+    let status = opts.status_fd.map(|fd| StatusPipe::new(take_fd(fd)));
+    let session = opts.session.map(|s| SessionSpawn {
+        tty: take_fd(s.fd),
+        argv: s.argv,
+        term: s.term,
+    });
+    let cfg = Config {
+        script_timeout: opts.script_timeout,
+        stop_timeout: opts.stop_timeout,
+    };
+    let machine = Machine::new(cfg, steps, services, session.is_some(), now);
+    Ok(Runtime {
+        machine,
+        effects: Effects::new(opts.name, is_pid1, ready_fd, session),
+        sigfd,
+        status,
+        is_pid1,
+    })
 }
 
 /// Takes ownership of an fd number handed over on the command line.

@@ -67,7 +67,7 @@ fn daemons_that_double_fork_are_reaped_when_they_exit() {
 #[test]
 fn entered_sessions_die_with_the_subhost() {
     require_root!();
-    let mut sh = Subhost::new("esess").line("START=none");
+    let mut sh = Subhost::new("eses").line("START=none");
     sh.boot_ok();
     let go = std::thread::scope(|scope| {
         let session = scope.spawn(|| sh.go(&["sleep", "100"]));
@@ -127,7 +127,7 @@ fn run_is_fresh_on_every_boot() {
 #[test]
 fn reboot_inside_ends_the_subhost_and_is_reported() {
     require_root!();
-    let mut sh = Subhost::new("eboot").line("START=none");
+    let mut sh = Subhost::new("ebot").line("START=none");
     sh.boot_ok();
     let _ = sh.go(&["busybox", "reboot", "-f"]);
     assert!(
@@ -149,7 +149,7 @@ fn reboot_inside_ends_the_subhost_and_is_reported() {
 #[test]
 fn halt_and_poweroff_inside_return_at_once_and_change_nothing() {
     require_root!();
-    let mut sh = Subhost::new("ehalt").line("START=none");
+    let mut sh = Subhost::new("ehlt").line("START=none");
     let pid1 = sh.boot_ok();
     for tool in ["halt", "poweroff"] {
         let t0 = Instant::now();

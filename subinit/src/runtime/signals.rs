@@ -1,7 +1,7 @@
 //! Signals are owned here: all but the fault signals are blocked first thing
 //! and read from a signalfd, so nothing is handled asynchronously and no
 //! signal is lost between fork and exec (children get an empty mask back,
-//! see `child.rs`).
+//! see `spawn.rs`).
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -86,6 +86,23 @@ impl Sender {
     pub fn is_host(self) -> bool {
         self.pid == 0 && self.code == libc::SI_USER
     }
+}
+
+/// The signal number and its sender from one `signalfd_siginfo` read as
+/// bytes (`ssi_signo` at 0, `ssi_code` at 8, `ssi_pid` at 12).
+pub fn decode(info: &[u8]) -> (i32, Sender) {
+    let field = |offset: usize| {
+        let mut bytes = [0u8; 4];
+        if let Some(b) = info.get(offset..offset + 4) {
+            bytes.copy_from_slice(b);
+        }
+        u32::from_ne_bytes(bytes)
+    };
+    let sender = Sender {
+        pid: field(12),
+        code: field(8) as i32,
+    };
+    (field(0) as i32, sender)
 }
 
 /// What a signal means to the subinit.
@@ -180,6 +197,36 @@ mod tests {
             assert_eq!(meaning(sig, HOST, true), Meaning::Ignore);
         }
         assert_eq!(name(37), "SIGRTMIN+3");
+    }
+
+    fn siginfo(pid: u32, code: i32) -> (i32, Sender) {
+        // SAFETY: signalfd_siginfo is plain integers; all-zero is valid.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        info.ssi_signo = 15;
+        info.ssi_code = code;
+        info.ssi_pid = pid;
+        // SAFETY: the struct's own bytes, within its size, while it lives.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&info as *const libc::signalfd_siginfo).cast::<u8>(),
+                std::mem::size_of::<libc::signalfd_siginfo>(),
+            )
+        };
+        decode(bytes)
+    }
+
+    #[test]
+    fn siginfo_fields_from_the_kernel_layout() {
+        let forged = Sender {
+            pid: 0,
+            code: libc::SI_QUEUE,
+        };
+        assert_eq!(siginfo(0, libc::SI_QUEUE), (15, forged));
+        let inside = Sender {
+            pid: 42,
+            code: libc::SI_USER,
+        };
+        assert_eq!(siginfo(42, libc::SI_USER), (15, inside));
     }
 
     #[test]
