@@ -389,13 +389,21 @@ fn signals_from_inside_and_other_signals_do_not_stop_pid1() {
     let s = Scratch::new("inside");
     let kill1 = s.write(
         "kill1",
-        "#!/bin/sh\nkill -TERM 1; kill -INT 1; kill -HUP 1; kill -KILL 1\n\
-         perl -e 'my $i = pack(q(iiiiiI), 15, 0, -1, 0, 0, 0) . (chr(0) x 104); \
+        "#!/bin/sh\nkill -TERM 1; kill -INT 1; kill -HUP 1; kill -KILL 1\n",
+        0o755,
+    );
+    // A second script: PID 1 has read kill1's SIGTERM by then (it reads
+    // signals in number order, so before kill1's SIGCHLD), and a pending
+    // SIGTERM would swallow the forged one.
+    let forge = s.write(
+        "forge",
+        "#!/bin/sh\nperl -e 'my $i = pack(q(iiiiiI), 15, 0, -1, 0, 0, 0) . (chr(0) x 104); \
          syscall(129, 1, 15, $i) == 0 or die'\n",
         0o755,
     );
-    let kill1 = kill1.display().to_string();
-    let mut init = Subinit::start(As::Pid1, &s, &["--services", "none", "--start", &kill1]);
+    let (kill1, forge) = (kill1.display().to_string(), forge.display().to_string());
+    let args = ["--services", "none", "--start", &kill1, "--start", &forge];
+    let mut init = Subinit::start(As::Pid1, &s, &args);
     assert_eq!(
         init.ready(BOOT).as_deref(),
         Some("ready 0\n"),

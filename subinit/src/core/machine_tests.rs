@@ -73,20 +73,25 @@ impl Harness {
         self.settle()
     }
 
+    /// As `runtime::event_loop` does: again only after a start or when
+    /// the census is newly wanted.
     fn settle(&mut self) -> Vec<String> {
         let before = self.log.len();
         loop {
             let no_children = self.running.is_empty();
+            let had_census = self.m.wants_census();
             let facts = Facts {
                 no_children,
-                nothing_left: self.m.wants_census() && no_children && !self.strangers,
+                nothing_left: had_census && no_children && !self.strangers,
             };
             let actions = self.m.advance(self.now, facts);
-            if actions.is_empty() {
-                return self.log[before..].to_vec();
-            }
+            let mut again = !had_census && self.m.wants_census();
             for action in actions {
+                again |= matches!(action, Action::Spawn(_) | Action::StartSession);
                 self.execute(action);
+            }
+            if !again {
+                return self.log[before..].to_vec();
             }
         }
     }

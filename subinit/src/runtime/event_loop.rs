@@ -44,17 +44,23 @@ impl Runtime {
     }
 
     /// Lets the core move as far as it can now, carrying out its actions.
+    /// It is asked again only when it got an answer (a child started) or
+    /// now wants the process census it did not get: never merely because
+    /// time passed, so a slow kill sweep cannot keep the loop from reaping.
     fn settle(&mut self) {
         loop {
             let facts = self.facts();
+            let had_census = self.machine.wants_census();
             let actions = self.machine.advance(Instant::now(), facts);
-            if actions.is_empty() {
-                return;
-            }
+            let mut again = !had_census && self.machine.wants_census();
             for action in actions {
                 if let Some((role, started)) = self.effects.execute(action) {
                     self.machine.started(role, started, Instant::now());
+                    again = true;
                 }
+            }
+            if !again {
+                return;
             }
         }
     }
