@@ -141,7 +141,10 @@ impl Machine {
             Role::Run(i) => self.run_exited(i, outcome, now),
             Role::Finish(i) => self.services.finish_ended(i),
             Role::Session => {
-                if self.session.as_mut().is_some_and(|s| s.ended(outcome)) {
+                let ended = self.session.as_mut().is_some_and(|s| s.ended(outcome));
+                // During a stop (its sweep or final SIGTERM ended it) this
+                // is no second stop request.
+                if ended && self.stop.is_none() {
                     self.request_stop("session ended", now);
                 }
             }
@@ -264,10 +267,13 @@ impl Machine {
 
     fn advance_stop(&mut self, now: Instant) {
         loop {
+            let next_action = self.boot.next_stop_action();
             let view = View {
                 services_busy: self.services.busy(),
                 script_running: self.foreground.is_some(),
-                stop_actions_left: self.boot.has_stop_actions(),
+                stop_actions_left: next_action.is_some(),
+                network_next: next_action.is_some_and(|a| a.network),
+                no_strays: self.facts.no_strays,
                 nothing_left: self.facts.nothing_left,
             };
             let Some(stop) = self.stop.as_mut() else {
@@ -277,11 +283,17 @@ impl Machine {
                 Move::Wait | Move::Finished => return,
                 Move::Next => {}
                 Move::SignalAll(sig) => self.out.push(Action::SignalAll(sig)),
+                Move::Sweep(sig) => {
+                    let tag = self.boot.next_stop_action().map(|a| a.tag.as_str());
+                    let before = tag.unwrap_or_default();
+                    log::info!(target: SELF, "{sig} to every process left but the omitted, before `{before} stop` (sendsigs)");
+                    self.out.push(Action::Sweep(sig));
+                }
                 Move::RunStopAction => {
                     let left = stop.left(now);
-                    let launch = self.boot.pop_stop_action().and_then(|(tag, argv)| {
+                    let launch = self.boot.pop_stop_action().and_then(|a| {
                         let timeout = self.cfg.script_timeout.min(left);
-                        self.script(format!("{tag} stop"), argv, timeout, false)
+                        self.script(format!("{} stop", a.tag), a.argv, timeout, false)
                     });
                     self.spawn(launch);
                     return;

@@ -43,6 +43,9 @@ pub enum Step {
         tag: String,
         start: Vec<OsString>,
         stop: Option<Vec<OsString>>,
+        /// A START entry that provides `$network` (see [`provides_network`]):
+        /// the stop sends every remaining process SIGTERM before its `stop`.
+        network: bool,
     },
     /// Supervised service N (its index among the supervised entries).
     Supervise(usize),
@@ -64,13 +67,14 @@ pub fn plan(
                 .map(OsString::from)
                 .to_vec(),
             stop: None,
+            network: false,
         }],
         None => start.iter().map(|e| start_entry(e, service)).collect(),
     };
     let mut supervised = 0;
     for entry in services {
         match entry.kind {
-            Kind::Script => steps.push(script_step(&entry.name, &entry.path)),
+            Kind::Script => steps.push(script_step(&entry.name, &entry.path, false)),
             Kind::Supervised { .. } => {
                 steps.push(Step::Supervise(supervised));
                 supervised += 1;
@@ -80,20 +84,34 @@ pub fn plan(
     steps
 }
 
-fn script_step(tag: &str, path: &Path) -> Step {
+fn script_step(tag: &str, path: &Path, network: bool) -> Step {
     let with = |action: &str| vec![OsString::from(path), OsString::from(action)];
     Step::Script {
         tag: tag.to_owned(),
         start: with("start"),
         stop: Some(with("stop")),
+        network,
     }
+}
+
+/// The START entries that bring the network up, as insserv's `$network`
+/// facility (`/etc/insserv.conf`: `$network +networking +ifupdown`): the
+/// entry, or the file name of a `/path` entry, is `networking` or
+/// `ifupdown`.
+pub const NETWORK_ENTRIES: [&str; 2] = ["networking", "ifupdown"];
+
+/// True when the START entry `entry` provides `$network`.
+pub fn provides_network(entry: &OsStr) -> bool {
+    let name = Path::new(entry).file_name().unwrap_or(entry);
+    NETWORK_ENTRIES.iter().any(|n| name == *n)
 }
 
 /// `/path` runs as `/path start`; a name is a sysvinit service.
 fn start_entry(entry: &OsStr, service: Option<&Path>) -> Step {
     let tag = entry.to_string_lossy();
+    let network = provides_network(entry);
     if entry.as_bytes().starts_with(b"/") {
-        return script_step(&tag, Path::new(entry));
+        return script_step(&tag, Path::new(entry), network);
     }
     let with = |action: &str| match service {
         Some(service) => vec![service.into(), entry.into(), action.into()],
@@ -103,6 +121,7 @@ fn start_entry(entry: &OsStr, service: Option<&Path>) -> Step {
         tag: tag.into_owned(),
         start: with("start"),
         stop: Some(with("stop")),
+        network,
     }
 }
 
@@ -179,10 +198,35 @@ mod tests {
     }
 
     #[test]
+    fn networking_entries_provide_network() {
+        let entries = [
+            "networking",
+            "/etc/init.d/ifupdown",
+            "/opt/networking",
+            "ssh",
+            "/etc/init.d/networking.old",
+        ];
+        let start: Vec<OsString> = entries.iter().map(OsString::from).collect();
+        let services = [entry("networking", Kind::Script)];
+        let network: Vec<bool> = plan(&start, None, &services, None)
+            .iter()
+            .map(|s| matches!(s, Step::Script { network: true, .. }))
+            .collect();
+        assert_eq!(
+            network,
+            [true, true, true, false, false, false],
+            "a services-directory script never is"
+        );
+    }
+
+    #[test]
     fn init_script_replaces_start_entries() {
         let steps = plan(&["ssh".into()], Some("echo hi".into()), &[], None);
         assert_eq!(steps.len(), 1);
-        let Step::Script { tag, start, stop } = &steps[0] else {
+        let Step::Script {
+            tag, start, stop, ..
+        } = &steps[0]
+        else {
             panic!("script expected")
         };
         assert_eq!(tag, "INIT");
