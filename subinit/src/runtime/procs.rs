@@ -123,4 +123,31 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
     }
+
+    #[test]
+    fn strays_are_live_descendants_not_omitted() {
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .expect("spawn sleep")
+        };
+        let (mut kept, mut omitted) = (spawn(), spawn());
+        let (k, o) = (kept.id() as i32, omitted.id() as i32);
+        let found = strays(false, &[o]);
+        assert!(found.contains(&Pid::from_raw(k)));
+        assert!(!found.contains(&Pid::from_raw(o)));
+        let _ = kept.kill();
+        // Dead, not reaped (WNOWAIT): a zombie is no stray.
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        waitid(
+            Id::Pid(Pid::from_raw(k)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .expect("waitid");
+        assert!(!strays(false, &[o]).contains(&Pid::from_raw(k)));
+        let _ = kept.wait();
+        let _ = omitted.kill();
+        let _ = omitted.wait();
+    }
 }
