@@ -91,6 +91,12 @@ impl Machine {
         self.stop.as_ref().is_some_and(Stop::counts_processes)
     }
 
+    /// The stop's sweep wants to know whether any process is left but
+    /// PID 1 and the omitted ones (`Facts::no_strays`).
+    pub fn wants_stray_census(&self) -> bool {
+        self.stop.as_ref().is_some_and(Stop::sweeping)
+    }
+
     /// The exit status once the stop is done: the session's, or 0.
     pub fn exit_status(&self) -> Option<i32> {
         let done = self.stop.as_ref().is_some_and(Stop::finished);

@@ -83,11 +83,12 @@ impl Harness {
         loop {
             let no_children = self.running.is_empty();
             let had_census = self.m.wants_census();
+            let sweeping = self.m.wants_stray_census();
             let strays = self.running.keys().any(|t| !self.omitted.contains(t));
             let facts = Facts {
                 no_children,
                 nothing_left: had_census && no_children && !self.strangers,
-                no_strays: had_census && !strays && !self.strangers,
+                no_strays: sweeping && !strays && !self.strangers,
             };
             let actions = self.m.advance(self.now, facts);
             let mut again = !had_census && self.m.wants_census();

@@ -110,6 +110,12 @@ impl Stop {
         !self.finished && matches!(self.step, Step::Sweep | Step::Term | Step::Kill)
     }
 
+    /// The sweep is under way: its census (processes left but the omitted)
+    /// matters.
+    pub fn sweeping(&self) -> bool {
+        !self.finished && self.step == Step::Sweep
+    }
+
     /// When to look again without an event: at the budget's end, at the
     /// next kill sweep, or soon when only processes that are not PID 1's
     /// children (entered sessions) remain, since their exit sends PID 1 no

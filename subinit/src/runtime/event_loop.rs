@@ -70,8 +70,9 @@ impl Runtime {
         // /proc is read only while the stop waits for the last processes.
         let census = self.machine.wants_census();
         let nothing_left = census && no_children && (!self.is_pid1 || procs::alone_in_namespace());
-        let no_strays =
-            nothing_left || (census && procs::strays(self.is_pid1, &omit::omitted()).is_empty());
+        let no_strays = nothing_left
+            || (self.machine.wants_stray_census()
+                && procs::strays(self.is_pid1, &omit::omitted()).is_empty());
         Facts {
             no_children,
             nothing_left,
