@@ -11,6 +11,7 @@
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +20,9 @@ use e2e::{require_root, wait_for};
 
 /// A fake `networking` init script: `start` gives eth0 the address ADDR and
 /// puts it up; `stop` logs the omitted processes still running, says so in
-/// the log and takes eth0 down.
+/// the log and takes eth0 down. HEADER is its LSB header, if any.
 const NETWORKING: &str = "#!/bin/sh
+HEADER
 case \"$1\" in
 start) ip addr add ADDR/24 dev eth0 && ip link set eth0 up && echo \"eth0 up\" ;;
 stop)
@@ -44,10 +46,12 @@ stop) echo \"leaving its connection to the rest of the stop\" ;;
 esac
 ";
 
-/// A /24 of 169.254.0.0/16 for this test (cables.rs draws from the same
+/// A /24 of 169.254.0.0/16 for each test (cables.rs draws from the same
 /// range with another formula).
 fn subnet() -> String {
-    format!("169.254.{}.", (std::process::id() * 13 + 101) % 250 + 1)
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("169.254.{}.", (std::process::id() * 13 + 101 + n) % 250 + 1)
 }
 
 fn ip(args: &[&str]) {
@@ -102,14 +106,32 @@ fn watch(mut stream: TcpStream, what: &'static str, tx: mpsc::Sender<(&'static s
 #[test]
 fn clients_see_their_connections_closed_before_networking_stops() {
     require_root!();
+    closed_before_the_network_stops("stor", "networking", "etc/init.d/networking", "");
+}
+
+/// A START entry of another name whose LSB header provides `$network`.
+#[test]
+fn an_entry_whose_lsb_header_provides_network_stops_after_the_sweep() {
+    require_root!();
+    let header = "### BEGIN INIT INFO
+# Provides:          netup $network
+### END INIT INFO";
+    closed_before_the_network_stops("stlh", "/sbin/netup", "sbin/netup", header);
+}
+
+/// Boots `START=ENTRY /srv`, ENTRY's script at UPPER's `script` with LSB
+/// `header`; servers and an omitted process inside, clients on the host;
+/// stops and checks the order.
+fn closed_before_the_network_stops(tag: &str, entry: &str, script: &str, header: &str) {
     let net = subnet();
     let server = |port: &str| SERVER.replace("PORT", port);
-    let mut sh = Subhost::busybox("stor")
+    let mut sh = Subhost::busybox(tag)
         .line("CABLES==")
-        .line("START=networking /srv");
+        .line(&format!("START={entry} /srv"));
+    let networking = NETWORKING.replace("HEADER", header);
     sh.write_upper(
-        "etc/init.d/networking",
-        &NETWORKING.replace("ADDR", &format!("{net}2")),
+        script,
+        &networking.replace("ADDR", &format!("{net}2")),
         0o755,
     );
     sh.write_upper("srv", &SRV.replace("SERVER", &server("7001")), 0o755);
@@ -152,14 +174,14 @@ fn clients_see_their_connections_closed_before_networking_stops() {
         }
     }
     let sweep = log.find("sweep: SIGTERM to ");
-    let down = log.find("networking stop: taking eth0 down");
+    let down = log.find(&format!("{entry} stop: taking eth0 down"));
     assert!(
         sweep.is_some() && down.is_some() && sweep < down,
         "the sweep's SIGTERM must come before `networking stop`:\n{log}"
     );
     assert!(!log.contains("outlived the netns"), "{log}");
     assert!(
-        log.contains(", 1 pid(s) omitted") && log.contains("networking stop: omitted pid "),
+        log.contains(", 1 pid(s) omitted") && log.contains(&format!("{entry} stop: omitted pid ")),
         "the omitted process must outlive the sweep:\n{log}"
     );
     // The launcher waits up to 3 s for a netns that a socket holds.

@@ -55,7 +55,7 @@ impl Harness {
             script_timeout: SCRIPT_TIMEOUT,
             stop_timeout: STOP_TIMEOUT,
         };
-        let steps = plan(&start, None, entries, None);
+        let steps = plan(&start, None, entries, None, &|_| false);
         let services = Service::from_entries(entries, t0);
         Harness {
             m: Machine::new(cfg, steps, services, session, t0),
