@@ -97,6 +97,7 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
         let sink = Sink::Terminal(Outcome::default());
         let mut monitor = Monitor::new(cfg, log, lock, sink);
         monitor.upper_lock = Some(upper_lock);
+        monitor.notify = Some(crate::notify::Notifier::from_env());
         return Ok(monitor.run(subinit));
     }
     let (r, w) = pipe2(OFlag::O_CLOEXEC).op("pipe").map_err(abandon)?;
@@ -163,13 +164,15 @@ pub fn prepare(cfg: &Config) -> Result<File> {
     open_log(&cfg.log)
 }
 
-/// Opens LOG for this boot (truncated, appending). The default LOG is a
-/// predictable path under /tmp (security check 26): whatever a local user
-/// planted there (a symlink, a FIFO that would hang the open, a file of
-/// theirs, a hard link to a file of root's) is removed and LOG made anew.
+/// Opens LOG for this boot (a new file, appending); the previous boot's
+/// LOG, if any, is kept as LOG.1 (so a crashed subhost's log survives the
+/// next boot). The default LOG is a predictable path under /tmp (security
+/// check 26): whatever a local user planted there (a symlink, a FIFO that
+/// would hang the open, a file of theirs, a hard link to a file of root's)
+/// is removed, never rotated, and LOG made anew.
 fn open_log(path: &Path) -> Result<File> {
     let file = match open_log_file(path, false) {
-        Ok(file) if owned_by_root_alone(&file) => file,
+        Ok(file) if owned_by_root_alone(&file) => rotate(path, file)?,
         Ok(_) | Err(_) => {
             log::warn!("{}: not a file of root's: replaced", path.display());
             match std::fs::remove_file(path) {
@@ -206,6 +209,20 @@ fn open_log_file(path: &Path, fresh: bool) -> std::io::Result<File> {
         options.create(true);
     }
     options.open(path)
+}
+
+/// `file`, root's own LOG: when it holds a previous boot's lines, it
+/// becomes LOG.1 (replacing the one before) and a fresh LOG is opened.
+fn rotate(path: &Path, file: File) -> Result<File> {
+    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(file);
+    }
+    let mut old = path.as_os_str().to_owned();
+    old.push(".1");
+    // rename(2) replaces LOG.1 itself, never what a planted LOG.1 points to.
+    std::fs::rename(path, &old).at("rotate log to", Path::new(&old))?;
+    drop(file);
+    open_log_file(path, true).at("create log", path)
 }
 
 fn owned_by_root_alone(file: &File) -> bool {

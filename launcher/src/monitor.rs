@@ -55,6 +55,8 @@ pub struct Monitor {
     pub sink: Sink,
     /// PID 1's status pipe and, for `--session`, its pty and command.
     pub attach: Attach,
+    /// `--foreground`: the service manager's NOTIFY_SOCKET (sd_notify).
+    pub notify: Option<crate::notify::Notifier>,
 }
 
 /// What this monitor created on the host, so teardown removes only that.
@@ -81,6 +83,7 @@ impl Monitor {
             upper_lock: None,
             sink,
             attach: Attach::default(),
+            notify: None,
         }
     }
 
@@ -165,6 +168,7 @@ impl Monitor {
                 drain(signals);
                 stopped |= ready.is_some();
                 log::info!("stop signal: SIGTERM to PID 1");
+                self.notify_stopping("stopping");
                 if let Err(e) = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGTERM) {
                     log::warn!("signal PID 1: {}", e.desc());
                 }
@@ -185,6 +189,7 @@ impl Monitor {
         }
         let status = waitpid(child.pid, None);
         log::info!("PID 1 ended: {}", describe(&status));
+        self.notify_stopping(&format!("PID 1 ended: {}", describe(&status)));
         self.send(Event::Exited(describe(&status)));
         if stopped {
             self.send(Event::Error(Error::Stopped.to_string()));
@@ -207,7 +212,21 @@ impl Monitor {
             self.send(Event::Failed(f));
         }
         self.send(Event::Ready);
+        if let Some(n) = self.notify.as_mut() {
+            let pid = match &self.sink {
+                Sink::Terminal(o) => o.pid.unwrap_or(0),
+                Sink::Pipe(_) => 0,
+            };
+            n.ready(&format!("{} ready: pid {pid}", self.cfg.name));
+        }
         self.close();
+    }
+
+    /// STOPPING=1, once, to the service manager (`--foreground`).
+    fn notify_stopping(&mut self, status: &str) {
+        if let Some(mut n) = self.notify.take() {
+            n.stopping(&format!("{}: {status}", self.cfg.name));
+        }
     }
 
     fn send(&mut self, ev: Event) {

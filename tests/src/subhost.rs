@@ -705,9 +705,14 @@ impl Drop for Subhost {
         for log in self.extra_logs.iter().chain([&self.log]) {
             if !log.starts_with(&self.scratch.path) {
                 let _ = fs::remove_file(log);
+                // The previous boot's log, kept by the launcher.
+                let mut old = log.as_os_str().to_owned();
+                old.push(".1");
+                let _ = fs::remove_file(old);
             }
         }
         let _ = fs::remove_file(format!("/tmp/oly-{}.log", self.name));
+        let _ = fs::remove_file(format!("/tmp/oly-{}.log.1", self.name));
         if !by_hand.is_empty() && !std::thread::panicking() {
             panic!(
                 "{}: overlay-stop left these behind; removed by hand:\n  {}\nconf {}:\n{}",
