@@ -137,6 +137,12 @@ fn package_install_init_script_and_purge() {
     require_clean_machine();
     let scratch = Scratch::new("pkgi");
     let deb = build_deb(&scratch.join("out"));
+    // Reproducible: a second build of the same tree is byte-identical.
+    let again = build_deb(&scratch.join("again"));
+    assert!(
+        fs::read(&deb).expect("read") == fs::read(&again).expect("read"),
+        "two builds of the package differ"
+    );
     let _purge = Purge(PACKAGES);
     let (code, text) = output(
         Command::new("apt-get")
