@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::Scratch;
 
@@ -41,6 +42,29 @@ pub fn dpkg_state(pkg: &str) -> Option<String> {
         .then(|| text.trim().to_string())
 }
 
+/// How long dpkg and apt may wait for the package database's lock, which
+/// anything else on the machine may hold for a while (an apt-get install).
+pub const DPKG_LOCK: Duration = Duration::from_secs(300);
+
+/// `dpkg ARGS`, tried again while the database is locked by another
+/// process (dpkg has no lock timeout of its own); (exit code, output).
+pub fn dpkg(args: &[&str]) -> (i32, String) {
+    let deadline = Instant::now() + DPKG_LOCK;
+    loop {
+        let (code, text) = output(
+            Command::new("dpkg")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        );
+        let locked = code == 2 && text.contains("lock");
+        if !locked || Instant::now() >= deadline {
+            return (code, text);
+        }
+        // No event to wait on: another process's lock.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Purges the packages (when dpkg knows them) when dropped: the machine
 /// is restored whatever the test did.
 pub struct Purge(pub &'static [&'static str]);
@@ -49,11 +73,7 @@ impl Drop for Purge {
     fn drop(&mut self) {
         for pkg in self.0 {
             if dpkg_state(pkg).is_some() {
-                let (code, text) = output(
-                    Command::new("dpkg")
-                        .args(["--purge", "--force-depends", pkg])
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                );
+                let (code, text) = dpkg(&["--purge", "--force-depends", pkg]);
                 if code != 0 {
                     eprintln!("dpkg --purge {pkg}: {text}");
                 }
