@@ -19,6 +19,7 @@ mod inroot;
 mod legacy;
 mod list;
 mod logging;
+mod logrotate;
 mod loopdev;
 mod monitor;
 mod mountinfo;

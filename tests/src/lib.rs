@@ -16,6 +16,7 @@ pub mod pid1;
 pub mod rootfs;
 pub mod subhost;
 pub mod system;
+pub mod user;
 
 /// Prefix of every object a test creates (names, directories, netns), so the
 /// suite's final leak check can find anything left behind.
