@@ -347,7 +347,14 @@ fn foreground_notifies_ready_after_start_and_stopping_at_stop() {
     );
     fs::write(gate.join("go"), "").expect("open the gate");
     listener.set_read_timeout(Some(BOOT)).expect("timeout");
-    let n = listener.recv(&mut buf).expect("READY=1 never came");
+    let err = sh.scratch.join("fg.err");
+    let n = listener.recv(&mut buf).unwrap_or_else(|e| {
+        panic!(
+            "READY=1 never came ({e}): {}\nlog:\n{}",
+            fs::read_to_string(&err).unwrap_or_default(),
+            sh.log_text()
+        )
+    });
     let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(ready.contains("READY=1\n"), "{ready:?}");
     assert!(
@@ -358,10 +365,15 @@ fn foreground_notifies_ready_after_start_and_stopping_at_stop() {
         ready.contains(&format!("MAINPID={}\n", fg.child.id())),
         "{ready:?}"
     );
-    let list = output(Command::new(bin("overlay-boot")).arg("--list")).1;
+    // The list shows what the subinit last reported, which may lag a little.
+    let line = format!("{} {} ready ", sh.name, pid_field(&ready));
     assert!(
-        list.contains(&format!("{} ", sh.name)) && list.contains(" ready "),
-        "{list}"
+        wait_for(Duration::from_secs(5), || output(
+            Command::new(bin("overlay-boot")).arg("--list")
+        )
+        .1
+        .contains(&line)),
+        "--list does not show {line:?}"
     );
     let stop = sh.stop();
     assert!(stop.ok(), "{stop}");
@@ -372,6 +384,17 @@ fn foreground_notifies_ready_after_start_and_stopping_at_stop() {
     let status = fg.wait_timeout(STOP).expect("--foreground did not end");
     assert_eq!(status.code(), Some(0));
     sh.assert_gone();
+}
+
+/// PID 1's pid in `STATUS=NAME ready: pid PID`.
+fn pid_field(notification: &str) -> String {
+    notification
+        .lines()
+        .find_map(|l| {
+            l.split_once(" ready: pid ")
+                .map(|(_, p)| p.trim().to_string())
+        })
+        .unwrap_or_default()
 }
 
 #[test]
