@@ -184,6 +184,12 @@ impl Monitor {
                 }
             }
             if exited {
+                // PID 1 may have reported ready and ended at once (a quick
+                // session): poll saw both; what it wrote still counts.
+                if let Some(r) = ready.take() {
+                    read_rest(&r, &mut text);
+                    self.relay_ready(&text);
+                }
                 break;
             }
         }
@@ -374,6 +380,16 @@ fn signal_pipe() -> Result<UnixStream> {
         .at("set nonblocking", "signal pipe")?;
     let _ = SIGNALS.set(r.try_clone().at("dup", "signal pipe")?);
     Ok(r)
+}
+
+/// What is left in the ready pipe, without waiting for a writer.
+fn read_rest(r: &File, text: &mut Vec<u8>) {
+    let _ = nix::fcntl::fcntl(r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let mut buf = [0u8; 512];
+    let mut r = r;
+    while let Ok(n @ 1..) = r.read(&mut buf) {
+        text.extend_from_slice(&buf[..n]);
+    }
 }
 
 fn drain(mut s: &UnixStream) {
