@@ -185,10 +185,12 @@ fn init_script_cycle(scratch: &Scratch) {
     let a = Subhost::busybox("ia").line("START=none");
     let b = Subhost::busybox("ib").line("START=none");
     let missing = scratch.join("missing.conf");
+    let refused = scratch.write("refused.conf", "BASE=/nonexistent/obt\n", 0o644);
     let list = format!(
-        "# test list\n{}\n{}   # a broken line\n\n{}\n",
+        "# test list\n{}\n{}   # a broken line\n{}\n{}\n",
         a.conf.display(),
         missing.display(),
+        refused.display(),
         b.conf.display()
     );
     fs::write("/etc/subhosts.conf", list).expect("write /etc/subhosts.conf");
@@ -196,8 +198,16 @@ fn init_script_cycle(scratch: &Scratch) {
     eprintln!("== /etc/init.d/subhosts start (exit {code})\n{start}");
     assert_eq!(code, 1, "a broken line fails start: {start}");
     assert!(
-        start.contains("line 3") && start.contains("missing.conf"),
+        start.contains("line 3: ") && start.contains("missing.conf: no such"),
         "{start}"
+    );
+    assert!(
+        start.contains("line 4: ") && start.contains("refused.conf: failed: "),
+        "{start}"
+    );
+    assert!(
+        start.contains("BASE"),
+        "the refusal's reason is not shown: {start}"
     );
     let listing = running_names();
     for sh in [&a, &b] {
