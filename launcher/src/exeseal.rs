@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, openat, FcntlArg, OFlag, SealFlag};
@@ -22,24 +22,10 @@ use crate::error::{At, Error, Op, Result};
 use crate::state::{mkdir_root_only, RUN_DIR};
 use crate::sys::{fsconfig_create, fsconfig_set, fsmount, fsopen};
 
-pub const DEFAULT_SUBINIT: &str = "/usr/lib/overlay-boot/subinit";
-
-/// Opens the subinit binary on the host: env OVERLAY_BOOT_SUBINIT, else the
-/// installed path, else `subinit` next to this executable.
+/// Opens the subinit binary on the host, from the first path of
+/// `subinit_path::search_list` that exists.
 pub fn open_subinit() -> Result<OwnedFd> {
-    let mut tried: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("OVERLAY_BOOT_SUBINIT") {
-        tried.push(PathBuf::from(p));
-    } else {
-        tried.push(PathBuf::from(DEFAULT_SUBINIT));
-        if let Some(dir) = std::env::current_exe()
-            .ok()
-            .as_deref()
-            .and_then(Path::parent)
-        {
-            tried.push(dir.join("subinit"));
-        }
-    }
+    let tried = crate::subinit_path::search_list();
     for p in &tried {
         match std::fs::canonicalize(p) {
             Ok(real) => {
