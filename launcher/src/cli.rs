@@ -202,13 +202,15 @@ fn parse_share(args: &[OsString]) -> Result<Command, UsageError> {
     }
     let subpath = match subpath {
         None => None,
-        Some(s) => Some(crate::share::subhost_path(Path::new(s)).ok_or_else(|| {
-            UsageError::BadArgument {
-                tool,
-                what: "SUBPATH (no `..` allowed)",
-                arg: s.to_string_lossy().into_owned(),
-            }
-        })?),
+        Some(s) => Some(
+            crate::cmd::share::subhost_path(Path::new(s)).ok_or_else(|| {
+                UsageError::BadArgument {
+                    tool,
+                    what: "SUBPATH (no `..` allowed)",
+                    arg: s.to_string_lossy().into_owned(),
+                }
+            })?,
+        ),
     };
     Ok(Command::Share {
         path: PathBuf::from(path),
@@ -228,7 +230,7 @@ fn parse_diskfile(args: &[OsString]) -> Result<Command, UsageError> {
         [_, _, _, extra_arg, ..] => return Err(extra(tool, extra_arg)),
     };
     let mnt = PathBuf::from(mnt);
-    if crate::diskfile::mount_point(&mnt).is_none() {
+    if crate::cmd::diskfile::mount_point(&mnt).is_none() {
         return Err(UsageError::BadArgument {
             tool,
             what: "MNT (it needs a leading directory, not `..`)",

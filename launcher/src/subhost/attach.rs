@@ -17,9 +17,9 @@ use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
 use crate::error::{Op, Result};
-use crate::inroot::Root;
-use crate::pty::{self, Pty, SlaveSetup};
-use crate::status;
+use crate::kernel::inroot::Root;
+use crate::kernel::pty::{self, Pty, SlaveSetup};
+use crate::subhost::status;
 
 /// A session asked for by `overlay-boot --session`.
 pub struct SessionRequest {

@@ -22,14 +22,14 @@ use nix::unistd::{
     ForkResult, Pid,
 };
 
-use crate::boot::require_root;
-use crate::cgroup;
+use crate::cmd::boot::require_root;
+use crate::cmd::relay::{self, Caller, OnStop, Peer};
 use crate::error::{At, Op, Result};
-use crate::inroot::Root;
-use crate::pty::{self, SlaveSetup};
-use crate::relay::{self, Caller, OnStop, Peer};
-use crate::state::{self, Probe};
-use crate::sys::{close_range_from, pidfd_open};
+use crate::kernel::cgroup;
+use crate::kernel::inroot::Root;
+use crate::kernel::pty::{self, SlaveSetup};
+use crate::kernel::sys::{close_range_from, pidfd_open};
+use crate::subhost::state::{self, Probe};
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -20,7 +20,7 @@ use nix::unistd::{
 };
 
 use crate::error::{At, Error, Op, Result};
-use crate::sys::{clone3, close_range_from, Cloned};
+use crate::kernel::sys::{clone3, close_range_from, Cloned};
 
 pub const DEFAULT_SUBINIT: &str = "/usr/lib/overlay-boot/subinit";
 

@@ -20,17 +20,17 @@ use nix::sys::stat::{fstat, Mode};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{fork, pipe2, unlinkat, ForkResult, UnlinkatFlags};
 
-use crate::attach::SessionRequest;
-use crate::boot;
-use crate::config::{Config, Hook};
+use crate::cmd::boot;
+use crate::cmd::relay::{self, Caller, OnStop, Peer};
 use crate::error::{At, Error, Op, Result};
-use crate::inroot::Root;
-use crate::monitor::{Monitor, Sink};
-use crate::pty;
-use crate::relay::{self, Caller, OnStop, Peer};
-use crate::report::{self, Outcome};
-use crate::state;
-use crate::sys::pidfd_open;
+use crate::kernel::inroot::Root;
+use crate::kernel::pty;
+use crate::kernel::sys::pidfd_open;
+use crate::model::config::{Config, Hook};
+use crate::model::report::{self, Outcome};
+use crate::subhost::attach::SessionRequest;
+use crate::subhost::monitor::{Monitor, Sink};
+use crate::subhost::state;
 
 /// What keeps daemons from starting during the session (invoke-rc.d's
 /// policy interface: 101 is "action forbidden").

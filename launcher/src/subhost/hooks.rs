@@ -11,9 +11,9 @@ use nix::errno::Errno;
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::stat::Mode;
 
-use crate::config::{Cable, Config};
 use crate::error::{At, Error, Op, Result};
-use crate::inroot::Root;
+use crate::kernel::inroot::Root;
+use crate::model::config::{Cable, Config};
 
 /// The built-in PREMOUNT: writes UPPER/etc/network/interfaces (lo, and
 /// one manual `ethN` per veth cable) unless something of that name exists.
@@ -88,7 +88,7 @@ fn run_to_end(
         .stderr(Stdio::from(err))
         .spawn()
         .at("run", &argv[0])?;
-    let status = crate::monitor::wait_setup(&mut child)?;
+    let status = crate::subhost::monitor::wait_setup(&mut child)?;
     if !status.success() {
         return Err(Error::Hook {
             which,

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use nix::mount::{umount2, MntFlags};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
-use crate::config::Config;
 use crate::error::{At, Error, Op, Result};
-use crate::{mountinfo, state};
+use crate::model::config::Config;
+use crate::model::mountinfo;
+use crate::subhost::state;
 
 /// The variable naming the registry for overlay-diskfile.
 pub const ENV: &str = "OVERLAY_BOOT_DISKFILE_REGISTRY";

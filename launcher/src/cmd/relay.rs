@@ -26,7 +26,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{isatty, read, write, Pid};
 
 use crate::error::{Op, Result};
-use crate::pty::{self, SlaveSetup, EOF_CHAR};
+use crate::kernel::pty::{self, SlaveSetup, EOF_CHAR};
 
 /// The caller's modes while raw mode is on, for the panic hook.
 static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);

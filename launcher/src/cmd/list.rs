@@ -14,10 +14,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::boot::require_root;
+use crate::cmd::boot::require_root;
 use crate::error::Result;
-use crate::state::{self, Probe};
-use crate::status::{self, Service};
+use crate::subhost::state::{self, Probe};
+use crate::subhost::status::{self, Service};
 
 /// One running subhost.
 #[derive(Debug, Clone, PartialEq, Eq)]

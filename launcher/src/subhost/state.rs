@@ -17,7 +17,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{At, Error, Result};
-use crate::{cgroup, netns};
+use crate::kernel::{cgroup, netns};
 
 pub const RUN_DIR: &str = "/run/overlay-boot";
 
@@ -230,7 +230,7 @@ fn field(name: &str, file: &str) -> Option<String> {
 /// A pidfd on `pid` if it is still the process that started at `start`:
 /// opened first, then checked, so it cannot be another process.
 fn open_checked(pid: i32, start: u64) -> Option<std::os::fd::OwnedFd> {
-    let fd = crate::sys::pidfd_open(nix::unistd::Pid::from_raw(pid)).ok()?;
+    let fd = crate::kernel::sys::pidfd_open(nix::unistd::Pid::from_raw(pid)).ok()?;
     (start_time(pid) == Some(start)).then_some(fd)
 }
 
@@ -327,7 +327,7 @@ pub fn clean_objects(name: &str, timeout: Duration) -> Result<()> {
     if killed.is_ok() {
         // Nothing of the session runs any more; when something still does,
         // the note stays for the next cleanup.
-        crate::session::release_recorded(name);
+        crate::cmd::session::release_recorded(name);
     }
     killed
 }

@@ -10,10 +10,10 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mkdirat, mknodat, umask, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, Gid};
 
-use crate::config::{Config, RamSize};
 use crate::error::{At, Result};
-use crate::inroot::{fd_path, file_kind, Root};
-use crate::netns;
+use crate::kernel::inroot::{fd_path, file_kind, Root};
+use crate::kernel::netns;
+use crate::model::config::{Config, RamSize};
 
 /// A device node of the subhost's /dev.
 struct Node {

@@ -22,7 +22,7 @@ use nix::sys::termios::{
 };
 
 use crate::error::{At, Error, Op, Result};
-use crate::inroot::Root;
+use crate::kernel::inroot::Root;
 
 /// The ptmx of a devpts mounted with `newinstance` on `/dev/pts`.
 const PTMX: &str = "dev/pts/ptmx";

@@ -8,10 +8,10 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 
-use crate::config::{Config, RootMode, Share};
 use crate::error::{At, Result};
-use crate::inroot::{fd_path, file_kind, Root};
-use crate::mountinfo;
+use crate::kernel::inroot::{fd_path, file_kind, Root};
+use crate::model::config::{Config, RootMode, Share};
+use crate::model::mountinfo;
 
 /// Mounts the root filesystem on LIVE.
 pub fn mount_root(cfg: &Config) -> Result<()> {

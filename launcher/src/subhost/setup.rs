@@ -11,12 +11,13 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::pipe2;
 
-use crate::attach::Attach;
-use crate::config::{Config, Hook};
 use crate::error::{At, Op, Result};
-use crate::inroot::Root;
-use crate::monitor::{Child, Made};
-use crate::{cables, cgroup, devfs, hooks, monitor, netns, rootfs, spawn};
+use crate::kernel::inroot::Root;
+use crate::kernel::{cgroup, netns};
+use crate::model::config::{Config, Hook};
+use crate::subhost::attach::Attach;
+use crate::subhost::monitor::{Child, Made};
+use crate::subhost::{cables, devfs, hooks, monitor, rootfs, spawn};
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
 /// a private mount namespace; `made` records what exists on the host.

@@ -3,7 +3,7 @@
 use super::error::Fault;
 use super::Cable;
 
-pub use crate::netlink::IFNAME_MAX;
+pub use crate::kernel::netlink::IFNAME_MAX;
 
 /// Parses the CABLES value. Veth cables are numbered from 0, VLAN cables
 /// not counted; a `.T` rides on the veth cable before it.
@@ -40,7 +40,7 @@ pub fn parse_cables(value: &str) -> Result<Vec<Cable>, Fault> {
 
 /// Whether the kernel accepts `name` as an interface name (dev_valid_name).
 pub fn valid_ifname(name: &str) -> bool {
-    crate::netlink::ifname_fault(name).is_none()
+    crate::kernel::netlink::ifname_fault(name).is_none()
 }
 
 fn parse_bridge(bridge: &str) -> Result<Option<String>, Fault> {

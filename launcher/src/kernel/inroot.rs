@@ -16,7 +16,7 @@ use nix::fcntl::{open, openat, OFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 
 use crate::error::{At, Error, Result};
-use crate::sys::{openat2, IN_ROOT};
+use crate::kernel::sys::{openat2, IN_ROOT};
 
 /// A subhost tree (LIVE or UPPER) opened as the root for path resolution.
 pub struct Root {

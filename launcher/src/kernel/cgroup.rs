@@ -15,7 +15,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
 use crate::error::{At, Error, Result};
-use crate::mountinfo;
+use crate::model::mountinfo;
 
 /// The cgroup directory of subhost `name`, if cgroup2 is mounted.
 pub fn path(name: &str) -> Result<Option<PathBuf>> {

@@ -105,7 +105,7 @@ impl Resolver<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse::parse;
+    use crate::model::config::parse::parse;
 
     fn env() -> HostEnv {
         HostEnv {

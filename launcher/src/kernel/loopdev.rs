@@ -14,7 +14,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::{fstat, major, minor, Mode};
 
 use crate::error::{At, Error, Result};
-use crate::parttable::Extent;
+use crate::model::parttable::Extent;
 
 const LOOP_CONTROL: &str = "/dev/loop-control";
 const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;

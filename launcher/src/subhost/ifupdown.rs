@@ -78,7 +78,9 @@ fn run(prog: &Path, ifname: &str, log: &File, setup: bool) -> bool {
         cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
     }
     let status = match cmd.spawn() {
-        Ok(mut child) if setup => crate::monitor::wait_setup(&mut child).map_err(|e| e.to_string()),
+        Ok(mut child) if setup => {
+            crate::subhost::monitor::wait_setup(&mut child).map_err(|e| e.to_string())
+        }
         Ok(mut child) => child.wait().map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };

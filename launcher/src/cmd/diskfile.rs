@@ -17,12 +17,13 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 
-use crate::boot::require_root;
+use crate::cmd::boot::require_root;
 use crate::error::{At, Error, Result};
-use crate::inroot::fd_path;
-use crate::loopdev::{self, Loop};
-use crate::parttable::{self, Extent, Fault, Table, SECTOR};
-use crate::{diskmounts, mountinfo};
+use crate::kernel::inroot::fd_path;
+use crate::kernel::loopdev::{self, Loop};
+use crate::model::mountinfo;
+use crate::model::parttable::{self, Extent, Fault, Table, SECTOR};
+use crate::subhost::diskmounts;
 
 /// The mount point of MNT: its leading directory (the first component, or
 /// for an absolute MNT the first directory under `/`). None when MNT has

@@ -15,11 +15,11 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::boot::require_root;
+use crate::cmd::boot::require_root;
 use crate::error::{Error, Result};
-use crate::state::{self, Probe};
-use crate::sys::{pidfd_open, pidfd_send_signal};
-use crate::{cgroup, netns};
+use crate::kernel::sys::{pidfd_open, pidfd_send_signal};
+use crate::kernel::{cgroup, netns};
+use crate::subhost::state::{self, Probe};
 
 /// Grace added to STOP_TIMEOUT for the subinit's own stop sequence.
 const GRACE: Duration = Duration::from_secs(5);
@@ -231,7 +231,7 @@ fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
 /// Cleans what a dead launcher left (the caller holds the lock).
 pub fn clean_stale(name: &str) -> Result<()> {
     state::clean_objects(name, TEARDOWN)?;
-    crate::diskmounts::release_recorded(name);
+    crate::subhost::diskmounts::release_recorded(name);
     state::remove(name)
 }
 

@@ -17,11 +17,11 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::config::{Cable, Config};
 use crate::error::{Error, Result};
-use crate::ifupdown::{self, Ifupdown};
-use crate::netlink::{Netlink, NetlinkError};
-use crate::netns;
+use crate::kernel::netlink::{Netlink, NetlinkError};
+use crate::kernel::netns;
+use crate::model::config::{Cable, Config};
+use crate::subhost::ifupdown::{self, Ifupdown};
 
 /// How long teardown waits for the netns's end to take the host ends.
 const GONE_WAIT: Duration = Duration::from_secs(3);
@@ -112,7 +112,7 @@ pub fn setup(cfg: &Config, ns: &OwnedFd, log: &File, made: &mut Made) -> Result<
     // Probed on the first cable without a bridge.
     let mut ifupdown: Option<Ifupdown> = None;
     for wire in &wires {
-        crate::monitor::stopped()?;
+        crate::subhost::monitor::stopped()?;
         make(wire, &host, &mut inside, ns, made)?;
         match &wire.bridge {
             Some(bridge) => {

@@ -22,13 +22,14 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::attach::Attach;
-use crate::config::Config;
 use crate::error::{At, Error, Op, Result};
-use crate::report::{self, Event, Outcome};
-use crate::state::{self, Lock};
-use crate::sys::{pidfd_open, pidfd_send_signal};
-use crate::{cables, cgroup, netns, setup};
+use crate::kernel::sys::{pidfd_open, pidfd_send_signal};
+use crate::kernel::{cgroup, netns};
+use crate::model::config::Config;
+use crate::model::report::{self, Event, Outcome};
+use crate::subhost::attach::Attach;
+use crate::subhost::state::{self, Lock};
+use crate::subhost::{cables, setup};
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -253,9 +254,9 @@ impl Monitor {
         cables::remove(&made.cables);
         // The disk images overlay-diskfile mounted for this boot (the run
         // directory lists them); their loop devices detach themselves.
-        crate::diskmounts::release_recorded(&self.cfg.name);
+        crate::subhost::diskmounts::release_recorded(&self.cfg.name);
         // A session's policy-rc.d in UPPER, even when its caller was killed.
-        crate::session::release_recorded(&self.cfg.name);
+        crate::cmd::session::release_recorded(&self.cfg.name);
         if let Err(e) = state::remove(&self.cfg.name) {
             log::error!("{e}");
         }

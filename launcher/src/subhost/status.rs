@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{At, Result};
-use crate::state;
+use crate::subhost::state;
 
 /// The file under the run directory.
 pub const FILE: &str = "status";

@@ -12,12 +12,13 @@ use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult};
 
-use crate::config::Config;
 use crate::error::{At, Error, Op, Result};
-use crate::monitor::{Monitor, Sink};
-use crate::report::{self, Outcome};
-use crate::state::Lock;
-use crate::{cgroup, diskmounts, netns, spawn, state};
+use crate::kernel::{cgroup, netns};
+use crate::model::config::Config;
+use crate::model::report::{self, Outcome};
+use crate::subhost::monitor::{Monitor, Sink};
+use crate::subhost::state::Lock;
+use crate::subhost::{diskmounts, spawn, state};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -63,8 +64,8 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
         .map_err(release)
         .map_err(abandon)?;
     let log = prepare(&cfg).map_err(abandon)?;
-    if let Ok(upper) = crate::inroot::Root::open(&cfg.upper) {
-        crate::session::remove_leftover(&upper);
+    if let Ok(upper) = crate::kernel::inroot::Root::open(&cfg.upper) {
+        crate::cmd::session::remove_leftover(&upper);
     }
     Ok(Reserved {
         cfg,
@@ -139,7 +140,7 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
 /// stopped and its objects removed.
 fn clean_stale(name: &str) -> Result<()> {
     log::warn!("{name}: cleaning state left by a launcher that died");
-    crate::stop::stop_orphan(name)?;
+    crate::cmd::stop::stop_orphan(name)?;
     state::clean_objects(name, STALE_KILL_WAIT)
 }
 

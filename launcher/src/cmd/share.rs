@@ -17,11 +17,11 @@ use nix::fcntl::AT_FDCWD;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::SFlag;
 
-use crate::boot::require_root;
+use crate::cmd::boot::require_root;
 use crate::error::{At, Error, Op, Result};
-use crate::inroot::{file_kind, Root};
-use crate::state;
-use crate::sys::{move_mount, open_tree};
+use crate::kernel::inroot::{file_kind, Root};
+use crate::kernel::sys::{move_mount, open_tree};
+use crate::subhost::state;
 
 pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
     require_root()?;

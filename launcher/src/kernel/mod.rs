@@ -1,0 +1,11 @@
+//! Kernel primitives, one file per concern: each wraps one syscall
+//! sequence (namespaces, cgroups, loop devices, pidfds, ptys, netlink).
+//! Imports only the model below it.
+
+pub mod cgroup;
+pub mod inroot;
+pub mod loopdev;
+pub mod netlink;
+pub mod netns;
+pub mod pty;
+pub mod sys;

@@ -1,0 +1,8 @@
+//! Pure data and text: the configuration, names, paths, parsers and wire
+//! formats. Nothing here makes a system call that changes anything; it
+//! imports nothing from the layers above.
+
+pub mod config;
+pub mod mountinfo;
+pub mod parttable;
+pub mod report;
