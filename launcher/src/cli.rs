@@ -5,6 +5,9 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::model::names::{name_fault, NameFault};
+use crate::model::paths::{mount_point, subhost_path};
+
 /// What the user asked for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -203,12 +206,10 @@ fn parse_share(args: &[OsString]) -> Result<Command, UsageError> {
     let subpath = match subpath {
         None => None,
         Some(s) => Some(
-            crate::cmd::share::subhost_path(Path::new(s)).ok_or_else(|| {
-                UsageError::BadArgument {
-                    tool,
-                    what: "SUBPATH (no `..` allowed)",
-                    arg: s.to_string_lossy().into_owned(),
-                }
+            subhost_path(Path::new(s)).ok_or_else(|| UsageError::BadArgument {
+                tool,
+                what: "SUBPATH (no `..` allowed)",
+                arg: s.to_string_lossy().into_owned(),
             })?,
         ),
     };
@@ -230,7 +231,7 @@ fn parse_diskfile(args: &[OsString]) -> Result<Command, UsageError> {
         [_, _, _, extra_arg, ..] => return Err(extra(tool, extra_arg)),
     };
     let mnt = PathBuf::from(mnt);
-    if crate::cmd::diskfile::mount_point(&mnt).is_none() {
+    if mount_point(&mnt).is_none() {
         return Err(UsageError::BadArgument {
             tool,
             what: "MNT (it needs a leading directory, not `..`)",
@@ -352,12 +353,10 @@ fn parse_go(args: &[OsString]) -> Result<Command, UsageError> {
     })
 }
 
-/// A NAME that is safe as one path component (the config has the full rules).
+/// A NAME that is safe as one path component: the NAME rule but for its
+/// length (a longer NAME cannot run, which the command then says).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+    matches!(name_fault(name), None | Some(NameFault::TooLong))
 }
 
 fn extra(tool: Tool, arg: &OsString) -> UsageError {

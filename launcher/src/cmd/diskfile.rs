@@ -10,7 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -25,28 +25,9 @@ use crate::model::mountinfo;
 use crate::model::parttable::{self, Extent, Fault, Table, SECTOR};
 use crate::subhost::diskmounts;
 
-/// The mount point of MNT: its leading directory (the first component, or
-/// for an absolute MNT the first directory under `/`). None when MNT has
-/// no such component or starts with `..`.
-pub fn mount_point(mnt: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in mnt.components() {
-        match c {
-            Component::RootDir => out.push("/"),
-            Component::CurDir => {}
-            Component::Normal(name) => {
-                out.push(name);
-                return Some(out);
-            }
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    None
-}
-
 pub fn diskfile(mnt: &Path, image: Option<&Path>, part: Option<u32>) -> Result<i32> {
     require_root()?;
-    let point = mount_point(mnt).ok_or_else(|| Error::Sys {
+    let point = crate::model::paths::mount_point(mnt).ok_or_else(|| Error::Sys {
         op: "find the mount point in",
         path: mnt.into(),
         errno: Errno::EINVAL,
@@ -56,7 +37,7 @@ pub fn diskfile(mnt: &Path, image: Option<&Path>, part: Option<u32>) -> Result<i
     // The directory as the kernel names it: what mountinfo shows, and what
     // teardown unmounts.
     let real = fs::read_link(fd_path(&dir)).at("resolve", &point)?;
-    let table = fs::read_to_string(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
+    let table = fs::read(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
     if mountinfo::is_mount_point(&table, &real) {
         log::debug!("{} is mounted already", real.display());
     } else {
@@ -185,22 +166,4 @@ fn mount_fs(lp: &Loop, dir: &OwnedFd, shown: &Path, probed: Option<&str>, ro: bo
     Err(Error::NoFilesystem {
         path: lp.path.clone(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_leading_directory_is_the_mount_point() {
-        let mp = |s: &str| mount_point(Path::new(s));
-        assert_eq!(mp("img/root"), Some(PathBuf::from("img")));
-        assert_eq!(mp("img/"), Some(PathBuf::from("img")));
-        assert_eq!(mp("img"), Some(PathBuf::from("img")));
-        assert_eq!(mp("./mnt/some/path"), Some(PathBuf::from("mnt")));
-        assert_eq!(mp("/srv/img/root"), Some(PathBuf::from("/srv")));
-        assert_eq!(mp("../img/root"), None);
-        assert_eq!(mp("/"), None);
-        assert_eq!(mp(""), None);
-    }
 }

@@ -10,7 +10,9 @@
 use std::ffi::CString;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::model::paths::subhost_path;
 
 use nix::errno::Errno;
 use nix::fcntl::AT_FDCWD;
@@ -72,34 +74,4 @@ pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
         inside.display()
     );
     Ok(0)
-}
-
-/// SUBPATH inside the subhost: made absolute, `.` dropped; None for `..`,
-/// which could name something above the subhost's root in a message.
-pub fn subhost_path(value: &Path) -> Option<PathBuf> {
-    use std::path::Component;
-    let mut out = PathBuf::from("/");
-    for part in value.components() {
-        match part {
-            Component::Normal(p) => out.push(p),
-            Component::ParentDir => return None,
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subpaths() {
-        assert_eq!(
-            subhost_path(Path::new("srv/./x/")),
-            Some(PathBuf::from("/srv/x"))
-        );
-        assert_eq!(subhost_path(Path::new("/")), Some(PathBuf::from("/")));
-        assert_eq!(subhost_path(Path::new("/a/../b")), None);
-    }
 }

@@ -19,7 +19,7 @@ use crate::model::mountinfo;
 
 /// The cgroup directory of subhost `name`, if cgroup2 is mounted.
 pub fn path(name: &str) -> Result<Option<PathBuf>> {
-    let text = fs::read_to_string(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
+    let text = fs::read(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
     Ok(mountinfo::cgroup2_mount(&text).map(|root| root.join(name)))
 }
 

@@ -4,5 +4,7 @@
 
 pub mod config;
 pub mod mountinfo;
+pub mod names;
 pub mod parttable;
+pub mod paths;
 pub mod report;

@@ -112,7 +112,7 @@ pub fn release(records: &[Record]) {
     if records.is_empty() {
         return;
     }
-    let table = match fs::read_to_string(mountinfo::MOUNTINFO) {
+    let table = match fs::read(mountinfo::MOUNTINFO) {
         Ok(t) => t,
         Err(e) => {
             log::error!("read {}: {e}", mountinfo::MOUNTINFO);
@@ -129,17 +129,12 @@ pub fn release(records: &[Record]) {
 
 /// The records' mount points at which mountinfo `table` still shows their
 /// device; one that is gone, or holds something else now, is left alone.
-pub fn to_unmount(table: &str, records: &[Record]) -> Vec<PathBuf> {
-    let mounted = |r: &Record| {
-        table.lines().any(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            f.get(2) == Some(&r.dev.as_str()) && f.get(4) == Some(&r.point.as_str())
-        })
-    };
+pub fn to_unmount(table: &[u8], records: &[Record]) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     for r in records {
-        let p = mountinfo::unescape(&r.point);
-        if !mounted(r) {
+        let p = mountinfo::unescape(r.point.as_bytes());
+        let mounted = mountinfo::entries(table).any(|e| e.dev == r.dev && e.mount_point == p);
+        if !mounted {
             log::info!("diskfile: {} no longer mounted", p.display());
         } else if !out.contains(&p) {
             out.push(p);
@@ -193,7 +188,7 @@ mod tests {
             }]
         );
         assert_eq!(
-            mountinfo::unescape(&r[0].point),
+            mountinfo::unescape(r[0].point.as_bytes()),
             PathBuf::from("/srv/my dir/img")
         );
         assert!(parse("junk\n7:1 relative\n\n").is_empty());
@@ -201,7 +196,7 @@ mod tests {
 
     #[test]
     fn only_mounts_still_holding_their_device_are_released() {
-        let table = "\
+        let table = b"\
 27 1 254:0 / / rw - ext4 /dev/vda rw
 90 27 7:3 / /srv/my\\040dir/img rw - ext4 /dev/loop3 rw
 91 27 7:4 / /srv/b rw - ext4 /dev/loop4 rw

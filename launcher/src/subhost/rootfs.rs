@@ -48,7 +48,7 @@ pub fn mount_root(cfg: &Config) -> Result<()> {
 /// LIVE used as it is: pivot_root needs a mount point, so a plain directory
 /// is bound onto itself (with its submounts) first.
 fn as_is(live: &Path) -> Result<()> {
-    let text = fs::read_to_string(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
+    let text = fs::read(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
     if mountinfo::is_mount_point(&text, live) {
         return Ok(());
     }

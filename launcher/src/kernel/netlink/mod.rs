@@ -21,8 +21,7 @@ mod tests;
 
 pub use error::{NetlinkError, Result};
 
-/// The kernel's limit on an interface name, without the NUL (IFNAMSIZ - 1).
-pub const IFNAME_MAX: usize = 15;
+use crate::model::names::ifname_fault;
 
 /// One NETLINK_ROUTE socket in the network namespace it was opened in.
 pub struct Netlink {
@@ -47,24 +46,6 @@ pub fn check_ifname(name: &str) -> Result<()> {
             why,
         }),
         None => Ok(()),
-    }
-}
-
-/// What makes `name` no valid interface name, if anything. The one copy of
-/// the kernel's rule: the configuration checks bridge names with it too.
-pub fn ifname_fault(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("is empty")
-    } else if name.len() > IFNAME_MAX {
-        Some("is longer than 15 bytes")
-    } else if name == "." || name == ".." {
-        Some("is . or ..")
-    } else if name.contains(['/', ':', '\0']) {
-        Some("holds a '/', ':' or NUL")
-    } else if name.chars().any(char::is_whitespace) {
-        Some("holds a blank")
-    } else {
-        None
     }
 }
 

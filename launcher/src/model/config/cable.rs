@@ -3,8 +3,6 @@
 use super::error::Fault;
 use super::Cable;
 
-pub use crate::kernel::netlink::IFNAME_MAX;
-
 /// Parses the CABLES value. Veth cables are numbered from 0, VLAN cables
 /// not counted; a `.T` rides on the veth cable before it.
 pub fn parse_cables(value: &str) -> Result<Vec<Cable>, Fault> {
@@ -40,7 +38,7 @@ pub fn parse_cables(value: &str) -> Result<Vec<Cable>, Fault> {
 
 /// Whether the kernel accepts `name` as an interface name (dev_valid_name).
 pub fn valid_ifname(name: &str) -> bool {
-    crate::kernel::netlink::ifname_fault(name).is_none()
+    crate::model::names::ifname_fault(name).is_none()
 }
 
 fn parse_bridge(bridge: &str) -> Result<Option<String>, Fault> {

@@ -15,7 +15,6 @@ mod error;
 mod load;
 #[cfg(test)]
 mod load_tests;
-mod mountinfo;
 mod name;
 mod parse;
 mod paths;

@@ -1,31 +1,23 @@
 //! NAME rules: it names the netns, the host-side interfaces, the cgroup and
 //! the overlay's mount source. Pure.
 
-use super::cable::IFNAME_MAX;
 use super::error::Fault;
 use super::Cable;
+use crate::model::names::{name_fault, NameFault, IFNAME_MAX};
 
-/// The longest NAME (the original's limit).
-pub const NAME_MAX: usize = 12;
-
-/// 1..=12 printable ASCII characters, no blank, no `/`, not `.` or `..`.
+/// 1..=12 printable ASCII characters, no blank, no `/`, not `.` or `..`
+/// (`names::name_fault`), as a configuration fault.
 pub fn check_name(name: &str) -> Result<(), Fault> {
-    if name.is_empty() {
-        return Err(Fault::NameEmpty);
-    }
-    if let Some(ch) = name.chars().find(|c| !c.is_ascii_graphic() || *c == '/') {
-        return Err(Fault::NameBadChar {
+    match name_fault(name) {
+        None => Ok(()),
+        Some(NameFault::Empty) => Err(Fault::NameEmpty),
+        Some(NameFault::BadChar(ch)) => Err(Fault::NameBadChar {
             name: name.into(),
             ch,
-        });
+        }),
+        Some(NameFault::TooLong) => Err(Fault::NameTooLong(name.into())),
+        Some(NameFault::Dots) => Err(Fault::NameDots(name.into())),
     }
-    if name.len() > NAME_MAX {
-        return Err(Fault::NameTooLong(name.into()));
-    }
-    if name == "." || name == ".." {
-        return Err(Fault::NameDots(name.into()));
-    }
-    Ok(())
 }
 
 /// The host-side interface names the cables will get: `NAMEN` for a veth

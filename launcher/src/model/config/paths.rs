@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::error::Fault;
 use super::RootMode;
@@ -76,18 +76,10 @@ pub fn select_mode(live: &Path, upper: &Path, lower: &Path) -> RootMode {
     }
 }
 
-/// A path inside the subhost: made absolute from `/`, `.` parts dropped,
-/// `..` refused (it could lead out of LIVE when joined to it).
+/// A path inside the subhost (`paths::subhost_path`), `..` refused as a
+/// configuration fault.
 pub fn subhost_path(value: &str) -> Result<PathBuf, Fault> {
-    let mut out = PathBuf::from("/");
-    for part in Path::new(value).components() {
-        match part {
-            Component::Normal(p) => out.push(p),
-            Component::ParentDir => return Err(Fault::DotDot(value.into())),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    Ok(out)
+    crate::model::paths::subhost_path(Path::new(value)).ok_or_else(|| Fault::DotDot(value.into()))
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::command;
 use super::error::{ConfigError, Fault, Origin};
-use super::mountinfo::MOUNTINFO;
 use super::parse::{Assignments, Var};
+use crate::model::mountinfo::MOUNTINFO;
 
 /// PATH when the launcher's environment has none (Debian's root default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

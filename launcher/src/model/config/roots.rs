@@ -5,11 +5,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, Fault};
-use super::mountinfo::is_mount_point;
 use super::parse::Var;
 use super::paths::{absolute, canonical_dir, select_mode};
 use super::resolve::{Resolver, Value};
 use super::RootMode;
+use crate::model::mountinfo::is_mount_point;
 
 /// The checked root filesystem paths, canonical where they must exist.
 #[derive(Debug)]
