@@ -13,6 +13,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult};
 
 use crate::error::{At, Error, Op, Result};
+use crate::kernel::privilege::require_root;
 use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
 use crate::model::report::{self, Outcome};
@@ -65,7 +66,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
         .map_err(abandon)?;
     let log = prepare(&cfg).map_err(abandon)?;
     if let Ok(upper) = crate::kernel::inroot::Root::open(&cfg.upper) {
-        crate::cmd::session::remove_leftover(&upper);
+        crate::subhost::policy::remove_leftover(&upper);
     }
     Ok(Reserved {
         cfg,
@@ -227,12 +228,4 @@ pub fn daemonize(log: &File) -> Result<()> {
     nix::unistd::dup2_stdout(log).op("dup2 stdout")?;
     nix::unistd::dup2_stderr(log).op("dup2 stderr")?;
     nix::unistd::chdir("/").at("chdir", "/")
-}
-
-pub fn require_root() -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err(Error::NotRoot)
-    }
 }

@@ -17,10 +17,10 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 
-use crate::cmd::boot::require_root;
 use crate::error::{At, Error, Result};
 use crate::kernel::inroot::fd_path;
 use crate::kernel::loopdev::{self, Loop};
+use crate::kernel::privilege::require_root;
 use crate::model::mountinfo;
 use crate::model::parttable::{self, Extent, Fault, Table, SECTOR};
 use crate::subhost::diskmounts;

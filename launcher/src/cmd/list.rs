@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cmd::boot::require_root;
 use crate::error::Result;
+use crate::kernel::privilege::require_root;
 use crate::subhost::state::{self, Probe};
 use crate::subhost::status::{self, Service};
 

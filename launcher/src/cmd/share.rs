@@ -19,9 +19,9 @@ use nix::fcntl::AT_FDCWD;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::SFlag;
 
-use crate::cmd::boot::require_root;
 use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::{file_kind, Root};
+use crate::kernel::privilege::require_root;
 use crate::kernel::sys::{move_mount, open_tree};
 use crate::subhost::state;
 

@@ -15,8 +15,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::cmd::boot::require_root;
 use crate::error::{Error, Result};
+use crate::kernel::privilege::require_root;
 use crate::kernel::sys::{pidfd_open, pidfd_send_signal};
 use crate::kernel::{cgroup, netns};
 use crate::subhost::state::{self, Probe};

@@ -7,5 +7,6 @@ pub mod inroot;
 pub mod loopdev;
 pub mod netlink;
 pub mod netns;
+pub mod privilege;
 pub mod pty;
 pub mod sys;

@@ -9,6 +9,7 @@ pub mod diskmounts;
 pub mod hooks;
 pub mod ifupdown;
 pub mod monitor;
+pub mod policy;
 pub mod rootfs;
 pub mod setup;
 pub mod spawn;

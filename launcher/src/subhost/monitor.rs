@@ -256,7 +256,7 @@ impl Monitor {
         // directory lists them); their loop devices detach themselves.
         crate::subhost::diskmounts::release_recorded(&self.cfg.name);
         // A session's policy-rc.d in UPPER, even when its caller was killed.
-        crate::cmd::session::release_recorded(&self.cfg.name);
+        crate::subhost::policy::release_recorded(&self.cfg.name);
         if let Err(e) = state::remove(&self.cfg.name) {
             log::error!("{e}");
         }

@@ -327,7 +327,7 @@ pub fn clean_objects(name: &str, timeout: Duration) -> Result<()> {
     if killed.is_ok() {
         // Nothing of the session runs any more; when something still does,
         // the note stays for the next cleanup.
-        crate::cmd::session::release_recorded(name);
+        crate::subhost::policy::release_recorded(name);
     }
     killed
 }
