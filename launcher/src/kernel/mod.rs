@@ -7,6 +7,8 @@ pub mod inroot;
 pub mod loopdev;
 pub mod netlink;
 pub mod netns;
+pub mod nsenter;
+pub mod pidfd;
 pub mod privilege;
 pub mod pty;
 pub mod sys;

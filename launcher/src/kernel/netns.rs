@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
 use nix::unistd::unlink;
 
+use super::nsenter::{self, Ns};
 use crate::error::{At, Error, Op, Result};
 
 pub const NETNS_DIR: &str = "/run/netns";
@@ -50,7 +50,7 @@ pub fn create(name: &str) -> Result<()> {
             })
         }
     }
-    let made = in_new_netns(|| {
+    let made = nsenter::in_new(Ns::Net, || {
         // Why: the bind keeps the namespace alive after every process left it.
         mount(
             Some("/proc/self/ns/net"),
@@ -68,33 +68,9 @@ pub fn create(name: &str) -> Result<()> {
     made
 }
 
-/// Runs `f` inside a fresh network namespace, then returns to the current one.
-fn in_new_netns(f: impl FnOnce() -> Result<()>) -> Result<()> {
-    let home = open(
-        "/proc/self/ns/net",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .at("open", "/proc/self/ns/net")?;
-    // Why: a new netns for this process only; the bind then pins it.
-    unshare(CloneFlags::CLONE_NEWNET).op("unshare(CLONE_NEWNET)")?;
-    let result = f();
-    setns(&home, CloneFlags::CLONE_NEWNET).op("setns back to the host netns")?;
-    result
-}
-
 /// Enters the namespace of `/run/netns/NAME` for `f`, then returns.
 pub fn within<T>(file: &OwnedFd, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let home = open(
-        "/proc/self/ns/net",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .at("open", "/proc/self/ns/net")?;
-    setns(file, CloneFlags::CLONE_NEWNET).op("setns into the subhost netns")?;
-    let result = f();
-    setns(&home, CloneFlags::CLONE_NEWNET).op("setns back to the host netns")?;
-    result
+    nsenter::within(Ns::Net, file, f)
 }
 
 /// Opens the netns file for setns.

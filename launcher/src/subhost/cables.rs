@@ -22,6 +22,7 @@ use crate::kernel::netlink::{Netlink, NetlinkError};
 use crate::kernel::netns;
 use crate::model::config::{Cable, Config};
 use crate::subhost::ifupdown::{self, Ifupdown};
+use crate::subhost::interrupt::Interrupt;
 
 /// How long teardown waits for the netns's end to take the host ends.
 const GONE_WAIT: Duration = Duration::from_secs(3);
@@ -100,7 +101,13 @@ fn show_mac(m: &[u8; 6]) -> String {
 /// Makes the configured cables; `ns` is the subhost's netns. Everything
 /// made is recorded in `made` as soon as it exists, so that a failure
 /// half-way leaves teardown knowing what to remove.
-pub fn setup(cfg: &Config, ns: &OwnedFd, log: &File, made: &mut Made) -> Result<()> {
+pub fn setup(
+    cfg: &Config,
+    ns: &OwnedFd,
+    log: &File,
+    made: &mut Made,
+    stop: &Interrupt,
+) -> Result<()> {
     let wires = plan(&cfg.name, &cfg.cables);
     if wires.is_empty() {
         return Ok(());
@@ -112,7 +119,7 @@ pub fn setup(cfg: &Config, ns: &OwnedFd, log: &File, made: &mut Made) -> Result<
     // Probed on the first cable without a bridge.
     let mut ifupdown: Option<Ifupdown> = None;
     for wire in &wires {
-        crate::subhost::monitor::stopped()?;
+        stop.check()?;
         make(wire, &host, &mut inside, ns, made)?;
         match &wire.bridge {
             Some(bridge) => {
@@ -122,7 +129,7 @@ pub fn setup(cfg: &Config, ns: &OwnedFd, log: &File, made: &mut Made) -> Result<
             }
             None => {
                 let ifupdown = ifupdown.get_or_insert_with(Ifupdown::host);
-                if ifupdown.configures(&wire.host) && ifupdown.up(&wire.host, log) {
+                if ifupdown.configures(&wire.host) && ifupdown.up(&wire.host, log, stop) {
                     made.ifup.push(wire.host.clone());
                 } else {
                     host.set_up(&wire.host)

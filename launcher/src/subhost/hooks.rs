@@ -14,6 +14,7 @@ use nix::sys::stat::Mode;
 use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::Root;
 use crate::model::config::{Cable, Config};
+use crate::subhost::interrupt::Interrupt;
 
 /// The built-in PREMOUNT: writes UPPER/etc/network/interfaces (lo, and
 /// one manual `ethN` per veth cable) unless something of that name exists.
@@ -65,12 +66,13 @@ pub fn run(
     args: &[&Path],
     cfg: &Config,
     log: &File,
+    stop: &Interrupt,
 ) -> Result<()> {
     let mut cmd = command(argv, cfg)?;
     let out = log.try_clone().at("dup", &cfg.log)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
     cmd.args(args);
-    run_to_end(which, argv, &mut cmd, out, err)
+    run_to_end(which, argv, &mut cmd, (out, err), stop)
 }
 
 /// Spawns `cmd` (the hook `argv`) with its output on `out` and `err`, waits
@@ -80,15 +82,15 @@ fn run_to_end(
     which: &'static str,
     argv: &[String],
     cmd: &mut std::process::Command,
-    out: File,
-    err: File,
+    (out, err): (File, File),
+    stop: &Interrupt,
 ) -> Result<()> {
     let mut child = cmd
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()
         .at("run", &argv[0])?;
-    let status = crate::subhost::monitor::wait_setup(&mut child)?;
+    let status = stop.wait_child(&mut child)?;
     if !status.success() {
         return Err(Error::Hook {
             which,
@@ -101,7 +103,7 @@ fn run_to_end(
 
 /// Runs the configured INIT command and returns its output (the init
 /// script) in a sealed-off memory file for the subinit's --init-fd.
-pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd> {
+pub fn init_script(argv: &[String], cfg: &Config, log: &File, stop: &Interrupt) -> Result<OwnedFd> {
     let mut cmd = command(argv, cfg)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
     // The command writes straight into it. A memfd has no path on the host
@@ -109,7 +111,7 @@ pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd>
     let fd = memfd_create("overlay-boot-init", MFdFlags::MFD_CLOEXEC).op("memfd_create")?;
     let file = File::from(fd);
     let out = file.try_clone().at("dup", "memfd:overlay-boot-init")?;
-    run_to_end("INIT", argv, &mut cmd, out, err)?;
+    run_to_end("INIT", argv, &mut cmd, (out, err), stop)?;
     nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekSet).op("lseek init script")?;
     Ok(OwnedFd::from(file))
 }

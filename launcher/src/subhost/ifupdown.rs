@@ -13,6 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::subhost::interrupt::Interrupt;
+
 /// Where Debian's ifupdown lives (a link into /usr/sbin on merged-/usr).
 pub const IFUP: &str = "/sbin/ifup";
 pub const IFDOWN: &str = "/sbin/ifdown";
@@ -52,9 +54,9 @@ impl Ifupdown {
     }
 
     /// Runs `ifup ifname`, output to `log`; true when it succeeded.
-    pub fn up(&self, ifname: &str, log: &File) -> bool {
+    pub fn up(&self, ifname: &str, log: &File, stop: &Interrupt) -> bool {
         match &self.ifup {
-            Some(ifup) => run(ifup, ifname, log, true),
+            Some(ifup) => run(ifup, ifname, log, stop),
             None => false,
         }
     }
@@ -64,24 +66,21 @@ impl Ifupdown {
 pub fn down(ifname: &str, log: &File) {
     let ifdown = Path::new(IFDOWN);
     if is_executable(ifdown) {
-        run(ifdown, ifname, log, false);
+        run(ifdown, ifname, log, &Interrupt::none());
     }
 }
 
 /// Runs `prog ifname` with stdin from /dev/null and its output in `log`;
-/// a failure is logged and reported as false. `setup`: a stop signal to
-/// the monitor ends it (`monitor::wait_setup`).
-fn run(prog: &Path, ifname: &str, log: &File, setup: bool) -> bool {
+/// a failure is logged and reported as false. A stop signal to
+/// the monitor (through `stop`) ends it (`Interrupt::wait_child`).
+fn run(prog: &Path, ifname: &str, log: &File, stop: &Interrupt) -> bool {
     let mut cmd = Command::new(prog);
     cmd.arg(ifname).stdin(Stdio::null());
     if let (Ok(out), Ok(err)) = (log.try_clone(), log.try_clone()) {
         cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
     }
     let status = match cmd.spawn() {
-        Ok(mut child) if setup => {
-            crate::subhost::monitor::wait_setup(&mut child).map_err(|e| e.to_string())
-        }
-        Ok(mut child) => child.wait().map_err(|e| e.to_string()),
+        Ok(mut child) => stop.wait_child(&mut child).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match status {
@@ -320,8 +319,16 @@ mod tests {
         let main = t.write("interfaces", "iface mta0 inet manual\n", 0o644);
         let log_path = t.0.join("log");
         let log = File::create(&log_path).expect("log");
-        assert!(Ifupdown::probe(Path::new("/bin/echo"), &main).up("mta0", &log));
-        assert!(!Ifupdown::probe(Path::new("/bin/false"), &main).up("mta0", &log));
+        assert!(Ifupdown::probe(Path::new("/bin/echo"), &main).up(
+            "mta0",
+            &log,
+            &Interrupt::none()
+        ));
+        assert!(!Ifupdown::probe(Path::new("/bin/false"), &main).up(
+            "mta0",
+            &log,
+            &Interrupt::none()
+        ));
         let mut text = String::new();
         File::open(&log_path)
             .and_then(|mut f| f.read_to_string(&mut text))

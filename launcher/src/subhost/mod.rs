@@ -8,6 +8,7 @@ pub mod devfs;
 pub mod diskmounts;
 pub mod hooks;
 pub mod ifupdown;
+pub mod interrupt;
 pub mod monitor;
 pub mod policy;
 pub mod rootfs;

@@ -7,37 +7,28 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::ExitStatus;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::Signal;
-use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::error::{At, Error, Op, Result};
-use crate::kernel::sys::{pidfd_open, pidfd_send_signal};
+use crate::error::{Error, Result};
+use crate::kernel::nsenter::{self, Ns};
+use crate::kernel::sys::pidfd_send_signal;
 use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
 use crate::model::report::{self, Event, Outcome};
 use crate::subhost::attach::Attach;
+use crate::subhost::interrupt::Interrupt;
 use crate::subhost::state::{self, Lock};
 use crate::subhost::{cables, setup};
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
 const KILL_WAIT: Duration = Duration::from_secs(10);
-/// How long a set-up command may take to end after SIGTERM on a stop.
-const SETUP_GRACE: Duration = Duration::from_secs(5);
-
-/// The signal pipe's read end, for the set-up's waits (`wait_setup`).
-static SIGNALS: OnceLock<UnixStream> = OnceLock::new();
 
 /// Where events go: the caller's status pipe, or (with --foreground) the
 /// terminal directly.
@@ -106,26 +97,20 @@ impl Monitor {
     }
 
     fn start(&mut self, subinit: OwnedFd, made: &mut Made) -> Result<i32> {
-        let host_mnt = open(
-            "/proc/self/ns/mnt",
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .at("open", "/proc/self/ns/mnt")?;
-        let signals = signal_pipe()?;
+        // Stop signals are caught from here on, before anything is made.
+        let stop = Interrupt::catch()?;
         // Only now that a stop signal is caught: overlay-stop finds us.
         state::write_monitor(&self.cfg.name, self.cfg.stop_timeout.as_secs())?;
-        let result = setup::subhost(&self.cfg, subinit, &self.log, made, &mut self.attach);
-        // Why: the netns file and the cgroup are host objects; remove them
-        // from the host's mount namespace, where the netns bind lives.
-        let back =
-            setns(&host_mnt, CloneFlags::CLONE_NEWNS).op("setns back to the host mount namespace");
-        let child = result?;
-        back?;
+        // Why: the set-up leaves us in a private mount namespace; the
+        // netns file and the cgroup are host objects, removed from the
+        // host's mount namespace, where the netns bind lives.
+        let child = nsenter::returning(Ns::Mount, || {
+            setup::subhost(&self.cfg, subinit, &self.log, made, &mut self.attach, &stop)
+        })?;
         self.attach.spawned(&self.cfg.name);
         self.record(&child)?;
         self.send(Event::Pid(child.pid.as_raw()));
-        Ok(self.wait(child, &signals))
+        Ok(self.wait(child, &stop))
     }
 
     /// Writes the run state; on failure PID 1 is killed (teardown follows).
@@ -149,13 +134,13 @@ impl Monitor {
     }
 
     /// Relays readiness, forwards stop signals, returns when PID 1 ends.
-    fn wait(&mut self, child: Child, signals: &UnixStream) -> i32 {
+    fn wait(&mut self, child: Child, stop: &Interrupt) -> i32 {
         let mut ready = Some(child.ready);
         let mut text = Vec::new();
         // Stopped before PID 1 was ready: the boot failed, say why.
         let mut stopped = false;
         loop {
-            let (exited, woke, readable) = match wait_any(&child.pidfd, signals, ready.as_ref()) {
+            let (exited, woke, readable) = match wait_any(&child.pidfd, stop, ready.as_ref()) {
                 Ok(r) => r,
                 Err(e) => {
                     log::error!("{e}");
@@ -163,7 +148,7 @@ impl Monitor {
                 }
             };
             if woke {
-                drain(signals);
+                stop.drain();
                 stopped |= ready.is_some();
                 log::info!("stop signal: SIGTERM to PID 1");
                 if let Err(e) = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGTERM) {
@@ -265,11 +250,9 @@ impl Monitor {
 }
 
 /// Waits for PID 1's exit, a stop signal or readiness data.
-fn wait_any(pidfd: &OwnedFd, sig: &UnixStream, ready: Option<&File>) -> Result<(bool, bool, bool)> {
-    let mut fds = vec![
-        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-        PollFd::new(sig.as_fd(), PollFlags::POLLIN),
-    ];
+fn wait_any(pidfd: &OwnedFd, stop: &Interrupt, ready: Option<&File>) -> Result<(bool, bool, bool)> {
+    let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    fds.extend(stop.fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
     if let Some(r) = ready {
         fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
     }
@@ -283,84 +266,6 @@ fn wait_any(pidfd: &OwnedFd, sig: &UnixStream, ready: Option<&File>) -> Result<(
             .is_some_and(|r| !r.is_empty())
     };
     Ok((hit(0), hit(1), hit(2)))
-}
-
-/// Whether a stop signal has come (and not yet been passed on to PID 1).
-pub fn stop_requested() -> bool {
-    let Some(sig) = SIGNALS.get() else {
-        return false;
-    };
-    let mut fds = [PollFd::new(sig.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-}
-
-/// Err(Stopped) once a stop signal has come during the set-up.
-pub fn stopped() -> Result<()> {
-    if stop_requested() {
-        return Err(Error::Stopped);
-    }
-    Ok(())
-}
-
-/// Waits for a command of the set-up (ifup, PREMOUNT, POSTMOUNT, INIT). A
-/// stop signal meanwhile ends it (SIGTERM, SIGKILL after SETUP_GRACE) and
-/// gives Err(Stopped). Outside a monitor, a plain wait.
-pub fn wait_setup(child: &mut std::process::Child) -> Result<ExitStatus> {
-    let wait = |child: &mut std::process::Child| child.wait().at("wait", "set-up command");
-    let Some(sig) = SIGNALS.get() else {
-        return wait(child);
-    };
-    // The child is not reaped yet: its pid is still its own.
-    let pidfd = pidfd_open(Pid::from_raw(child.id() as i32)).op("pidfd_open set-up command")?;
-    loop {
-        let (exited, woke, _) = wait_any(&pidfd, sig, None)?;
-        if exited {
-            return wait(child);
-        }
-        if woke {
-            break;
-        }
-    }
-    log::info!("stop signal during the set-up: ending pid {}", child.id());
-    let _ = pidfd_send_signal(pidfd.as_fd(), Signal::SIGTERM);
-    let deadline = std::time::Instant::now() + SETUP_GRACE;
-    let ended = loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
-        ) {
-            Err(Errno::EINTR) => continue,
-            Ok(n) => break n > 0,
-            Err(_) => break false,
-        }
-    };
-    if !ended {
-        let _ = pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL);
-    }
-    let _ = child.wait();
-    Err(Error::Stopped)
-}
-
-/// SIGTERM, SIGINT and SIGHUP to the monitor wake it through this socket;
-/// before PID 1 exists they abort the set-up (`wait_setup`, `stopped`),
-/// then it asks PID 1 to stop gracefully.
-fn signal_pipe() -> Result<UnixStream> {
-    let (r, w) = UnixStream::pair().at("socketpair", "signal pipe")?;
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-        let w2 = w.try_clone().at("dup", "signal pipe")?;
-        signal_hook::low_level::pipe::register(sig, w2).at("register signal", "signal pipe")?;
-    }
-    r.set_nonblocking(true)
-        .at("set nonblocking", "signal pipe")?;
-    let _ = SIGNALS.set(r.try_clone().at("dup", "signal pipe")?);
-    Ok(r)
-}
-
-fn drain(mut s: &UnixStream) {
-    let mut buf = [0u8; 64];
-    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 fn describe(status: &nix::Result<WaitStatus>) -> String {

@@ -16,8 +16,9 @@ use crate::kernel::inroot::Root;
 use crate::kernel::{cgroup, netns};
 use crate::model::config::{Config, Hook};
 use crate::subhost::attach::Attach;
+use crate::subhost::interrupt::Interrupt;
 use crate::subhost::monitor::{Child, Made};
-use crate::subhost::{cables, devfs, hooks, monitor, rootfs, spawn};
+use crate::subhost::{cables, devfs, hooks, rootfs, spawn};
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
 /// a private mount namespace; `made` records what exists on the host.
@@ -27,6 +28,7 @@ pub fn subhost(
     log: &File,
     made: &mut Made,
     attach: &mut Attach,
+    stop: &Interrupt,
 ) -> Result<Child> {
     let t0 = Instant::now();
     let step = |what: &str| log::info!("{what} ({} µs)", t0.elapsed().as_micros());
@@ -37,10 +39,10 @@ pub fn subhost(
     step("netns");
     // Still in the host's mount namespace: whatever `ifup` starts (a DHCP
     // client) must not live in, and pin, the private one made next.
-    cables::setup(cfg, &ns, log, &mut made.cables)?;
+    cables::setup(cfg, &ns, log, &mut made.cables, stop)?;
     step("cables");
     // A stop signal (overlay-stop) during the set-up aborts the boot.
-    monitor::stopped()?;
+    stop.check()?;
 
     // Why: every mount from here on lives in this namespace (and PID 1's
     // copy of it) only; the host's mount table never sees them, and they
@@ -61,15 +63,17 @@ pub fn subhost(
 
     match &cfg.premount {
         Hook::BuiltIn => hooks::builtin_premount(cfg)?,
-        Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log)?,
+        Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log, stop)?,
     }
-    monitor::stopped()?;
+    stop.check()?;
     rootfs::mount_root(cfg)?;
     step("root");
     let live = Root::open(&cfg.live)?;
     match &cfg.postmount {
         Hook::BuiltIn => devfs::postmount(cfg, &live, &ns)?,
-        Hook::Command(argv) => hooks::run("POSTMOUNT", argv, &[&cfg.live, &cfg.upper], cfg, log)?,
+        Hook::Command(argv) => {
+            hooks::run("POSTMOUNT", argv, &[&cfg.live, &cfg.upper], cfg, log, stop)?
+        }
     }
     rootfs::bind_shares(cfg, &live)?;
     drop(live);
@@ -79,9 +83,9 @@ pub fn subhost(
 
     let init = match &cfg.init {
         Hook::BuiltIn => None,
-        Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log)?),
+        Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log, stop)?),
     };
-    monitor::stopped()?;
+    stop.check()?;
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
     let log_fd = OwnedFd::from(log.try_clone().at("dup", &cfg.log)?);
     let mut keep = vec![ready_w.as_raw_fd()];
