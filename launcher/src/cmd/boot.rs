@@ -19,7 +19,7 @@ use crate::model::config::Config;
 use crate::model::report::{self, Outcome};
 use crate::subhost::monitor::{Monitor, Sink};
 use crate::subhost::state::Lock;
-use crate::subhost::{diskmounts, spawn, state};
+use crate::subhost::{diskmounts, spawn, state, teardown};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -54,7 +54,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
     if stale {
         // Not `abandon` when this fails: the stale record is the only trace
         // of what still runs, for the next stop or boot to find.
-        clean_stale(&cfg.name).map_err(release)?;
+        teardown::reclaim_for_boot(&cfg.name, STALE_KILL_WAIT).map_err(release)?;
     }
     let name = cfg.name.clone();
     let abandon = |e: Error| abandon(&name, e);
@@ -135,14 +135,6 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
             Ok(1)
         }
     }
-}
-
-/// With the lock held, what a launcher that died left: its subhost is
-/// stopped and its objects removed.
-fn clean_stale(name: &str) -> Result<()> {
-    log::warn!("{name}: cleaning state left by a launcher that died");
-    crate::cmd::stop::stop_orphan(name)?;
-    state::clean_objects(name, STALE_KILL_WAIT)
 }
 
 /// With the lock held: check nothing of that name is in the way, record

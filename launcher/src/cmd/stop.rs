@@ -10,19 +10,16 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
 use crate::kernel::privilege::require_root;
-use crate::kernel::sys::{pidfd_open, pidfd_send_signal};
-use crate::kernel::{cgroup, netns};
+use crate::kernel::sys::pidfd_open;
+use crate::kernel::{cgroup, netns, pidfd};
 use crate::subhost::state::{self, Probe};
+use crate::subhost::teardown::{end_pid1, stop_orphan, teardown, wait_exit, Scope, GRACE};
 
-/// Grace added to STOP_TIMEOUT for the subinit's own stop sequence.
-const GRACE: Duration = Duration::from_secs(5);
 /// How long the monitor may take for its teardown.
 const TEARDOWN: Duration = Duration::from_secs(15);
 
@@ -45,7 +42,7 @@ pub fn stop(conf: &Path) -> Result<i32> {
         }
         Probe::Stale(lock) => {
             let was_running = stop_orphan(&name)?;
-            clean_stale(&name)?;
+            teardown(&name, &Scope::Reclaim, TEARDOWN)?;
             drop(lock);
             verify_gone(&name)?;
             let _ = writeln!(
@@ -100,15 +97,10 @@ fn during_boot(name: &str) -> Result<()> {
             what: format!("subhost {name}"),
         });
     };
-    match pidfd_send_signal(monitor.as_fd(), Signal::SIGTERM) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(errno) => {
-            return Err(Error::Call {
-                op: "pidfd_send_signal SIGTERM",
-                errno,
-            })
-        }
-    }
+    pidfd::signal(monitor.as_fd(), Signal::SIGTERM).map_err(|errno| Error::Call {
+        op: "pidfd_send_signal SIGTERM",
+        errno,
+    })?;
     let deadline = Duration::from_secs(m.stop_timeout) + GRACE + TEARDOWN;
     if !wait_exit(&monitor, deadline)? {
         // PID 1 came up meanwhile and outlived its grace: kill it all.
@@ -132,7 +124,7 @@ fn during_boot(name: &str) -> Result<()> {
 /// behind, so finish its work; then check nothing of the subhost is left.
 fn finish_teardown(name: &str) -> Result<()> {
     if let Probe::Stale(lock) = state::probe(name)? {
-        clean_stale(name)?;
+        teardown(name, &Scope::Reclaim, TEARDOWN)?;
         drop(lock);
     }
     verify_gone(name)
@@ -158,81 +150,6 @@ fn recorded_monitor(name: &str) -> Result<Option<(state::Monitor, OwnedFd)>> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The monitor died but PID 1 may live on: stop it as gracefully as with
-/// a monitor. True when it was running. The caller holds the lock.
-pub fn stop_orphan(name: &str) -> Result<bool> {
-    let Some(st) = state::read(name) else {
-        return Ok(false);
-    };
-    let Some(pid1) = state::open_pid1(&st) else {
-        return Ok(false);
-    };
-    log::warn!("{name}: PID 1 runs without its monitor; stopping it");
-    end_pid1(name, &pid1, Duration::from_secs(st.stop_timeout) + GRACE)?;
-    Ok(true)
-}
-
-/// SIGTERM, a grace period, then SIGKILL to everything in the subhost.
-fn end_pid1(name: &str, pid1: &OwnedFd, grace: Duration) -> Result<()> {
-    match pidfd_send_signal(pid1.as_fd(), Signal::SIGTERM) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(errno) => {
-            return Err(Error::Call {
-                op: "pidfd_send_signal SIGTERM",
-                errno,
-            })
-        }
-    }
-    if wait_exit(pid1, grace)? {
-        return Ok(());
-    }
-    log::warn!("{name}: still running after {} s; killing", grace.as_secs());
-    match cgroup::path(name)? {
-        Some(dir) if dir.exists() => cgroup::kill(&dir)?,
-        _ => match pidfd_send_signal(pid1.as_fd(), Signal::SIGKILL) {
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(errno) => {
-                return Err(Error::Call {
-                    op: "pidfd_send_signal SIGKILL",
-                    errno,
-                })
-            }
-        },
-    }
-    if wait_exit(pid1, GRACE)? {
-        Ok(())
-    } else {
-        Err(Error::Timeout {
-            what: "the subhost's PID 1 to end",
-        })
-    }
-}
-
-/// Waits until the process behind `pidfd` has ended; false at the deadline.
-fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
-    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    loop {
-        match poll(&mut fds, ms) {
-            Ok(n) => return Ok(n > 0),
-            Err(Errno::EINTR) => continue,
-            Err(errno) => {
-                return Err(Error::Call {
-                    op: "poll pidfd",
-                    errno,
-                })
-            }
-        }
-    }
-}
-
-/// Cleans what a dead launcher left (the caller holds the lock).
-pub fn clean_stale(name: &str) -> Result<()> {
-    state::clean_objects(name, TEARDOWN)?;
-    crate::subhost::diskmounts::release_recorded(name);
-    state::remove(name)
 }
 
 /// Checks that nothing of the subhost is left on the host.

@@ -16,3 +16,4 @@ pub mod setup;
 pub mod spawn;
 pub mod state;
 pub mod status;
+pub mod teardown;

@@ -7,25 +7,23 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
 use crate::kernel::nsenter::{self, Ns};
 use crate::kernel::sys::pidfd_send_signal;
-use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
 use crate::model::report::{self, Event, Outcome};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
+use crate::subhost::setup::{self, Child};
 use crate::subhost::state::{self, Lock};
-use crate::subhost::{cables, setup};
+use crate::subhost::teardown::{self, Made, Scope};
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -47,21 +45,6 @@ pub struct Monitor {
     pub sink: Sink,
     /// PID 1's status pipe and, for `--session`, its pty and command.
     pub attach: Attach,
-}
-
-/// What this monitor created on the host, so teardown removes only that.
-#[derive(Default)]
-pub struct Made {
-    pub netns: bool,
-    pub cgroup: Option<PathBuf>,
-    pub cables: cables::Made,
-}
-
-/// The running PID 1.
-pub struct Child {
-    pub pid: Pid,
-    pub pidfd: OwnedFd,
-    pub ready: File,
 }
 
 impl Monitor {
@@ -89,7 +72,12 @@ impl Monitor {
             }
         };
         self.attach.finish();
-        self.teardown(&made);
+        let scope = Scope::Monitor {
+            made: &made,
+            log: &self.log,
+        };
+        // Errors are logged step by step; the checklist carries on.
+        let _ = teardown::teardown(&self.cfg.name, &scope, KILL_WAIT);
         self.close();
         drop(self.upper_lock.take());
         drop(self.lock);
@@ -223,29 +211,6 @@ impl Monitor {
                 self.sink = Sink::Pipe(None);
             }
         }
-    }
-
-    /// Removes what this monitor made on the host, then the run state.
-    fn teardown(&self, made: &Made) {
-        if let Some(dir) = &made.cgroup {
-            if let Err(e) = cgroup::teardown(dir, KILL_WAIT) {
-                log::error!("cgroup: {e}");
-            }
-        }
-        if made.netns {
-            cables::deconfigure(&made.cables, &self.log);
-            netns::remove(&self.cfg.name);
-        }
-        cables::remove(&made.cables);
-        // The disk images overlay-diskfile mounted for this boot (the run
-        // directory lists them); their loop devices detach themselves.
-        crate::subhost::diskmounts::release_recorded(&self.cfg.name);
-        // A session's policy-rc.d in UPPER, even when its caller was killed.
-        crate::subhost::policy::release_recorded(&self.cfg.name);
-        if let Err(e) = state::remove(&self.cfg.name) {
-            log::error!("{e}");
-        }
-        log::info!("torn down");
     }
 }
 

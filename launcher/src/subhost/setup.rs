@@ -9,7 +9,7 @@ use std::time::Instant;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
-use nix::unistd::pipe2;
+use nix::unistd::{pipe2, Pid};
 
 use crate::error::{At, Op, Result};
 use crate::kernel::inroot::Root;
@@ -17,8 +17,15 @@ use crate::kernel::{cgroup, netns};
 use crate::model::config::{Config, Hook};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
-use crate::subhost::monitor::{Child, Made};
+use crate::subhost::teardown::Made;
 use crate::subhost::{cables, devfs, hooks, rootfs, spawn};
+
+/// The running PID 1.
+pub struct Child {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub ready: File,
+}
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
 /// a private mount namespace; `made` records what exists on the host.

@@ -11,13 +11,11 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{At, Error, Result};
-use crate::kernel::{cgroup, netns};
 
 pub const RUN_DIR: &str = "/run/overlay-boot";
 
@@ -311,25 +309,6 @@ pub fn names() -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Removes what a subhost leaves on the host besides its mounts (which go
-/// with its mount namespaces): every process in its cgroup, the cgroup,
-/// the netns file, a session's policy-rc.d in UPPER. Must run in the
-/// host's mount namespace.
-pub fn clean_objects(name: &str, timeout: Duration) -> Result<()> {
-    let cg = cgroup::path(name)?;
-    let killed = match &cg {
-        Some(dir) => cgroup::teardown(dir, timeout),
-        None => Ok(()),
-    };
-    netns::remove(name);
-    if killed.is_ok() {
-        // Nothing of the session runs any more; when something still does,
-        // the note stays for the next cleanup.
-        crate::subhost::policy::release_recorded(name);
-    }
-    killed
 }
 
 /// Removes the run directory (the lock file with it, while held).
