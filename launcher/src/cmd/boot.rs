@@ -2,222 +2,33 @@
 //! monitor, and return when the subhost is ready (exit 0, one line) or has
 //! failed (exit 1, the reason and the log's tail, nothing left behind).
 
-use std::fs::File;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
-use std::time::Duration;
 
-use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
-use nix::unistd::{fork, pipe2, ForkResult};
 
-use crate::error::{At, Error, Op, Result};
-use crate::kernel::privilege::require_root;
-use crate::kernel::{cgroup, netns};
-use crate::model::config::Config;
+use crate::error::Result;
 use crate::model::report::{self, Outcome};
-use crate::subhost::monitor::{Monitor, Sink};
-use crate::subhost::state::Lock;
-use crate::subhost::{diskmounts, spawn, state, teardown};
-
-/// How long the cleanup of a stale subhost waits for its processes to end.
-const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
-
-/// A boot that passed every check and holds the subhost's locks (its NAME
-/// and its UPPER), with its subinit opened and LOG ready. An error after
-/// this point must go through `abandon`, so that nothing of the refused
-/// boot is left. Both locks must stay open as long as the monitor lives.
-pub struct Reserved {
-    pub cfg: Config,
-    pub subinit: OwnedFd,
-    pub lock: Lock,
-    pub upper_lock: Lock,
-    pub log: File,
-}
-
-/// Loads CONF (then lets `adjust` change it, as a session does), checks
-/// privilege, opens the subinit, takes the locks, cleans what a dead
-/// launcher left under that NAME, and prepares the run state.
-pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved> {
-    // Loading runs the `!` commands; overlay-diskfile among them may mount
-    // disk images on the host, which a refusal must release again.
-    let (mut cfg, disks) = diskmounts::load_config(conf)?;
-    adjust(&mut cfg);
-    let release = |e: Error| {
-        diskmounts::release(&disks);
-        e
-    };
-    require_root().map_err(release)?;
-    let subinit = spawn::open_subinit().map_err(release)?;
-    let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
-    if stale {
-        // Not `abandon` when this fails: the stale record is the only trace
-        // of what still runs, for the next stop or boot to find.
-        teardown::reclaim_for_boot(&cfg.name, STALE_KILL_WAIT).map_err(release)?;
-    }
-    let name = cfg.name.clone();
-    let abandon = |e: Error| abandon(&name, e);
-    let upper_lock = state::lock_upper(&cfg.upper)
-        .map_err(release)
-        .map_err(abandon)?;
-    diskmounts::record(&cfg.name, &disks)
-        .map_err(release)
-        .map_err(abandon)?;
-    let log = prepare(&cfg).map_err(abandon)?;
-    if let Ok(upper) = crate::kernel::inroot::Root::open(&cfg.upper) {
-        crate::subhost::policy::remove_leftover(&upper);
-    }
-    Ok(Reserved {
-        cfg,
-        subinit,
-        lock,
-        upper_lock,
-        log,
-    })
-}
-
-/// Undoes a reservation on a refusal: the disk images it recorded and the
-/// run directory. Returns `err` for `map_err`.
-pub fn abandon(name: &str, err: Error) -> Error {
-    diskmounts::release_recorded(name);
-    let _ = state::remove(name);
-    err
-}
+use crate::subhost::monitor::{spawn_monitor, Monitor, Sink};
+use crate::subhost::reserve::reserve;
 
 pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
-    let Reserved {
-        cfg,
-        subinit,
-        lock,
-        upper_lock,
-        log,
-    } = reserve(conf, |_| {})?;
-    let name = cfg.name.clone();
-    let abandon = |e: Error| abandon(&name, e);
+    let reserved = reserve(conf, |_| {})?;
     if foreground {
         let sink = Sink::Terminal(Outcome::default());
-        let mut monitor = Monitor::new(cfg, log, lock, sink);
-        monitor.upper_lock = Some(upper_lock);
-        return Ok(monitor.run(subinit));
+        return Ok(Monitor::run(reserved, sink, None));
     }
-    let (r, w) = pipe2(OFlag::O_CLOEXEC).op("pipe").map_err(abandon)?;
-    // SAFETY: the launcher is single-threaded here, so the child may run
-    // any code after fork.
-    match unsafe { fork() }.op("fork").map_err(abandon)? {
-        ForkResult::Child => {
-            drop(r);
-            if let Err(e) = daemonize(&log) {
-                log::warn!("monitor: {e}");
-            }
-            let sink = Sink::Pipe(Some(File::from(w)));
-            let mut monitor = Monitor::new(cfg, log, lock, sink);
-            monitor.upper_lock = Some(upper_lock);
-            std::process::exit(monitor.run(subinit))
-        }
-        ForkResult::Parent { child } => {
-            drop(w);
-            // The lock is shared with the monitor; dropping it here would
-            // unlock it for both. Closing happens at exit.
-            std::mem::forget(lock);
-            std::mem::forget(upper_lock);
-            let out = Outcome::read(File::from(r));
-            if let (true, Some(pid)) = (out.ready, out.pid) {
-                report::print_ready(&cfg.name, pid, &cfg.log, &out.failed);
-                return Ok(0);
-            }
-            // Teardown is the monitor's last act: wait for it.
-            let _ = waitpid(child, None);
-            let reason = out
-                .reason
-                .unwrap_or_else(|| "the monitor ended without a report".into());
-            report::print_failure(&cfg.name, &reason, &cfg.log);
-            Ok(1)
-        }
+    let (name, log) = (reserved.cfg.name.clone(), reserved.cfg.log.clone());
+    let monitor = spawn_monitor(reserved, None)?;
+    let out = Outcome::read(monitor.events);
+    if let (true, Some(pid)) = (out.ready, out.pid) {
+        report::print_ready(&name, pid, &log, &out.failed);
+        return Ok(0);
     }
-}
-
-/// With the lock held: check nothing of that name is in the way, record
-/// the config path, open LOG.
-pub fn prepare(cfg: &Config) -> Result<File> {
-    let ns = netns::path(&cfg.name);
-    if ns.exists() {
-        return Err(Error::InTheWay {
-            what: "network namespace",
-            path: ns,
-        });
-    }
-    if let Some(cg) = cgroup::path(&cfg.name)?.filter(|p| p.exists()) {
-        return Err(Error::InTheWay {
-            what: "cgroup",
-            path: cg,
-        });
-    }
-    state::write_conf(&cfg.name, &cfg.path)?;
-    open_log(&cfg.log)
-}
-
-/// Opens LOG for this boot (truncated, appending). The default LOG is a
-/// predictable path under /tmp (security check 26): whatever a local user
-/// planted there (a symlink, a FIFO that would hang the open, a file of
-/// theirs, a hard link to a file of root's) is removed and LOG made anew.
-fn open_log(path: &Path) -> Result<File> {
-    let file = match open_log_file(path, false) {
-        Ok(file) if owned_by_root_alone(&file) => file,
-        Ok(_) | Err(_) => {
-            log::warn!("{}: not a file of root's: replaced", path.display());
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).at("remove", path);
-                }
-                _ => {}
-            }
-            open_log_file(path, true).at("create log", path)?
-        }
-    };
-    file.set_len(0).at("truncate", path)?;
-    // Appending keeps the monitor's and the subhost's lines whole; this
-    // also clears O_NONBLOCK.
-    nix::fcntl::fcntl(
-        &file,
-        nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND | OFlag::O_WRONLY),
-    )
-    .at("fcntl", path)?;
-    Ok(file)
-}
-
-/// O_NOFOLLOW (no symlink), O_NONBLOCK (a FIFO fails with ENXIO instead of
-/// waiting for a reader); `fresh`: O_EXCL, a file this call creates.
-fn open_log_file(path: &Path, fresh: bool) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options
-        .write(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    if fresh {
-        options.create_new(true);
-    } else {
-        options.create(true);
-    }
-    options.open(path)
-}
-
-fn owned_by_root_alone(file: &File) -> bool {
-    file.metadata()
-        .is_ok_and(|m| m.is_file() && m.uid() == 0 && m.nlink() == 1)
-}
-
-/// The monitor leaves the caller's session and terminal; its output goes to LOG.
-pub fn daemonize(log: &File) -> Result<()> {
-    nix::unistd::setsid().op("setsid")?;
-    let null: OwnedFd = nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .at("open", "/dev/null")?;
-    nix::unistd::dup2_stdin(&null).op("dup2 stdin")?;
-    nix::unistd::dup2_stdout(log).op("dup2 stdout")?;
-    nix::unistd::dup2_stderr(log).op("dup2 stderr")?;
-    nix::unistd::chdir("/").at("chdir", "/")
+    // Teardown is the monitor's last act: wait for it.
+    let _ = waitpid(monitor.pid, None);
+    let reason = out
+        .reason
+        .unwrap_or_else(|| "the monitor ended without a report".into());
+    report::print_failure(&name, &reason, &log);
+    Ok(1)
 }

@@ -16,8 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
 use crate::kernel::privilege::require_root;
+use crate::model::status::Service;
 use crate::subhost::state::{self, Probe};
-use crate::subhost::status::{self, Service};
+use crate::subhost::status;
 
 /// One running subhost.
 #[derive(Debug, Clone, PartialEq, Eq)]

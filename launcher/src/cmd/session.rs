@@ -8,85 +8,51 @@
 //! 101) keeps package installs from starting daemons.
 
 use std::ffi::OsString;
-use std::fs::File;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use nix::fcntl::OFlag;
 use nix::sys::wait::WaitStatus;
-use nix::unistd::{fork, pipe2, ForkResult};
 
-use crate::cmd::boot;
 use crate::cmd::relay::{self, Caller, OnStop, Peer};
-use crate::error::{At, Error, Op, Result};
+use crate::error::{Op, Result};
 use crate::kernel::pty;
 use crate::kernel::sys::pidfd_open;
 use crate::model::config::Hook;
 use crate::model::report::{self, Outcome};
 use crate::subhost::attach::SessionRequest;
-use crate::subhost::monitor::{Monitor, Sink};
+use crate::subhost::monitor::spawn_monitor;
 use crate::subhost::policy::Policy;
+use crate::subhost::reserve::{abandon, reserve};
 
 pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     // Maintenance mode: nothing starts but CMD.
-    let reserved = boot::reserve(conf, |cfg| {
+    let reserved = reserve(conf, |cfg| {
         cfg.start.clear();
         cfg.init = Hook::BuiltIn;
         cfg.services = None;
     })?;
-    let boot::Reserved {
-        cfg,
-        subinit,
-        lock,
-        upper_lock,
-        log,
-    } = reserved;
-    let (name, log_path) = (cfg.name.clone(), cfg.log.clone());
-    let abandon = |e: Error| boot::abandon(&name, e);
+    let (name, log_path) = (reserved.cfg.name.clone(), reserved.cfg.log.clone());
     let caller = Caller::detect();
-    let policy = Policy::install(&cfg).map_err(abandon)?;
-    let (mine, theirs) = UnixStream::pair()
-        .at("socketpair", "session")
-        .map_err(abandon)?;
-    let (events_r, events_w) = pipe2(OFlag::O_CLOEXEC).op("pipe").map_err(abandon)?;
+    let policy = Policy::install(&reserved.cfg).map_err(|e| abandon(&name, e))?;
     let request = SessionRequest {
         argv: argv.to_vec(),
         term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
         slave: caller.slave_setup(),
-        handoff: Some(theirs),
+        handoff: None,
     };
-    // SAFETY: the launcher is single-threaded here, so the child may run
-    // any code after fork.
-    let child = match unsafe { fork() }.op("fork").map_err(abandon)? {
-        ForkResult::Child => {
-            drop(mine);
-            drop(events_r);
-            if let Err(e) = boot::daemonize(&log) {
-                log::warn!("monitor: {e}");
-            }
-            let mut monitor = Monitor::new(cfg, log, lock, Sink::Pipe(Some(File::from(events_w))));
-            monitor.attach.session = Some(request);
-            monitor.upper_lock = Some(upper_lock);
-            std::process::exit(monitor.run(subinit))
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(request);
-    drop(events_w);
-    // The lock is shared with the monitor; it is closed at exit.
-    std::mem::forget(lock);
-    std::mem::forget(upper_lock);
-    let pidfd = pidfd_open(child).op("pidfd_open monitor")?;
+    let monitor = spawn_monitor(reserved, Some(request))?;
+    let pidfd = pidfd_open(monitor.pid).op("pidfd_open monitor")?;
     let peer = Peer {
-        pid: child,
+        pid: monitor.pid,
         pidfd: &pidfd,
     };
-    let master = pty::recv_fd(&mine)?;
-    drop(mine);
+    let master = match monitor.handoff {
+        Some(sock) => pty::recv_fd(&sock)?,
+        None => None,
+    };
     let status = relay::run(master, &caller, &peer, OnStop::StopSubhost)?;
     // The monitor has torn everything down: the subhost is gone.
     drop(policy);
-    let out = Outcome::read(File::from(events_r));
+    let out = Outcome::read(monitor.events);
     if !out.ready {
         let reason = out
             .reason

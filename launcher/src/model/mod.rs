@@ -8,3 +8,4 @@ pub mod names;
 pub mod parttable;
 pub mod paths;
 pub mod report;
+pub mod status;

@@ -19,7 +19,7 @@ use nix::unistd::pipe2;
 use crate::error::{Op, Result};
 use crate::kernel::inroot::Root;
 use crate::kernel::pty::{self, Pty, SlaveSetup};
-use crate::subhost::status;
+use crate::subhost::status::StatusPipe;
 
 /// A session asked for by `overlay-boot --session`.
 pub struct SessionRequest {
@@ -35,15 +35,21 @@ pub struct SessionRequest {
 
 #[derive(Default)]
 pub struct Attach {
-    pub session: Option<SessionRequest>,
+    session: Option<SessionRequest>,
     status_r: Option<File>,
     status_w: Option<OwnedFd>,
     pty: Option<Pty>,
     command: Vec<OsString>,
-    writer: Option<status::Writer>,
 }
 
 impl Attach {
+    pub fn new(session: Option<SessionRequest>) -> Attach {
+        Attach {
+            session,
+            ..Attach::default()
+        }
+    }
+
     pub fn is_session(&self) -> bool {
         self.session.is_some()
     }
@@ -95,10 +101,9 @@ impl Attach {
 
     /// PID 1 runs: close our copies of its ends, hand the pty master to the
     /// caller (the monitor keeps none, so the session hangs up if the caller
-    /// dies), and start keeping /run/overlay-boot/NAME/status. Must run in
-    /// the host's mount namespace (it starts a thread, after which the
-    /// monitor can no longer setns into a mount namespace).
-    pub fn spawned(&mut self, name: &str) {
+    /// dies), and return the status pipe, from which the monitor keeps
+    /// /run/overlay-boot/NAME/status.
+    pub fn spawned(&mut self, name: &str) -> Option<StatusPipe> {
         self.status_w = None;
         let handoff = self.session.as_mut().and_then(|r| r.handoff.take());
         if let (Some(pty), Some(sock)) = (self.pty.take(), handoff) {
@@ -107,20 +112,7 @@ impl Attach {
                 log::error!("session: {e}");
             }
         }
-        if let Some(r) = self.status_r.take() {
-            match status::Writer::start(name, r) {
-                Ok(w) => self.writer = Some(w),
-                Err(e) => log::warn!("status: {e}"),
-            }
-        }
-    }
-
-    /// PID 1 has ended: no status is written any more (the run directory
-    /// is about to go).
-    pub fn finish(&mut self) {
-        if let Some(w) = self.writer.take() {
-            w.finish();
-        }
+        self.status_r.take().map(|r| StatusPipe::new(name, r))
     }
 }
 

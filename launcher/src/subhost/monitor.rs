@@ -1,28 +1,31 @@
-//! The monitor: lives as long as the subhost. It makes the netns (in the
-//! host's mount namespace), then, in a private mount namespace, the cgroup,
-//! the root filesystem and its mounts; clones PID 1; relays readiness to the
-//! caller; waits for PID 1; and when PID 1 ends for any reason removes all
-//! that lives on the host: cgroup, netns file, run state.
+//! The monitor: lives as long as the subhost. Built from a boot's
+//! reservation, it makes the netns (in the host's mount namespace), then,
+//! in a private mount namespace, the cgroup, the root filesystem and its
+//! mounts; clones PID 1; relays readiness to the caller and keeps the
+//! status file while it waits for PID 1 (`watch`); and when PID 1 ends
+//! for any reason runs the one teardown.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
-use crate::error::{Error, Result};
+use crate::error::{At, Op, Result};
 use crate::kernel::nsenter::{self, Ns};
 use crate::kernel::sys::pidfd_send_signal;
 use crate::model::config::Config;
 use crate::model::report::{self, Event, Outcome};
-use crate::subhost::attach::Attach;
+use crate::subhost::attach::{Attach, SessionRequest};
 use crate::subhost::interrupt::Interrupt;
+use crate::subhost::reserve::{abandon, Reserved};
 use crate::subhost::setup::{self, Child};
-use crate::subhost::state::{self, Lock};
+use crate::subhost::state;
 use crate::subhost::teardown::{self, Made, Scope};
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
@@ -36,54 +39,54 @@ pub enum Sink {
 }
 
 pub struct Monitor {
-    pub cfg: Config,
-    pub log: File,
-    /// Held (never read) while the monitor lives: the subhost is running.
-    pub lock: Lock,
-    /// The lock on UPPER (see `state::lock_upper`), released with `lock`.
-    pub upper_lock: Option<Lock>,
-    pub sink: Sink,
+    pub(super) cfg: Config,
+    pub(super) log: File,
+    sink: Sink,
     /// PID 1's status pipe and, for `--session`, its pty and command.
-    pub attach: Attach,
+    pub(super) attach: Attach,
 }
 
 impl Monitor {
-    pub fn new(cfg: Config, log: File, lock: Lock, sink: Sink) -> Monitor {
-        Monitor {
+    /// The monitor of a reserved boot (`session`: what `--session` asks
+    /// for): boots, waits, tears down, releases the locks last; returns
+    /// the process exit status.
+    pub fn run(r: Reserved, sink: Sink, session: Option<SessionRequest>) -> i32 {
+        let Reserved {
+            cfg,
+            subinit,
+            lock,
+            upper_lock,
+            log,
+        } = r;
+        let mut monitor = Monitor {
             cfg,
             log,
-            lock,
-            upper_lock: None,
             sink,
-            attach: Attach::default(),
-        }
-    }
-
-    /// Boots, waits, tears down; returns the process exit status.
-    /// `subinit`: the binary to exec as PID 1 (closed once it runs).
-    pub fn run(mut self, subinit: OwnedFd) -> i32 {
+            attach: Attach::new(session),
+        };
         let mut made = Made::default();
-        let code = match self.start(subinit, &mut made) {
+        let code = match monitor.start(subinit, &mut made) {
             Ok(code) => code,
             Err(e) => {
                 log::error!("{e}");
-                self.send(Event::Error(e.to_string()));
+                monitor.send(Event::Error(e.to_string()));
                 1
             }
         };
-        self.attach.finish();
         let scope = Scope::Monitor {
             made: &made,
-            log: &self.log,
+            log: &monitor.log,
         };
         // Errors are logged step by step; the checklist carries on.
-        let _ = teardown::teardown(&self.cfg.name, &scope, KILL_WAIT);
-        self.close();
-        drop(self.upper_lock.take());
-        drop(self.lock);
+        let _ = teardown::teardown(&monitor.cfg.name, &scope, KILL_WAIT);
+        monitor.close();
+        // Held (never read) while the monitor lives: the subhost is running.
+        drop(upper_lock);
+        drop(lock);
         code
     }
 
+    /// `subinit`: the binary to exec as PID 1 (closed once it runs).
     fn start(&mut self, subinit: OwnedFd, made: &mut Made) -> Result<i32> {
         // Stop signals are caught from here on, before anything is made.
         let stop = Interrupt::catch()?;
@@ -95,10 +98,10 @@ impl Monitor {
         let child = nsenter::returning(Ns::Mount, || {
             setup::subhost(&self.cfg, subinit, &self.log, made, &mut self.attach, &stop)
         })?;
-        self.attach.spawned(&self.cfg.name);
+        let status = self.attach.spawned(&self.cfg.name);
         self.record(&child)?;
         self.send(Event::Pid(child.pid.as_raw()));
-        Ok(self.wait(child, &stop))
+        Ok(self.wait(child, &stop, status))
     }
 
     /// Writes the run state; on failure PID 1 is killed (teardown follows).
@@ -121,58 +124,8 @@ impl Monitor {
         })
     }
 
-    /// Relays readiness, forwards stop signals, returns when PID 1 ends.
-    fn wait(&mut self, child: Child, stop: &Interrupt) -> i32 {
-        let mut ready = Some(child.ready);
-        let mut text = Vec::new();
-        // Stopped before PID 1 was ready: the boot failed, say why.
-        let mut stopped = false;
-        loop {
-            let (exited, woke, readable) = match wait_any(&child.pidfd, stop, ready.as_ref()) {
-                Ok(r) => r,
-                Err(e) => {
-                    log::error!("{e}");
-                    continue;
-                }
-            };
-            if woke {
-                stop.drain();
-                stopped |= ready.is_some();
-                log::info!("stop signal: SIGTERM to PID 1");
-                if let Err(e) = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGTERM) {
-                    log::warn!("signal PID 1: {}", e.desc());
-                }
-            }
-            if let (true, Some(r)) = (readable, ready.as_mut()) {
-                let mut buf = [0u8; 512];
-                match r.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        ready = None;
-                        self.relay_ready(&text);
-                    }
-                    Ok(n) => text.extend_from_slice(&buf[..n]),
-                }
-            }
-            if exited {
-                break;
-            }
-        }
-        let status = waitpid(child.pid, None);
-        log::info!("PID 1 ended: {}", describe(&status));
-        self.send(Event::Exited(describe(&status)));
-        if stopped {
-            self.send(Event::Error(Error::Stopped.to_string()));
-        }
-        match status {
-            Ok(WaitStatus::Exited(_, 0)) => 0,
-            // A session ends with its command's status (the subinit's).
-            Ok(WaitStatus::Exited(_, c)) if self.attach.is_session() => c,
-            _ => 1,
-        }
-    }
-
     /// The subinit closed its ready fd: pass on what it said.
-    fn relay_ready(&mut self, text: &[u8]) {
+    pub(super) fn relay_ready(&mut self, text: &[u8]) {
         let Some(failed) = report::parse_subinit(&String::from_utf8_lossy(text)) else {
             return;
         };
@@ -184,7 +137,7 @@ impl Monitor {
         self.close();
     }
 
-    fn send(&mut self, ev: Event) {
+    pub(super) fn send(&mut self, ev: Event) {
         match &mut self.sink {
             Sink::Pipe(Some(pipe)) => {
                 let _ = pipe.write_all(ev.to_line().as_bytes());
@@ -214,39 +167,73 @@ impl Monitor {
     }
 }
 
-/// Waits for PID 1's exit, a stop signal or readiness data.
-fn wait_any(pidfd: &OwnedFd, stop: &Interrupt, ready: Option<&File>) -> Result<(bool, bool, bool)> {
-    let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    fds.extend(stop.fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-    if let Some(r) = ready {
-        fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
-    }
-    match poll(&mut fds, PollTimeout::NONE) {
-        Ok(_) | Err(Errno::EINTR) => {}
-        Err(errno) => return Err(Error::Call { op: "poll", errno }),
-    }
-    let hit = |i: usize| {
-        fds.get(i)
-            .and_then(PollFd::revents)
-            .is_some_and(|r| !r.is_empty())
-    };
-    Ok((hit(0), hit(1), hit(2)))
+/// The caller's side of a forked monitor.
+pub struct Spawned {
+    pub pid: Pid,
+    /// The read end of the monitor's event pipe (`Outcome::read`).
+    pub events: File,
+    /// For a session: where the monitor sends the pty master once PID 1
+    /// runs (EOF if it never does).
+    pub handoff: Option<UnixStream>,
 }
 
-fn describe(status: &nix::Result<WaitStatus>) -> String {
-    match status {
-        Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
-        // The subinit blocks both: only reboot(2) inside the subhost kills
-        // a pid namespace's init with them (pid_namespaces(7)). Policy: the
-        // subhost is not started again; the administrator boots it anew.
-        Ok(WaitStatus::Signaled(_, Signal::SIGHUP, _)) => {
-            "reboot: reboot(2) called inside the subhost (restart), not restarted".to_owned()
+/// Forks the monitor of a reserved boot (for `overlay-boot` and
+/// `--session` alike): the child leaves the caller's session, runs the
+/// monitor and exits with its status; the parent gets what `Spawned`
+/// holds. Either way the locks stay with the monitor.
+pub fn spawn_monitor(r: Reserved, mut session: Option<SessionRequest>) -> Result<Spawned> {
+    let name = r.cfg.name.clone();
+    let abandon = |e| abandon(&name, e);
+    let handoff = match session.as_mut() {
+        Some(req) => {
+            let (mine, theirs) = UnixStream::pair()
+                .at("socketpair", "session")
+                .map_err(abandon)?;
+            req.handoff = Some(theirs);
+            Some(mine)
         }
-        Ok(WaitStatus::Signaled(_, Signal::SIGINT, _)) => {
-            "halt: reboot(2) called inside the subhost (halt or power-off)".to_owned()
+        None => None,
+    };
+    let (events_r, events_w) = pipe2(OFlag::O_CLOEXEC).op("pipe").map_err(abandon)?;
+    // SAFETY: the launcher is single-threaded here, so the child may run
+    // any code after fork.
+    match unsafe { fork() }.op("fork").map_err(abandon)? {
+        ForkResult::Child => {
+            drop(handoff);
+            drop(events_r);
+            if let Err(e) = daemonize(&r.log) {
+                log::warn!("monitor: {e}");
+            }
+            let sink = Sink::Pipe(Some(File::from(events_w)));
+            std::process::exit(Monitor::run(r, sink, session))
         }
-        Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
-        Ok(other) => format!("{other:?}"),
-        Err(e) => format!("waitpid: {}", e.desc()),
+        ForkResult::Parent { child } => {
+            drop(events_w);
+            drop(session);
+            // The locks are shared with the monitor; dropping them here
+            // would unlock them for both. Closing happens at exit.
+            std::mem::forget(r.lock);
+            std::mem::forget(r.upper_lock);
+            Ok(Spawned {
+                pid: child,
+                events: File::from(events_r),
+                handoff,
+            })
+        }
     }
+}
+
+/// The monitor leaves the caller's session and terminal; its output goes to LOG.
+fn daemonize(log: &File) -> Result<()> {
+    nix::unistd::setsid().op("setsid")?;
+    let null: OwnedFd = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .at("open", "/dev/null")?;
+    nix::unistd::dup2_stdin(&null).op("dup2 stdin")?;
+    nix::unistd::dup2_stdout(log).op("dup2 stdout")?;
+    nix::unistd::dup2_stderr(log).op("dup2 stderr")?;
+    nix::unistd::chdir("/").at("chdir", "/")
 }

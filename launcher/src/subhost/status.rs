@@ -1,176 +1,59 @@
-//! The subinit's status snapshots (`--status-fd`, docs/subinit-contract.md):
-//! the monitor reads them from a pipe and keeps the newest one in
-//! /run/overlay-boot/NAME/status (written to a temporary file and renamed,
-//! so a reader sees a whole snapshot or the one before); `--list` parses it.
-//!
-//!     state booting|ready|stopping
-//!     service NAME KIND STATE [COUNT]
-//!     end
+//! /run/overlay-boot/NAME/status: the newest snapshot the subinit sent on
+//! its status pipe, kept by the monitor (written to a temporary file and
+//! renamed, so a reader sees a whole snapshot or the one before), read by
+//! `--list`.
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 
 use crate::error::{At, Result};
+use crate::model::status::{newest, Snapshot};
 use crate::subhost::state;
 
 /// The file under the run directory.
 pub const FILE: &str = "status";
 
-/// One service as the subinit reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Service {
-    /// The name, `%20` decoded back to a blank.
-    pub name: String,
-    /// `script` or `supervised`.
-    pub kind: String,
-    pub state: String,
-    /// Restarts so far (COUNT), 0 when not given.
-    pub restarts: u64,
+/// The monitor's end of the status pipe and what it has read of a
+/// snapshot not yet whole.
+pub struct StatusPipe {
+    name: String,
+    pipe: File,
+    buf: Vec<u8>,
 }
 
-/// A whole snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    pub state: String,
-    pub services: Vec<Service>,
-}
-
-impl Snapshot {
-    /// Parses one snapshot (with or without its `end` line); None when
-    /// there is no `state` line or a line is malformed.
-    pub fn parse(text: &str) -> Option<Snapshot> {
-        let mut state = None;
-        let mut services = Vec::new();
-        for line in text.lines() {
-            let mut words = line.split(' ');
-            match words.next()? {
-                "state" => state = Some(words.next()?.to_string()),
-                "service" => {
-                    let name = decode(words.next()?);
-                    let kind = words.next()?.to_string();
-                    let st = words.next()?.to_string();
-                    let restarts = match words.next() {
-                        Some(n) => n.parse().ok()?,
-                        None => 0,
-                    };
-                    services.push(Service {
-                        name,
-                        kind,
-                        state: st,
-                        restarts,
-                    });
-                }
-                "end" => break,
-                "" => {}
-                _ => return None,
-            }
-        }
-        Some(Snapshot {
-            state: state?,
-            services,
-        })
-    }
-}
-
-/// A name as the subinit writes it, `%XX` decoded (it encodes `%` and
-/// blanks so that a name is one word).
-pub fn decode(word: &str) -> String {
-    let b = word.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (c, hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
+impl StatusPipe {
+    pub fn new(name: &str, pipe: File) -> StatusPipe {
+        StatusPipe {
+            name: name.to_string(),
+            pipe,
+            buf: Vec::new(),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
-/// Takes every complete snapshot (through its `end` line) off the front of
-/// `buf` and returns the newest one's text, if any.
-pub fn newest(buf: &mut Vec<u8>) -> Option<String> {
-    let mut newest = None;
-    // Start of the snapshot being read, and of the next line.
-    let (mut at, mut pos) = (0, 0);
-    while let Some(nl) = buf
-        .get(pos..)
-        .and_then(|r| r.iter().position(|&b| b == b'\n'))
-    {
-        let next = pos + nl + 1;
-        if buf.get(pos..pos + nl) == Some(b"end".as_slice()) {
-            newest = buf
-                .get(at..next)
-                .map(|s| String::from_utf8_lossy(s).into_owned());
-            at = next;
+    /// The pipe, for the monitor's poll.
+    pub fn file(&self) -> &File {
+        &self.pipe
+    }
+
+    /// Reads what the pipe holds (it polled readable) and writes the
+    /// newest whole snapshot, if any; false at EOF (PID 1 has gone).
+    pub fn read(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        match self.pipe.read(&mut chunk) {
+            Ok(0) => return false,
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return true,
+            Err(_) => return false,
         }
-        pos = next;
-    }
-    buf.drain(..at);
-    newest
-}
-
-/// Keeps the status file of one subhost up to date from the status pipe,
-/// in a thread of the monitor.
-pub struct Writer {
-    done: Arc<Mutex<bool>>,
-}
-
-impl Writer {
-    pub fn start(name: &str, pipe: File) -> Result<Writer> {
-        let done = Arc::new(Mutex::new(false));
-        let flag = Arc::clone(&done);
-        let name = name.to_string();
-        std::thread::Builder::new()
-            .name("status".into())
-            .spawn(move || read_loop(&name, pipe, &flag))
-            .at("spawn thread", "status")?;
-        Ok(Writer { done })
-    }
-
-    /// From now on nothing is written (the monitor is about to remove the
-    /// run directory; a late write must not recreate anything in it).
-    pub fn finish(self) {
-        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
-    }
-}
-
-fn read_loop(name: &str, mut pipe: File, done: &Mutex<bool>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match pipe.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
-        let Some(text) = newest(&mut buf) else {
-            continue;
+        let Some(text) = newest(&mut self.buf) else {
+            return true;
         };
         if Snapshot::parse(&text).is_none() {
             log::warn!("status: malformed snapshot from the subinit: {text:?}");
-            continue;
-        }
-        let guard = done.lock().unwrap_or_else(|p| p.into_inner());
-        if *guard {
-            return;
-        }
-        if let Err(e) = write_atomically(name, &text) {
+        } else if let Err(e) = write_atomically(&self.name, &text) {
             log::warn!("status: {e}");
         }
-        drop(guard);
+        true
     }
 }
 
@@ -189,51 +72,4 @@ fn write_atomically(name: &str, text: &str) -> Result<()> {
 pub fn read(name: &str) -> Option<Snapshot> {
     let text = std::fs::read_to_string(state::dir(name).join(FILE)).ok()?;
     Snapshot::parse(&text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_a_snapshot() {
-        let s = Snapshot::parse(
-            "state ready\nservice ssh script started\nservice web%20ui supervised restarting 3\nend\n",
-        );
-        assert_eq!(
-            s,
-            Some(Snapshot {
-                state: "ready".into(),
-                services: vec![
-                    Service {
-                        name: "ssh".into(),
-                        kind: "script".into(),
-                        state: "started".into(),
-                        restarts: 0
-                    },
-                    Service {
-                        name: "web ui".into(),
-                        kind: "supervised".into(),
-                        state: "restarting".into(),
-                        restarts: 3
-                    },
-                ]
-            })
-        );
-        assert_eq!(Snapshot::parse("service a script started\nend\n"), None);
-        assert_eq!(decode("a%20b%25c%09d%zz%2"), "a b%c\td%zz%2");
-        assert_eq!(Snapshot::parse("state ready\nbogus\n"), None);
-        assert_eq!(Snapshot::parse("state ready\nservice a script x y\n"), None);
-    }
-
-    #[test]
-    fn keeps_the_newest_whole_snapshot() {
-        let mut buf = b"state booting\nend\nstate ready\nend\nstate stop".to_vec();
-        assert_eq!(newest(&mut buf).as_deref(), Some("state ready\nend\n"));
-        assert_eq!(buf, b"state stop".to_vec());
-        assert_eq!(newest(&mut buf), None);
-        buf.extend_from_slice(b"ping\nend\n");
-        assert_eq!(newest(&mut buf).as_deref(), Some("state stopping\nend\n"));
-        assert!(buf.is_empty());
-    }
 }
