@@ -29,6 +29,7 @@ use crate::kernel::inroot::Root;
 use crate::kernel::privilege::require_root;
 use crate::kernel::pty::{self, SlaveSetup};
 use crate::kernel::sys::{close_range_from, pidfd_open};
+use crate::model::exit::shell_code;
 use crate::subhost::state::{self, Probe};
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -103,11 +104,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     };
     drop(mine);
     let status = relay::run(master, &caller, &peer, OnStop::PassOn)?;
-    let code = match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        _ => 1,
-    };
+    let code = shell_code(status);
     // A command killed by a signal may have gone with the whole subhost,
     // whose PID 1 then ends a moment later.
     let grace = if code > 128 { 500u16 } else { 0 };
@@ -192,8 +189,9 @@ fn enter(
     loop {
         match mask.wait() {
             Ok(Signal::SIGCHLD) => match waitpid(cmd, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                Ok(end @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    return Ok(shell_code(end))
+                }
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => return Ok(1),
             },

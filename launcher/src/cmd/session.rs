@@ -10,13 +10,12 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use nix::sys::wait::WaitStatus;
-
 use crate::cmd::relay::{self, Caller, OnStop, Peer};
 use crate::error::{Op, Result};
 use crate::kernel::pty;
 use crate::kernel::sys::pidfd_open;
 use crate::model::config::Hook;
+use crate::model::exit::shell_code;
 use crate::model::report::{self, Outcome};
 use crate::subhost::attach::SessionRequest;
 use crate::subhost::monitor::spawn_monitor;
@@ -60,9 +59,5 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
         report::print_failure(&name, &reason, &log_path);
         return Ok(1);
     }
-    Ok(match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        _ => 1,
-    })
+    Ok(shell_code(status))
 }

@@ -3,6 +3,7 @@
 //! imports nothing from the layers above.
 
 pub mod config;
+pub mod exit;
 pub mod mountinfo;
 pub mod names;
 pub mod parttable;
