@@ -22,13 +22,14 @@ use nix::unistd::{
     ForkResult, Pid,
 };
 
-use crate::cmd::relay::{self, Caller, OnStop, Peer};
+use crate::cmd::relay::{self, OnStop, Peer};
 use crate::error::{At, Op, Result};
 use crate::kernel::cgroup;
 use crate::kernel::inroot::Root;
 use crate::kernel::privilege::require_root;
 use crate::kernel::pty::{self, SlaveSetup};
 use crate::kernel::sys::{close_range_from, pidfd_open};
+use crate::kernel::term::Caller;
 use crate::model::exit::shell_code;
 use crate::subhost::state::{self, Probe};
 

@@ -10,10 +10,11 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use crate::cmd::relay::{self, Caller, OnStop, Peer};
+use crate::cmd::relay::{self, OnStop, Peer};
 use crate::error::{Op, Result};
 use crate::kernel::pty;
 use crate::kernel::sys::pidfd_open;
+use crate::kernel::term::Caller;
 use crate::model::config::Hook;
 use crate::model::exit::shell_code;
 use crate::model::report::{self, Outcome};

@@ -12,3 +12,4 @@ pub mod pidfd;
 pub mod privilege;
 pub mod pty;
 pub mod sys;
+pub mod term;

@@ -11,104 +11,22 @@
 //! panic hook), a stop signal (handled through a signalfd, so it returns
 //! normally), SIGCONT after a stop from outside (raw mode is set again).
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::pty::Winsize;
 use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{isatty, read, write, Pid};
+use nix::unistd::Pid;
 
 use crate::error::{Op, Result};
-use crate::kernel::pty::{self, SlaveSetup, EOF_CHAR};
+use crate::kernel::term::{Caller, Raw};
 
-/// The caller's modes while raw mode is on, for the panic hook.
-static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
+mod pump;
 
-/// The caller's standard input, as found before the session.
-pub struct Caller {
-    saved: Option<Termios>,
-    winsize: Option<Winsize>,
-}
-
-impl Caller {
-    /// Looks at stdin: a terminal (its modes and size are noted) or not.
-    pub fn detect() -> Caller {
-        let stdin = std::io::stdin();
-        let fd = stdin.as_fd();
-        if !isatty(fd).unwrap_or(false) {
-            return Caller {
-                saved: None,
-                winsize: None,
-            };
-        }
-        Caller {
-            saved: tcgetattr(fd).ok(),
-            winsize: pty::winsize(fd),
-        }
-    }
-
-    pub fn is_terminal(&self) -> bool {
-        self.saved.is_some()
-    }
-
-    /// How the session's slave should start out.
-    pub fn slave_setup(&self) -> SlaveSetup {
-        SlaveSetup {
-            termios: self.saved.clone(),
-            winsize: self.winsize,
-        }
-    }
-}
-
-/// Raw mode on the caller's terminal; the saved modes come back on drop.
-struct Raw {
-    saved: Termios,
-}
-
-impl Raw {
-    fn on(saved: &Termios) -> Result<Raw> {
-        *SAVED.lock().unwrap_or_else(|p| p.into_inner()) = Some(saved.clone().into());
-        install_panic_hook();
-        let raw = Raw {
-            saved: saved.clone(),
-        };
-        raw.apply()?;
-        Ok(raw)
-    }
-
-    fn apply(&self) -> Result<()> {
-        let mut t = self.saved.clone();
-        cfmakeraw(&mut t);
-        tcsetattr(std::io::stdin().as_fd(), SetArg::TCSADRAIN, &t).op("tcsetattr raw")
-    }
-}
-
-impl Drop for Raw {
-    fn drop(&mut self) {
-        let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSADRAIN, &self.saved);
-        *SAVED.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-}
-
-fn install_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let next = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if let Ok(Some(t)) = SAVED.lock().map(|g| *g) {
-                let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &t.into());
-            }
-            next(info)
-        }));
-    });
-}
+use pump::{resize, Got};
 
 /// What a stop signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT) to the launcher does.
 #[derive(Clone, Copy)]
@@ -172,7 +90,7 @@ pub fn run(
         hangup: false,
         hung_up: false,
     };
-    if let (Some(saved), true) = (&caller.saved, relay.master.is_some()) {
+    if let (Some(saved), true) = (caller.saved(), relay.master.is_some()) {
         relay.raw = Some(Raw::on(saved)?);
     }
     if let Some(m) = &relay.master {
@@ -204,23 +122,6 @@ struct Relay<'a> {
     hangup: bool,
     /// The caller's terminal hung up (already acted on).
     hung_up: bool,
-}
-
-/// What one read from the master gave.
-#[derive(PartialEq, Eq)]
-enum Got {
-    Data,
-    /// Nothing buffered now.
-    Nothing,
-    /// EOF or EIO: no slave is open any more.
-    Done,
-}
-
-/// Copies the caller's window size to the master (SIGWINCH inside).
-fn resize(master: &OwnedFd) {
-    if let Some(ws) = pty::winsize(std::io::stdin().as_fd()) {
-        let _ = pty::set_winsize(master.as_fd(), &ws);
-    }
 }
 
 impl Relay<'_> {
@@ -277,64 +178,6 @@ impl Relay<'_> {
             self.master = Some(master);
         }
         Ok(())
-    }
-
-    /// Reads once from the master and writes it to stdout.
-    fn pump_master(&mut self, m: &OwnedFd) -> Got {
-        let mut buf = [0u8; 8192];
-        match read(m, &mut buf) {
-            Ok(0) => Got::Done,
-            Ok(n) => {
-                if !self.out_dead {
-                    let mut out = std::io::stdout().lock();
-                    if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                        self.out_dead = true;
-                    }
-                }
-                Got::Data
-            }
-            Err(Errno::EINTR | Errno::EAGAIN) => Got::Nothing,
-            Err(_) => Got::Done,
-        }
-    }
-
-    fn pump_stdin(&mut self) {
-        let mut buf = [0u8; 4096];
-        match read(std::io::stdin().as_fd(), &mut buf) {
-            Ok(0) | Err(Errno::EIO) => self.stdin_ended(),
-            Ok(n) => {
-                self.to_master.extend_from_slice(&buf[..n]);
-                self.last_in = buf[n - 1];
-            }
-            Err(Errno::EINTR | Errno::EAGAIN) => {}
-            Err(_) => self.stdin_ended(),
-        }
-    }
-
-    fn stdin_ended(&mut self) {
-        self.stdin_done = true;
-        if self.caller.is_terminal() {
-            // The caller's terminal is gone (hung up): as for SIGHUP.
-            self.out_dead = true;
-            self.stop(Signal::SIGHUP);
-        } else {
-            // End of the input: VEOF, twice after a partial line (the first
-            // only ends the line).
-            if self.last_in != b'\n' {
-                self.to_master.push(EOF_CHAR);
-            }
-            self.to_master.push(EOF_CHAR);
-        }
-    }
-
-    fn flush_to_master(&mut self, m: &OwnedFd) {
-        match write(m, &self.to_master) {
-            Ok(n) => {
-                self.to_master.drain(..n);
-            }
-            Err(Errno::EAGAIN | Errno::EINTR) => {}
-            Err(_) => self.to_master.clear(),
-        }
     }
 
     /// Handles the pending signals; `master` while the pty is relayed.
