@@ -31,7 +31,8 @@ use crate::kernel::pty::{self, SlaveSetup};
 use crate::kernel::sys::{close_range_from, pidfd_open};
 use crate::kernel::term::Caller;
 use crate::model::exit::shell_code;
-use crate::subhost::state::{self, Probe};
+use crate::subhost::lock::{self, Probe};
+use crate::subhost::state;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -40,7 +41,7 @@ pub fn list() -> Result<i32> {
     require_root()?;
     let mut out = std::io::stdout();
     for name in state::names() {
-        if let (Ok(Probe::Running), Some(st)) = (state::peek(&name), state::read(&name)) {
+        if let (Ok(Probe::Running), Some(st)) = (lock::peek(&name), state::read(&name)) {
             let _ = writeln!(out, "{name} {} {}", st.pid, st.conf.display());
         }
     }
@@ -49,7 +50,7 @@ pub fn list() -> Result<i32> {
 
 pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     require_root()?;
-    let (_, pidfd) = state::running(name)?;
+    let (_, pidfd) = lock::running(name)?;
     let exec = Exec::new(argv);
     let caller = Caller::detect();
     // Why a pty whenever stdin, stdout or stderr is a terminal: the command

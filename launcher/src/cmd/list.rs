@@ -17,7 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::Result;
 use crate::kernel::privilege::require_root;
 use crate::model::status::Service;
-use crate::subhost::state::{self, Probe};
+use crate::subhost::lock::{self, Probe};
+use crate::subhost::state;
 use crate::subhost::status;
 
 /// One running subhost.
@@ -53,7 +54,7 @@ fn collect() -> Vec<Entry> {
         .unwrap_or(0);
     let mut out = Vec::new();
     for name in state::names() {
-        if !matches!(state::peek(&name), Ok(Probe::Running)) {
+        if !matches!(lock::peek(&name), Ok(Probe::Running)) {
             continue;
         }
         let dir = state::dir(&name);

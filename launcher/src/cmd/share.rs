@@ -23,13 +23,13 @@ use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::{file_kind, Root};
 use crate::kernel::privilege::require_root;
 use crate::kernel::sys::{move_mount, open_tree};
-use crate::subhost::state;
+use crate::subhost::lock;
 
 pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
     require_root()?;
     // Checked against the recorded start time: never another process
     // that happens to have the same pid.
-    let (_, pid1) = state::running(name)?;
+    let (_, pid1) = lock::running(name)?;
     let host = std::fs::canonicalize(path).at("resolve", path)?;
     let inside = subhost_path(subpath.unwrap_or(&host)).ok_or_else(|| Error::Sys {
         op: "share at",

@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::kernel::privilege::require_root;
 use crate::kernel::sys::pidfd_open;
 use crate::kernel::{cgroup, netns, pidfd};
-use crate::subhost::state::{self, Probe};
+use crate::subhost::lock::{self, Probe};
+use crate::subhost::state;
 use crate::subhost::teardown::{end_pid1, stop_orphan, teardown, wait_exit, Scope, GRACE};
 
 /// How long the monitor may take for its teardown.
@@ -34,7 +35,7 @@ pub fn stop(conf: &Path) -> Result<i32> {
     let not_running = || Error::NotRunning {
         what: format!("subhost {name}"),
     };
-    match state::probe(&name)? {
+    match lock::probe(&name)? {
         Probe::Absent => Err(not_running()),
         Probe::Running => {
             graceful(&name)?;
@@ -123,7 +124,7 @@ fn during_boot(name: &str) -> Result<()> {
 /// After the monitor has gone: a monitor killed half-way leaves things
 /// behind, so finish its work; then check nothing of the subhost is left.
 fn finish_teardown(name: &str) -> Result<()> {
-    if let Probe::Stale(lock) = state::probe(name)? {
+    if let Probe::Stale(lock) = lock::probe(name)? {
         teardown(name, &Scope::Reclaim, TEARDOWN)?;
         drop(lock);
     }
@@ -140,7 +141,7 @@ fn recorded_monitor(name: &str) -> Result<Option<(state::Monitor, OwnedFd)>> {
                 return Ok(Some((m, fd)));
             }
         }
-        if !matches!(state::probe(name)?, Probe::Running) {
+        if !matches!(lock::probe(name)?, Probe::Running) {
             return Ok(None);
         }
         if std::time::Instant::now() >= deadline {

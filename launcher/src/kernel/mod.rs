@@ -10,6 +10,7 @@ pub mod netns;
 pub mod nsenter;
 pub mod pidfd;
 pub mod privilege;
+pub mod process;
 pub mod pty;
 pub mod sys;
 pub mod term;

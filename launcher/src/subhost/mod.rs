@@ -9,6 +9,7 @@ pub mod diskmounts;
 pub mod hooks;
 pub mod ifupdown;
 pub mod interrupt;
+pub mod lock;
 pub mod monitor;
 pub mod policy;
 pub mod reserve;

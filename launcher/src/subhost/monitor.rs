@@ -115,7 +115,7 @@ impl Monitor {
             monitor: std::process::id() as i32,
             conf: self.cfg.path.clone(),
             started,
-            pid_start: state::start_time(child.pid.as_raw()).unwrap_or(0),
+            pid_start: crate::kernel::process::start_time(child.pid.as_raw()).unwrap_or(0),
             stop_timeout: self.cfg.stop_timeout.as_secs(),
         };
         state::write(&self.cfg.name, &s).inspect_err(|_| {

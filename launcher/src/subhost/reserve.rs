@@ -15,7 +15,7 @@ use crate::error::{At, Error, Result};
 use crate::kernel::privilege::require_root;
 use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
-use crate::subhost::state::Lock;
+use crate::subhost::lock::{self, Lock};
 use crate::subhost::{diskmounts, spawn, state, teardown};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
@@ -47,7 +47,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
     };
     require_root().map_err(release)?;
     let subinit = spawn::open_subinit().map_err(release)?;
-    let (lock, stale) = state::acquire(&cfg.name).map_err(release)?;
+    let (lock, stale) = lock::acquire(&cfg.name).map_err(release)?;
     if stale {
         // Not `abandon` when this fails: the stale record is the only trace
         // of what still runs, for the next stop or boot to find.
@@ -55,7 +55,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
     }
     let name = cfg.name.clone();
     let abandon = |e: Error| abandon(&name, e);
-    let upper_lock = state::lock_upper(&cfg.upper)
+    let upper_lock = lock::lock_upper(&cfg.upper)
         .map_err(release)
         .map_err(abandon)?;
     diskmounts::record(&cfg.name, &disks)
