@@ -10,29 +10,26 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sched::{setns, CloneFlags};
-use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{
-    chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, execvpe, fork, isatty, setpgid, setsid,
-    ForkResult, Pid,
-};
+use nix::sys::signal::{signal, SigHandler, Signal};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, execve, execvpe, isatty, setsid};
 
 use crate::cmd::relay::{self, OnStop, Peer};
 use crate::error::{At, Op, Result};
-use crate::kernel::cgroup;
-use crate::kernel::inroot::Root;
 use crate::kernel::privilege::require_root;
-use crate::kernel::pty::{self, SlaveSetup};
+use crate::kernel::pty;
 use crate::kernel::sys::{close_range_from, pidfd_open};
 use crate::kernel::term::Caller;
+use crate::kernel::{cgroup, pidfd};
 use crate::model::exit::shell_code;
 use crate::subhost::lock::{self, Probe};
 use crate::subhost::state;
+
+mod enter;
+
+use enter::Entering;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -73,28 +70,13 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         }
         false => (None, None),
     };
-    let setup = caller.slave_setup();
-    // Why fork first: this process keeps the caller's terminal and relays
-    // it; it never enters the subhost (not even its cgroup, whose kill at
-    // the subhost's stop would leave the terminal raw). The child enters.
-    // SAFETY: single-threaded; the child only enters, forks and execs.
-    let child = match unsafe { fork() }.op("fork")? {
-        ForkResult::Child => {
-            drop(mine);
-            let code = match enter(&pidfd, cg.as_deref(), exec, theirs, &setup, &null) {
-                Ok(code) => code,
-                Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "overlay-go: {e}");
-                    1
-                }
-            };
-            // SAFETY: leaving the forked child without the parent's exit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
+    let entering = Entering {
+        pid1: &pidfd,
+        cg: cg.as_deref(),
+        setup: caller.slave_setup(),
+        null,
     };
-    drop(theirs);
-    drop(null);
+    let (child, mine) = entering.fork(exec, mine, theirs)?;
     let child_fd = pidfd_open(child).op("pidfd_open")?;
     let peer = Peer {
         pid: child,
@@ -109,100 +91,14 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let code = shell_code(status);
     // A command killed by a signal may have gone with the whole subhost,
     // whose PID 1 then ends a moment later.
-    let grace = if code > 128 { 500u16 } else { 0 };
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    if matches!(poll(&mut fds, PollTimeout::from(grace)), Ok(n) if n > 0) {
+    let grace = Duration::from_millis(if code > 128 { 500 } else { 0 });
+    if pidfd::wait_exit(&pidfd, grace).unwrap_or(false) {
         let _ = writeln!(
             std::io::stderr(),
             "overlay-go: {name}: the subhost stopped; the session ended"
         );
     }
     Ok(code)
-}
-
-/// In the forked child: join the subhost's cgroup and namespaces, make the
-/// pty (sending its master to the caller), start the command and wait for
-/// it, passing stop signals on. Returns the command's status.
-fn enter(
-    pid1: &OwnedFd,
-    cg: Option<&Path>,
-    exec: Exec,
-    sock: Option<UnixStream>,
-    setup: &SlaveSetup,
-    null: &OwnedFd,
-) -> Result<i32> {
-    // Why: the caller's terminal's ^C reaches the launcher only, which
-    // passes it on once (see relay).
-    setpgid(Pid::from_raw(0), Pid::from_raw(0)).op("setpgid")?;
-    if let Some(dir) = cg {
-        // Why first: the cgroup path is a host path, gone after setns.
-        cgroup::join(dir, std::process::id() as i32)?;
-    }
-    // Why: PID 1 could ptrace a dumpable joiner and steal its host fds
-    // (CVE-2016-9962); exec makes the command dumpable again.
-    nix::sys::prctl::set_dumpable(false).op("prctl(PR_SET_DUMPABLE, 0)")?;
-    let all = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWCGROUP
-        | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
-    // Why: one setns with a pidfd joins every namespace at once, and the
-    // mount namespace sets root and cwd to the subhost's root.
-    setns(pid1, all).op("setns into the subhost")?;
-    chdir("/").at("chdir", "/")?;
-    let slave = match sock {
-        Some(sock) => {
-            // The subhost's own devpts, seen from inside its mount namespace.
-            let root = Root::open(Path::new("/"))?;
-            let pty = pty::open(&root, setup)?;
-            pty::send_fd(&sock, pty.master.as_fd())?;
-            drop(pty.master);
-            // Not even this process keeps the caller's terminal.
-            for fd in 0..3 {
-                // SAFETY: dup2 onto 0..2 replaces our own standard fds.
-                let _ = unsafe { libc::dup2(null.as_raw_fd(), fd) };
-            }
-            Some(pty.slave)
-        }
-        None => None,
-    };
-    let mut mask = SigSet::empty();
-    for sig in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGCHLD,
-    ] {
-        mask.add(sig);
-    }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).op("sigprocmask")?;
-    // SAFETY: single-threaded; the child only execs or exits.
-    let cmd = match unsafe { fork() }.op("fork")? {
-        ForkResult::Child => {
-            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-            exec.run(slave)
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(slave);
-    loop {
-        match mask.wait() {
-            Ok(Signal::SIGCHLD) => match waitpid(cmd, Some(WaitPidFlag::WNOHANG)) {
-                Ok(end @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    return Ok(shell_code(end))
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(_) => return Ok(1),
-            },
-            Ok(sig) => {
-                let _ = kill(cmd, sig);
-            }
-            Err(_) => {}
-        }
-    }
 }
 
 /// The program, argv and clean environment, built before entering.
