@@ -37,62 +37,108 @@ pub fn subhost(
     attach: &mut Attach,
     stop: &Interrupt,
 ) -> Result<Child> {
-    let t0 = Instant::now();
-    let step = |what: &str| log::info!("{what} ({} µs)", t0.elapsed().as_micros());
+    let t0 = Steps(Instant::now());
+    let ns = network(cfg, log, made, stop, &t0)?;
+    // A stop signal (overlay-stop) during the set-up aborts the boot.
+    stop.check()?;
+    private_mount_namespace()?;
+    let cg = cgroup(cfg, made)?;
+    t0.step("cgroup");
+    root(cfg, log, &ns, stop, &t0)?;
+    // The status pipe, and a session's pty from the devpts just mounted.
+    attach.prepare(&cfg.live)?;
+    let init = match &cfg.init {
+        Hook::BuiltIn => None,
+        Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log, stop)?),
+    };
+    stop.check()?;
+    let child = start_pid1(cfg, subinit, log, &ns, cg.as_ref(), init, attach)?;
+    t0.step("PID 1 exec'd");
+    Ok(child)
+}
 
+/// Logs each step's time since the set-up began.
+struct Steps(Instant);
+
+impl Steps {
+    fn step(&self, what: &str) {
+        log::info!("{what} ({} µs)", self.0.elapsed().as_micros());
+    }
+}
+
+/// The netns (`/run/netns/NAME`) and the cables into it; its fd.
+fn network(
+    cfg: &Config,
+    log: &File,
+    made: &mut Made,
+    stop: &Interrupt,
+    t0: &Steps,
+) -> Result<OwnedFd> {
     netns::create(&cfg.name)?;
     made.netns = true;
     let ns = netns::open_ns(&cfg.name)?;
-    step("netns");
+    t0.step("netns");
     // Still in the host's mount namespace: whatever `ifup` starts (a DHCP
     // client) must not live in, and pin, the private one made next.
     cables::setup(cfg, &ns, log, &mut made.cables, stop)?;
-    step("cables");
-    // A stop signal (overlay-stop) during the set-up aborts the boot.
-    stop.check()?;
+    t0.step("cables");
+    Ok(ns)
+}
 
-    // Why: every mount from here on lives in this namespace (and PID 1's
-    // copy of it) only; the host's mount table never sees them, and they
-    // vanish with the last process.
+/// Why: every mount from here on lives in this namespace (and PID 1's
+/// copy of it) only; the host's mount table never sees them, and they
+/// vanish with the last process.
+fn private_mount_namespace() -> Result<()> {
     unshare(CloneFlags::CLONE_NEWNS).op("unshare(CLONE_NEWNS)")?;
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-    mount(None::<&str>, "/", None::<&str>, private, None::<&str>).at("make rprivate", "/")?;
+    mount(None::<&str>, "/", None::<&str>, private, None::<&str>).at("make rprivate", "/")
+}
 
-    let cg = match cgroup::path(&cfg.name)? {
+/// The subhost's cgroup, if cgroup2 is mounted; its fd for CLONE_INTO_CGROUP.
+fn cgroup(cfg: &Config, made: &mut Made) -> Result<Option<OwnedFd>> {
+    Ok(match cgroup::path(&cfg.name)? {
         Some(dir) => {
             let fd = cgroup::create(&dir)?;
             made.cgroup = Some(dir);
             Some(fd)
         }
         None => None,
-    };
-    step("cgroup");
+    })
+}
 
+/// PREMOUNT, the root filesystem (LIVE), POSTMOUNT and the SHAREs.
+fn root(cfg: &Config, log: &File, ns: &OwnedFd, stop: &Interrupt, t0: &Steps) -> Result<()> {
     match &cfg.premount {
         Hook::BuiltIn => hooks::builtin_premount(cfg)?,
         Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log, stop)?,
     }
     stop.check()?;
     rootfs::mount_root(cfg)?;
-    step("root");
+    t0.step("root");
     let live = Root::open(&cfg.live)?;
     match &cfg.postmount {
-        Hook::BuiltIn => devfs::postmount(cfg, &live, &ns)?,
+        Hook::BuiltIn => devfs::postmount(cfg, &live, ns)?,
         Hook::Command(argv) => {
             hooks::run("POSTMOUNT", argv, &[&cfg.live, &cfg.upper], cfg, log, stop)?
         }
     }
     rootfs::bind_shares(cfg, &live)?;
     drop(live);
-    step("postmount");
-    // The status pipe, and a session's pty from the devpts just mounted.
-    attach.prepare(&cfg.live)?;
+    t0.step("postmount");
+    Ok(())
+}
 
-    let init = match &cfg.init {
-        Hook::BuiltIn => None,
-        Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log, stop)?),
-    };
-    stop.check()?;
+/// Clones PID 1 into the subhost and execs the subinit, with its ready
+/// pipe, LOG, the INIT script and the attach fds.
+fn start_pid1(
+    cfg: &Config,
+    subinit: OwnedFd,
+    log: &File,
+    ns: &OwnedFd,
+    cg: Option<&OwnedFd>,
+    init: Option<OwnedFd>,
+    attach: &Attach,
+) -> Result<Child> {
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
     let log_fd = OwnedFd::from(log.try_clone().at("dup", &cfg.log)?);
     let mut keep = vec![ready_w.as_raw_fd()];
@@ -100,8 +146,8 @@ pub fn subhost(
     keep.extend(attach.keep());
     let plan = spawn::Plan {
         live: &cfg.live,
-        netns: &ns,
-        cgroup: cg.as_ref(),
+        netns: ns,
+        cgroup: cg,
         subinit: &subinit,
         log: &log_fd,
         argv: [
@@ -117,7 +163,6 @@ pub fn subhost(
         keep,
     };
     let (pid, pidfd) = spawn::spawn(&plan)?;
-    step("PID 1 exec'd");
     Ok(Child {
         pid,
         pidfd,
