@@ -7,9 +7,10 @@ use std::path::Path;
 use nix::sys::wait::waitpid;
 
 use crate::error::Result;
-use crate::model::report::{self, Outcome};
+use crate::model::report::Outcome;
 use crate::subhost::monitor::{spawn_monitor, Monitor, Sink};
 use crate::subhost::reserve::reserve;
+use crate::subhost::tell;
 
 pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
     let reserved = reserve(conf, |_| {})?;
@@ -21,7 +22,7 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
     let monitor = spawn_monitor(reserved, None)?;
     let out = Outcome::read(monitor.events);
     if let (true, Some(pid)) = (out.ready, out.pid) {
-        report::print_ready(&name, pid, &log, &out.failed);
+        tell::print_ready(&name, pid, &log, &out.failed);
         return Ok(0);
     }
     // Teardown is the monitor's last act: wait for it.
@@ -29,6 +30,6 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
     let reason = out
         .reason
         .unwrap_or_else(|| "the monitor ended without a report".into());
-    report::print_failure(&name, &reason, &log);
+    tell::print_failure(&name, &reason, &log);
     Ok(1)
 }

@@ -17,11 +17,12 @@ use crate::kernel::sys::pidfd_open;
 use crate::kernel::term::Caller;
 use crate::model::config::Hook;
 use crate::model::exit::shell_code;
-use crate::model::report::{self, Outcome};
+use crate::model::report::Outcome;
 use crate::subhost::attach::SessionRequest;
 use crate::subhost::monitor::spawn_monitor;
 use crate::subhost::policy::Policy;
 use crate::subhost::reserve::{abandon, reserve};
+use crate::subhost::tell;
 
 pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     // Maintenance mode: nothing starts but CMD.
@@ -57,7 +58,7 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
         let reason = out
             .reason
             .unwrap_or_else(|| "the monitor ended without a report".into());
-        report::print_failure(&name, &reason, &log_path);
+        tell::print_failure(&name, &reason, &log_path);
         return Ok(1);
     }
     Ok(shell_code(status))

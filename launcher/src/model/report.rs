@@ -1,8 +1,7 @@
 //! What the monitor tells the caller of `overlay-boot` over the status pipe,
 //! one line per event, and how the caller shows it. Pure, unit-tested.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader};
 
 /// One line of the status pipe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,35 +96,7 @@ impl Outcome {
     }
 }
 
-/// `NAME ready: pid PID, log LOG` on stdout, failed start actions on stderr.
-pub fn print_ready(name: &str, pid: i32, log: &Path, failed: &[String]) {
-    let _ = writeln!(
-        std::io::stdout(),
-        "{name} ready: pid {pid}, log {}",
-        log.display()
-    );
-    for f in failed {
-        let _ = writeln!(
-            std::io::stderr(),
-            "overlay-boot: {name}: start action failed: {f}"
-        );
-    }
-}
-
-/// The reason on stderr, then the last 10 lines of LOG.
-pub fn print_failure(name: &str, reason: &str, log: &Path) {
-    let mut err = std::io::stderr();
-    let _ = writeln!(err, "overlay-boot: {name}: boot failed: {reason}");
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let tail = last_lines(&text, 10);
-    if !tail.is_empty() {
-        let _ = writeln!(err, "last lines of {}:", log.display());
-        for l in tail {
-            let _ = writeln!(err, "  {l}");
-        }
-    }
-}
-
+/// The last `n` lines of `text`.
 pub fn last_lines(text: &str, n: usize) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].to_vec()

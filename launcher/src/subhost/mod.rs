@@ -19,4 +19,5 @@ pub mod spawn;
 pub mod state;
 pub mod status;
 pub mod teardown;
+pub mod tell;
 mod watch;

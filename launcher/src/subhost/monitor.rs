@@ -27,6 +27,7 @@ use crate::subhost::reserve::{abandon, Reserved};
 use crate::subhost::setup::{self, Child};
 use crate::subhost::state;
 use crate::subhost::teardown::{self, Made, Scope};
+use crate::subhost::tell;
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -152,7 +153,7 @@ impl Monitor {
         match &mut self.sink {
             Sink::Pipe(pipe) => drop(pipe.take()),
             Sink::Terminal(o) if o.ready => {
-                report::print_ready(&self.cfg.name, o.pid.unwrap_or(0), &self.cfg.log, &o.failed);
+                tell::print_ready(&self.cfg.name, o.pid.unwrap_or(0), &self.cfg.log, &o.failed);
                 self.sink = Sink::Pipe(None);
             }
             Sink::Terminal(o) => {
@@ -160,7 +161,7 @@ impl Monitor {
                     .reason
                     .clone()
                     .unwrap_or_else(|| "no readiness reported".into());
-                report::print_failure(&self.cfg.name, &reason, &self.cfg.log);
+                tell::print_failure(&self.cfg.name, &reason, &self.cfg.log);
                 self.sink = Sink::Pipe(None);
             }
         }
