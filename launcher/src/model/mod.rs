@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod exit;
+pub mod ifupdown;
 pub mod mountinfo;
 pub mod names;
 pub mod parttable;

@@ -13,6 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::model::ifupdown::{has_wildcard, run_parts_name, scan, wild_match, Include};
 use crate::subhost::interrupt::Interrupt;
 
 /// Where Debian's ifupdown lives (a link into /usr/sbin on merged-/usr).
@@ -116,98 +117,41 @@ fn read_config(path: &Path, depth: usize, words: &mut HashSet<String>) {
     };
     let dir = path.parent().unwrap_or(Path::new("/"));
     for include in scan(&text, words) {
-        for file in include.files(dir) {
+        for file in files(&include, dir) {
             read_config(&file, depth + 1, words);
         }
     }
 }
 
-/// An include line of interfaces(5).
-#[derive(Debug, PartialEq, Eq)]
-enum Include {
-    /// `source PATTERN`: the files the shell pattern names.
-    Source(String),
-    /// `source-directory DIR`: its files named `[A-Za-z0-9_-]+`.
-    Directory(String),
-}
-
-impl Include {
-    /// The files it names, sorted; a relative path is relative to `dir`,
-    /// the directory of the file holding the line (interfaces(5)).
-    fn files(&self, dir: &Path) -> Vec<PathBuf> {
-        let (base, pattern) = match self {
-            Include::Directory(d) => (d.as_str(), None),
-            Include::Source(p) if !has_wildcard(p) => return vec![dir.join(p)],
-            Include::Source(p) => match p.rsplit_once('/') {
-                Some(("", pat)) => ("/", Some(pat)),
-                Some((d, pat)) if !has_wildcard(d) => (d, Some(pat)),
-                Some(_) => {
-                    log::warn!("source {p}: wildcards in a directory are not followed");
-                    return Vec::new();
-                }
-                None => (".", Some(p.as_str())),
-            },
-        };
-        let base = dir.join(base);
-        let mut files: Vec<PathBuf> = fs::read_dir(&base)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| match pattern {
-                Some(pat) => wild_match(pat, n),
-                None => run_parts_name(n),
-            })
-            .map(|n| base.join(n))
-            .collect();
-        files.sort();
-        files
-    }
-}
-
-/// Collects the words of every line that is not a comment, and returns the
-/// include lines.
-fn scan(text: &str, words: &mut HashSet<String>) -> Vec<Include> {
-    let mut includes = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut it = line.split_whitespace();
-        match (it.next(), it.next()) {
-            (Some("source"), Some(p)) => includes.push(Include::Source(p.into())),
-            (Some("source-directory"), Some(d)) => includes.push(Include::Directory(d.into())),
-            _ => words.extend(line.split_whitespace().map(str::to_string)),
-        }
-    }
-    includes
-}
-
-fn has_wildcard(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
-/// Names `source-directory` takes (run-parts' rule).
-fn run_parts_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Shell pattern match of one file name: `*` and `?` (a leading dot is
-/// never matched by a wildcard); `[` is taken literally.
-fn wild_match(pat: &str, name: &str) -> bool {
-    if name.starts_with('.') && !pat.starts_with('.') {
-        return false;
-    }
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some((b'?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    go(pat.as_bytes(), name.as_bytes())
+/// The files an include line names, sorted; a relative path is relative
+/// to `dir`, the directory of the file holding the line (interfaces(5)).
+fn files(include: &Include, dir: &Path) -> Vec<PathBuf> {
+    let (base, pattern) = match include {
+        Include::Directory(d) => (d.as_str(), None),
+        Include::Source(p) if !has_wildcard(p) => return vec![dir.join(p)],
+        Include::Source(p) => match p.rsplit_once('/') {
+            Some(("", pat)) => ("/", Some(pat)),
+            Some((d, pat)) if !has_wildcard(d) => (d, Some(pat)),
+            Some(_) => {
+                log::warn!("source {p}: wildcards in a directory are not followed");
+                return Vec::new();
+            }
+            None => (".", Some(p.as_str())),
+        },
+    };
+    let base = dir.join(base);
+    let mut files: Vec<PathBuf> = fs::read_dir(&base)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| match pattern {
+            Some(pat) => wild_match(pat, n),
+            None => run_parts_name(n),
+        })
+        .map(|n| base.join(n))
+        .collect();
+    files.sort();
+    files
 }
 
 #[cfg(test)]
@@ -239,34 +183,6 @@ mod tests {
         fn drop(&mut self) {
             let _ = fs::remove_dir_all(&self.0);
         }
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wild_match("*", "mta"));
-        assert!(wild_match("*.cfg", "a.cfg"));
-        assert!(!wild_match("*.cfg", "a.cfgx"));
-        assert!(wild_match("a?c", "abc"));
-        assert!(!wild_match("*", ".hidden"));
-        assert!(wild_match(".*", ".hidden"));
-    }
-
-    #[test]
-    fn words_and_includes() {
-        let mut w = HashSet::new();
-        let inc = scan(
-            "# iface gone0 inet manual\nauto mta0\niface mta0 inet manual\n\
-             source interfaces.d/*\n  source-directory more\n",
-            &mut w,
-        );
-        assert!(w.contains("mta0") && !w.contains("gone0"));
-        assert_eq!(
-            inc,
-            vec![
-                Include::Source("interfaces.d/*".into()),
-                Include::Directory("more".into())
-            ]
-        );
     }
 
     #[test]
