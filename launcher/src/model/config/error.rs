@@ -68,6 +68,11 @@ pub enum Fault {
         program: PathBuf,
         distrust: Distrust,
     },
+    /// A tree that is not root's alone (LOWER, UPPER, WORK, BASE, SHARE).
+    NotRootsAlone {
+        path: PathBuf,
+        distrust: Box<Distrust>,
+    },
     NameEmpty,
     NameTooLong(String),
     NameBadChar {
@@ -178,6 +183,9 @@ impl fmt::Display for Fault {
             Self::CommandSilent(c) => write!(f, "command {c:?} printed nothing"),
             Self::Untrusted { program, distrust } => {
                 write!(f, "program {} refused: {distrust}", program.display())
+            }
+            Self::NotRootsAlone { path, distrust } => {
+                write!(f, "{} refused: {distrust}", path.display())
             }
             Self::NameEmpty => write!(f, "the name is empty"),
             Self::NameTooLong(n) => write!(f, "{n:?} is longer than 12 characters"),
