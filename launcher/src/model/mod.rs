@@ -10,4 +10,3 @@ pub mod names;
 pub mod parttable;
 pub mod paths;
 pub mod report;
-pub mod status;

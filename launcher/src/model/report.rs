@@ -1,63 +1,16 @@
-//! What the monitor tells the caller of `overlay-boot` over the status pipe,
-//! one line per event, and how the caller shows it. Pure, unit-tested.
+//! What the caller of `overlay-boot` makes of the monitor's events
+//! (`proto::event`, one line each on the status pipe), and of the
+//! subinit's ready report (`proto::ready`). Pure, unit-tested.
 
 use std::io::{BufRead, BufReader};
 
-/// One line of the status pipe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// PID 1 runs, with this host pid.
-    Pid(i32),
-    /// A start action failed: `failed NAME STATUS` relayed from the subinit.
-    Failed(String),
-    /// Every start action has returned (`ready N` from the subinit).
-    Ready,
-    /// The boot failed in the launcher: the reason.
-    Error(String),
-    /// PID 1 ended before it reported ready: how it ended.
-    Exited(String),
-}
+use proto::event::Event;
+use proto::ready::{Failure, ReadyReport};
 
-impl Event {
-    pub fn to_line(&self) -> String {
-        match self {
-            Event::Pid(p) => format!("pid {p}\n"),
-            Event::Failed(f) => format!("failed {}\n", one_line(f)),
-            Event::Ready => "ready\n".to_string(),
-            Event::Error(e) => format!("error {}\n", one_line(e)),
-            Event::Exited(s) => format!("exited {}\n", one_line(s)),
-        }
-    }
-
-    pub fn parse(line: &str) -> Option<Event> {
-        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
-        match word {
-            "pid" => rest.parse().ok().map(Event::Pid),
-            "failed" => Some(Event::Failed(rest.to_string())),
-            "ready" => Some(Event::Ready),
-            "error" => Some(Event::Error(rest.to_string())),
-            "exited" => Some(Event::Exited(rest.to_string())),
-            _ => None,
-        }
-    }
-}
-
-fn one_line(s: &str) -> String {
-    s.replace('\n', " / ")
-}
-
-/// What the subinit wrote on its ready fd: `ready N`, then N lines
-/// `failed NAME STATUS`. None when `ready` never came.
-pub fn parse_subinit(text: &str) -> Option<Vec<String>> {
-    let mut lines = text.lines();
-    let first = lines.next()?;
-    first.strip_prefix("ready")?;
-    Some(
-        lines
-            .filter_map(|l| l.strip_prefix("failed "))
-            .map(str::to_string)
-            .collect(),
-    )
+/// The start actions that failed, from what the subinit wrote on its
+/// ready fd. None when `ready` never came (or the report does not decode).
+pub fn parse_subinit(text: &str) -> Option<Vec<Failure>> {
+    ReadyReport::decode(text).ok().map(|r| r.failures)
 }
 
 /// The outcome of a boot as the caller saw it.
@@ -65,6 +18,7 @@ pub fn parse_subinit(text: &str) -> Option<Vec<String>> {
 pub struct Outcome {
     pub pid: Option<i32>,
     pub ready: bool,
+    /// Each failed start action as `NAME STATUS`.
     pub failed: Vec<String>,
     pub reason: Option<String>,
 }
@@ -73,7 +27,7 @@ impl Outcome {
     pub fn add(&mut self, ev: Event) {
         match ev {
             Event::Pid(p) => self.pid = Some(p),
-            Event::Failed(f) => self.failed.push(f),
+            Event::Failed(f) => self.failed.push(f.to_string()),
             Event::Ready => self.ready = true,
             Event::Error(r) => self.reason = Some(r),
             Event::Exited(s) => {
@@ -84,11 +38,11 @@ impl Outcome {
         }
     }
 
-    /// Reads events until EOF.
+    /// Reads events until EOF; a line that does not decode is skipped.
     pub fn read(pipe: impl std::io::Read) -> Outcome {
         let mut out = Outcome::default();
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if let Some(ev) = Event::parse(&line) {
+            if let Ok(ev) = Event::decode(&line) {
                 out.add(ev);
             }
         }
@@ -106,25 +60,19 @@ pub fn last_lines(text: &str, n: usize) -> Vec<&str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn events_round_trip() {
-        for ev in [
-            Event::Pid(42),
-            Event::Failed("ssh exit:1".into()),
-            Event::Ready,
-            Event::Error("mount overlay on /x: busy".into()),
-            Event::Exited("exit status 1".into()),
-        ] {
-            let line = ev.to_line();
-            assert_eq!(Event::parse(line.trim_end()), Some(ev));
-        }
+    fn names(failures: Option<Vec<Failure>>) -> Option<Vec<String>> {
+        failures.map(|f| f.iter().map(ToString::to_string).collect())
     }
 
     #[test]
     fn subinit_ready_text() {
-        assert_eq!(parse_subinit("ready 0\n"), Some(vec![]));
+        assert_eq!(names(parse_subinit("ready 0\n")), Some(vec![]));
         assert_eq!(
-            parse_subinit("ready 1\nfailed ssh exit:1\n"),
+            names(parse_subinit("ready 1\nfailed web%20ui timeout\n")),
+            Some(vec!["web ui timeout".to_string()])
+        );
+        assert_eq!(
+            names(parse_subinit("ready 1\nfailed ssh exit:1\n")),
             Some(vec!["ssh exit:1".to_string()])
         );
         assert_eq!(parse_subinit(""), None);
@@ -145,6 +93,16 @@ mod tests {
         );
         let o = Outcome::read("pid 7\nexited exit status 1\n".as_bytes());
         assert!(!o.ready && o.reason.is_some());
+    }
+
+    #[test]
+    fn a_failure_relayed_keeps_its_blank() {
+        let f = Failure {
+            name: "web ui".into(),
+            outcome: proto::Outcome::Timeout,
+        };
+        let o = Outcome::read(Event::Failed(f).encode().as_bytes());
+        assert_eq!(o.failed, vec!["web ui timeout".to_string()]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::error::{At, Op, Result};
 use crate::kernel::nsenter::{self, Ns};
 use crate::kernel::sys::pidfd_send_signal;
 use crate::model::config::Config;
-use crate::model::report::{self, Event, Outcome};
+use crate::model::report::{self, Outcome};
 use crate::subhost::attach::{Attach, SessionRequest};
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::reserve::{abandon, Reserved};
@@ -28,6 +28,7 @@ use crate::subhost::setup::{self, Child};
 use crate::subhost::state;
 use crate::subhost::teardown::{self, Made, Scope};
 use crate::subhost::tell;
+use proto::event::Event;
 
 /// How long teardown waits for the cgroup to empty after cgroup.kill.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -141,7 +142,7 @@ impl Monitor {
     pub(super) fn send(&mut self, ev: Event) {
         match &mut self.sink {
             Sink::Pipe(Some(pipe)) => {
-                let _ = pipe.write_all(ev.to_line().as_bytes());
+                let _ = pipe.write_all(ev.encode().as_bytes());
             }
             Sink::Pipe(None) => {}
             Sink::Terminal(outcome) => outcome.add(ev),

@@ -19,6 +19,8 @@ use nix::unistd::{
     chdir, dup2_stderr, dup2_stdin, dup2_stdout, execveat, fchdir, pipe2, pivot_root, Pid,
 };
 
+use proto::child::ChildReport;
+
 use crate::error::{At, Error, Op, Result};
 use crate::kernel::sys::{clone3, close_range_from, Cloned};
 
@@ -118,7 +120,7 @@ pub fn spawn(plan: &Plan) -> Result<(Pid, OwnedFd)> {
                 Ok(never) => match never {},
                 Err(failed) => failed,
             };
-            let msg = format!("{step}\n{}\n", errno as i32);
+            let msg = ChildReport::encode(step, errno as i32);
             let _ = nix::unistd::write(&err_w, msg.as_bytes());
             // SAFETY: _exit in the child skips the parent's atexit handlers.
             unsafe { libc::_exit(127) }
@@ -127,13 +129,16 @@ pub fn spawn(plan: &Plan) -> Result<(Pid, OwnedFd)> {
             drop(err_w);
             let mut report = String::new();
             let _ = std::fs::File::from(err_r).read_to_string(&mut report);
-            match parse_report(&report) {
-                None => Ok((pid, pidfd)),
-                Some((step, errno)) => {
-                    let _ = nix::sys::wait::waitpid(pid, None);
-                    Err(Error::Child { step, errno })
-                }
-            }
+            let failed = match ChildReport::decode(&report) {
+                Ok(None) => return Ok((pid, pidfd)),
+                Ok(Some(r)) => (r.step, Errno::from_raw(r.errno)),
+                Err(e) => (format!("(unreadable report: {e})"), Errno::UnknownErrno),
+            };
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Err(Error::Child {
+                step: failed.0,
+                errno: failed.1,
+            })
         }
     }
 }
@@ -210,26 +215,4 @@ fn stdio(log: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
     }
     dup2_stdout(log).map_err(|e| ("dup2 stdout", e))?;
     dup2_stderr(log).map_err(|e| ("dup2 stderr", e))
-}
-
-/// "step\nerrno\n" as the child writes it.
-fn parse_report(report: &str) -> Option<(String, Errno)> {
-    let mut lines = report.lines();
-    let step = lines.next()?.to_string();
-    let errno = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
-    Some((step, Errno::from_raw(errno)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_round_trip() {
-        assert_eq!(parse_report(""), None);
-        assert_eq!(
-            parse_report("pivot_root\n22\n"),
-            Some(("pivot_root".to_string(), Errno::EINVAL))
-        );
-    }
 }

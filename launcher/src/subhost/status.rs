@@ -1,14 +1,14 @@
 //! /run/overlay-boot/NAME/status: the newest snapshot the subinit sent on
 //! its status pipe, kept by the monitor (written to a temporary file and
 //! renamed, so a reader sees a whole snapshot or the one before), read by
-//! `--list`.
+//! `--list`. The format is `proto::status`.
 
 use std::fs::File;
 use std::io::{Read, Write};
 
 use crate::error::{At, Result};
-use crate::model::status::{newest, Snapshot};
 use crate::subhost::state;
+use proto::status::{take_newest, Snapshot};
 
 /// The file under the run directory.
 pub const FILE: &str = "status";
@@ -45,11 +45,11 @@ impl StatusPipe {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return true,
             Err(_) => return false,
         }
-        let Some(text) = newest(&mut self.buf) else {
+        let Some(text) = take_newest(&mut self.buf) else {
             return true;
         };
-        if Snapshot::parse(&text).is_none() {
-            log::warn!("status: malformed snapshot from the subinit: {text:?}");
+        if let Err(e) = Snapshot::decode(&text) {
+            log::warn!("status: malformed snapshot from the subinit ({e}): {text:?}");
         } else if let Err(e) = write_atomically(&self.name, &text) {
             log::warn!("status: {e}");
         }
@@ -71,5 +71,5 @@ fn write_atomically(name: &str, text: &str) -> Result<()> {
 /// The newest snapshot of a running subhost, if the monitor wrote one.
 pub fn read(name: &str) -> Option<Snapshot> {
     let text = std::fs::read_to_string(state::dir(name).join(FILE)).ok()?;
-    Snapshot::parse(&text)
+    Snapshot::decode(&text).ok()
 }

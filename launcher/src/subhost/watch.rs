@@ -15,11 +15,11 @@ use nix::sys::wait::{waitpid, WaitStatus};
 
 use crate::error::{Error, Result};
 use crate::kernel::sys::pidfd_send_signal;
-use crate::model::report::Event;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::monitor::Monitor;
 use crate::subhost::setup::Child;
 use crate::subhost::status::StatusPipe;
+use proto::event::Event;
 
 /// Which of the fds polled readable (or hung up).
 #[derive(Default)]

@@ -33,7 +33,8 @@ mod enter;
 
 use enter::Entering;
 
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The PATH an entered command gets (the one of services and sessions).
+const PATH: &str = proto::PATH;
 
 /// Prints `NAME PID CONF` for each running subhost.
 pub fn list() -> Result<i32> {

@@ -11,7 +11,7 @@ use super::trust::{self, Guarded};
 use crate::model::mountinfo::MOUNTINFO;
 
 /// PATH when the launcher's environment has none (Debian's root default).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_PATH: &str = proto::PATH;
 
 /// The host facts loading reads besides the file, as parameters so that tests
 /// can point them elsewhere.
