@@ -7,6 +7,7 @@ pub mod inroot;
 pub mod loopdev;
 pub mod netlink;
 pub mod netns;
+pub mod notify;
 pub mod nsenter;
 pub mod pidfd;
 pub mod privilege;

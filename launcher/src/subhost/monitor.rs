@@ -17,6 +17,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
 use crate::error::{At, Op, Result};
+use crate::kernel::notify::Notifier;
 use crate::kernel::nsenter::{self, Ns};
 use crate::kernel::sys::pidfd_send_signal;
 use crate::model::config::Config;
@@ -46,6 +47,8 @@ pub struct Monitor {
     sink: Sink,
     /// PID 1's status pipe and, for `--session`, its pty and command.
     pub(super) attach: Attach,
+    /// `--foreground`: the service manager's NOTIFY_SOCKET (sd_notify).
+    notify: Option<Notifier>,
 }
 
 impl Monitor {
@@ -60,11 +63,15 @@ impl Monitor {
             upper_lock,
             log,
         } = r;
+        // A monitor that prints to the terminal runs in the foreground,
+        // where a service manager may be waiting for READY=1.
+        let notify = matches!(sink, Sink::Terminal(_)).then(Notifier::from_env);
         let mut monitor = Monitor {
             cfg,
             log,
             sink,
             attach: Attach::new(session),
+            notify,
         };
         let mut made = Made::default();
         let code = match monitor.start(subinit, &mut made) {
@@ -136,7 +143,21 @@ impl Monitor {
             self.send(Event::Failed(f));
         }
         self.send(Event::Ready);
+        if let Some(n) = self.notify.as_mut() {
+            let pid = match &self.sink {
+                Sink::Terminal(o) => o.pid.unwrap_or(0),
+                Sink::Pipe(_) => 0,
+            };
+            n.ready(&format!("{} ready: pid {pid}", self.cfg.name));
+        }
         self.close();
+    }
+
+    /// STOPPING=1, once, to the service manager (`--foreground`).
+    pub(super) fn notify_stopping(&mut self, status: &str) {
+        if let Some(mut n) = self.notify.take() {
+            n.stopping(&format!("{}: {status}", self.cfg.name));
+        }
     }
 
     pub(super) fn send(&mut self, ev: Event) {

@@ -17,7 +17,7 @@ use crate::kernel::privilege::require_root;
 use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
 use crate::subhost::lock::{self, Lock};
-use crate::subhost::{diskmounts, spawn, state, teardown};
+use crate::subhost::{diskmounts, logrotate, spawn, state, teardown};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -140,8 +140,15 @@ fn open_log(path: &Path) -> Result<File> {
             if let LogKind::Null = kind {
                 return Ok(file);
             }
-            file.set_len(0).at("truncate", path)?;
-            file
+            // The previous boot's lines are kept as LOG.1 where possible.
+            let used = meta.metadata().map(|m| m.len() > 0).unwrap_or(false);
+            if used && logrotate::keep_previous(path) {
+                drop(file);
+                create_log(path)?
+            } else {
+                file.set_len(0).at("truncate", path)?;
+                file
+            }
         }
     };
     // Appending keeps the monitor's and the subhost's lines whole.

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::os::fd::AsFd;
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -55,6 +56,7 @@ impl Monitor {
                 stop.drain();
                 stopped |= ready.is_some();
                 log::info!("stop signal: SIGTERM to PID 1");
+                self.notify_stopping("stopping");
                 if let Err(e) = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGTERM) {
                     log::warn!("signal PID 1: {}", e.desc());
                 }
@@ -71,11 +73,18 @@ impl Monitor {
                 }
             }
             if woke.exited {
+                // PID 1 may have reported ready and ended at once (a quick
+                // session): poll saw both; what it wrote still counts.
+                if let Some(r) = ready.take() {
+                    read_rest(&r, &mut text);
+                    self.relay_ready(&text);
+                }
                 break;
             }
         }
         let ended = waitpid(child.pid, None);
         log::info!("PID 1 ended: {}", describe(&ended));
+        self.notify_stopping(&format!("PID 1 ended: {}", describe(&ended)));
         self.send(Event::Exited(describe(&ended)));
         if stopped {
             self.send(Event::Error(Error::Stopped.to_string()));
@@ -98,6 +107,16 @@ fn read_some(r: &mut File, text: &mut Vec<u8>) -> bool {
             text.extend_from_slice(&buf[..n]);
             true
         }
+    }
+}
+
+/// What is left in the ready pipe, without waiting for a writer.
+fn read_rest(r: &File, text: &mut Vec<u8>) {
+    let _ = fcntl(r, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let mut buf = [0u8; 512];
+    let mut r = r;
+    while let Ok(n @ 1..) = r.read(&mut buf) {
+        text.extend_from_slice(&buf[..n]);
     }
 }
 
