@@ -8,6 +8,7 @@ mod cables;
 mod cgroup;
 mod cli;
 mod config;
+mod contain;
 mod devfs;
 mod diskfile;
 mod diskmounts;
