@@ -70,7 +70,7 @@ fn a_hanging_hook_is_killed_with_its_process_group_at_the_time_limit() {
             "hang",
             &format!("sleep 1001 &\necho $! > {}\nexec sleep 1002", bg.display()),
         );
-        let mut sh = sh.line("START=none").line(&format!("{which}={hang}"));
+        let sh = sh.line("START=none").line(&format!("{which}={hang}"));
         let started = Instant::now();
         let out = boot_limited(&sh, "2");
         let took = started.elapsed();
