@@ -9,7 +9,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 BIN := target/x86_64-unknown-linux-gnu/release
 PREFIX ?= /usr
 
-.PHONY: all deps build example check lint test bench install clean
+.PHONY: all deps build example check lint test bench stress install clean
 
 all: build
 
@@ -48,6 +48,11 @@ check: lint test
 bench: build
 	bench/pid1-bench
 	bench/boot-bench --cables 0,1,2
+
+# Faults, signals, races and hostile configurations (issue 11); not part of
+# check yet. STRESS_ARGS=--short gives a run of a minute or two.
+stress: build
+	bench/stress $(STRESS_ARGS)
 
 install: build
 	install -D -m 755 $(BIN)/overlay-boot $(DESTDIR)$(PREFIX)/sbin/overlay-boot
