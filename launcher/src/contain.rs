@@ -23,7 +23,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The environment variable giving that time in whole seconds.
 pub const TIMEOUT_ENV: &str = "OVERLAY_BOOT_COMMAND_TIMEOUT";
 /// How long a stopped hook gets between SIGTERM and SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The time limit of each `!` command and hook: [`TIMEOUT_ENV`] when it is
 /// a whole number of seconds from 1, else [`DEFAULT_TIMEOUT`].
@@ -130,7 +130,9 @@ impl FirstLine {
 }
 
 /// Waits for `child` to exit, for at most `limit`, reading `out` meanwhile;
-/// in a monitor, a stop signal ends the wait too.
+/// in a monitor, a stop signal ends the wait too. When it exits, its process
+/// group is killed before it is reaped (while its pid, and so the group's
+/// id, is still taken), then it is reaped.
 pub fn wait(
     child: &mut Child,
     limit: Duration,
@@ -145,7 +147,9 @@ pub fn wait(
                 return Ok(Waited::LineTooLong);
             }
         }
-        if let Some(status) = child.try_wait()? {
+        if readable(pidfd.as_fd(), PollTimeout::ZERO) {
+            let _ = killpg(group_of(child), Signal::SIGKILL);
+            let status = child.wait()?;
             if let Some(o) = out.as_deref_mut() {
                 if !o.drain()? {
                     return Ok(Waited::LineTooLong);
@@ -176,22 +180,35 @@ pub fn wait(
     }
 }
 
-/// Ends what is left of `child`'s process group and reaps `child`: at once
-/// (SIGKILL), or with `grace` between SIGTERM and SIGKILL.
-pub fn end(child: &mut Child, grace: Duration) {
-    let group = Pid::from_raw(child.id() as i32);
-    if !grace.is_zero() && matches!(child.try_wait(), Ok(None)) {
-        let _ = killpg(group, Signal::SIGTERM);
-        if let Ok(pidfd) = pidfd_open(group) {
-            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            let _ = poll(
-                &mut fds,
-                PollTimeout::try_from(grace).unwrap_or(PollTimeout::MAX),
-            );
+/// Whether `fd` is readable within `timeout` (a pidfd: the process exited).
+fn readable(fd: BorrowedFd<'_>, timeout: PollTimeout) -> bool {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+}
+
+/// The process group `child` leads.
+fn group_of(child: &Child) -> Pid {
+    Pid::from_raw(child.id() as i32)
+}
+
+/// Ends what `wait` left: nothing when the child exited (its group is
+/// already killed, itself reaped); after a stop signal SIGTERM to its group
+/// and [`STOP_GRACE`] for it to end; then SIGKILL to the whole group, and
+/// the child is reaped. Only then is its pid, the group's id, given up, so
+/// the signals reach only what the command started.
+pub fn finish(child: &mut Child, waited: &io::Result<Waited>) {
+    let group = group_of(child);
+    match waited {
+        Ok(Waited::Exited(_)) => return,
+        Ok(Waited::Stopped) => {
+            let _ = killpg(group, Signal::SIGTERM);
+            if let Ok(pidfd) = pidfd_open(group) {
+                let grace = PollTimeout::try_from(STOP_GRACE).unwrap_or(PollTimeout::MAX);
+                readable(pidfd.as_fd(), grace);
+            }
         }
+        _ => {}
     }
-    // The group outlives its leader while any member lives; its id is not
-    // reused until then, so this reaches only what the command started.
     let _ = killpg(group, Signal::SIGKILL);
     if let Err(e) = child.wait() {
         log::warn!("wait for pid {}: {e}", child.id());

@@ -5,7 +5,6 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, SealFlag};
@@ -93,11 +92,7 @@ fn run_to_end(
         .at("run", &argv[0])?;
     let limit = contain::timeout();
     let waited = contain::wait(&mut child, limit, None);
-    let grace = match waited {
-        Ok(Waited::Stopped) => contain::STOP_GRACE,
-        _ => Duration::ZERO,
-    };
-    contain::end(&mut child, grace);
+    contain::finish(&mut child, &waited);
     let command = argv.join(" ");
     match waited.at("wait", &argv[0])? {
         Waited::Exited(status) if status.success() => Ok(()),

@@ -8,9 +8,8 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::contain::{contain, end, timeout, wait, FirstLine, Waited};
+use crate::contain::{contain, finish, timeout, wait, FirstLine, Waited};
 
 use super::error::Fault;
 use super::parse::{check_raw, trim_blanks, VALUE_MAX};
@@ -62,15 +61,19 @@ pub fn run(value: &str, cwd: &Path, search_path: &OsStr) -> Result<String, Fault
     };
     let mut child = cmd.spawn().map_err(spawn_failed)?;
     let limit = timeout();
-    let waited = child
+    let out = child
         .stdout
         .take()
         .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))
-        .and_then(|pipe| FirstLine::new(pipe, VALUE_MAX))
-        .and_then(|mut out| Ok((wait(&mut child, limit, Some(&mut out))?, out)));
+        .and_then(|pipe| FirstLine::new(pipe, VALUE_MAX));
+    let (waited, out) = match out {
+        Ok(mut out) => (wait(&mut child, limit, Some(&mut out)), Some(out)),
+        Err(e) => (Err(e), None),
+    };
     // Whatever it left running in its process group ends with it.
-    end(&mut child, Duration::ZERO);
-    let (waited, out) = waited.map_err(spawn_failed)?;
+    finish(&mut child, &waited);
+    let waited = waited.map_err(spawn_failed)?;
+    let out = out.ok_or_else(|| spawn_failed(io::ErrorKind::BrokenPipe.into()))?;
     match waited {
         Waited::Exited(status) if status.success() => {}
         Waited::Exited(status) => {
