@@ -17,6 +17,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use crate::sys::pidfd_open;
+use crate::watchdog::Watchdog;
 
 /// How long a `!` command or a hook may run, unless [`TIMEOUT_ENV`] says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,10 +41,11 @@ pub fn timeout() -> Duration {
     }
 }
 
-/// Makes `cmd` lead a process group of its own, and die with the launcher.
-pub fn contain(cmd: &mut Command) {
+/// Puts `cmd` in process group `group` (None: one of its own) and makes it
+/// die with the launcher.
+fn contain(cmd: &mut Command, group: Option<Pid>) {
     let parent = std::process::id();
-    cmd.process_group(0);
+    cmd.process_group(group.map_or(0, Pid::as_raw));
     // SAFETY: between fork and exec the closure only makes async-signal-safe
     // system calls (prctl, getppid) and allocates nothing.
     unsafe {
@@ -55,6 +57,46 @@ pub fn contain(cmd: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// A contained command: the child, and the watchdog of its process group.
+pub struct Contained {
+    pub child: Child,
+    /// Its process group: the watchdog's, else its own.
+    group: Pid,
+    watchdog: Option<Watchdog>,
+}
+
+/// Spawns `cmd` contained: a process group of its own, dying with the
+/// launcher, its group killed by a watchdog if the launcher dies first.
+/// The watchdog comes first and leads the group the command joins, so
+/// there is no moment when the command runs unwatched.
+pub fn spawn(cmd: &mut Command) -> io::Result<Contained> {
+    let watchdog = Watchdog::start()
+        .map_err(|e| log::warn!("no watchdog: {e}"))
+        .ok();
+    contain(cmd, watchdog.as_ref().map(Watchdog::group));
+    let child = cmd.spawn()?;
+    let group = watchdog
+        .as_ref()
+        .map_or(Pid::from_raw(child.id() as i32), Watchdog::group);
+    Ok(Contained {
+        child,
+        group,
+        watchdog,
+    })
+}
+
+impl Contained {
+    /// Kills the whole group (the leader not reaped yet), releases the
+    /// watchdog, then reaps the leader.
+    fn kill_and_reap(&mut self) -> io::Result<ExitStatus> {
+        let _ = killpg(self.group, Signal::SIGKILL);
+        if let Some(w) = self.watchdog.take() {
+            w.release();
+        }
+        self.child.wait()
     }
 }
 
@@ -134,12 +176,12 @@ impl FirstLine {
 /// group is killed before it is reaped (while its pid, and so the group's
 /// id, is still taken), then it is reaped.
 pub fn wait(
-    child: &mut Child,
+    cmd: &mut Contained,
     limit: Duration,
     mut out: Option<&mut FirstLine>,
 ) -> io::Result<Waited> {
     let deadline = Instant::now() + limit;
-    let pidfd = pidfd_open(Pid::from_raw(child.id() as i32))?;
+    let pidfd = pidfd_open(Pid::from_raw(cmd.child.id() as i32))?;
     let stop = crate::monitor::stop_fd();
     loop {
         if let Some(o) = out.as_deref_mut() {
@@ -148,8 +190,7 @@ pub fn wait(
             }
         }
         if readable(pidfd.as_fd(), PollTimeout::ZERO) {
-            let _ = killpg(group_of(child), Signal::SIGKILL);
-            let status = child.wait()?;
+            let status = cmd.kill_and_reap()?;
             if let Some(o) = out.as_deref_mut() {
                 if !o.drain()? {
                     return Ok(Waited::LineTooLong);
@@ -186,31 +227,25 @@ fn readable(fd: BorrowedFd<'_>, timeout: PollTimeout) -> bool {
     matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
 }
 
-/// The process group `child` leads.
-fn group_of(child: &Child) -> Pid {
-    Pid::from_raw(child.id() as i32)
-}
-
 /// Ends what `wait` left: nothing when the child exited (its group is
 /// already killed, itself reaped); after a stop signal SIGTERM to its group
 /// and [`STOP_GRACE`] for it to end; then SIGKILL to the whole group, and
 /// the child is reaped. Only then is its pid, the group's id, given up, so
 /// the signals reach only what the command started.
-pub fn finish(child: &mut Child, waited: &io::Result<Waited>) {
-    let group = group_of(child);
+pub fn finish(cmd: &mut Contained, waited: &io::Result<Waited>) {
+    let group = cmd.group;
     match waited {
         Ok(Waited::Exited(_)) => return,
         Ok(Waited::Stopped) => {
             let _ = killpg(group, Signal::SIGTERM);
-            if let Ok(pidfd) = pidfd_open(group) {
+            if let Ok(pidfd) = pidfd_open(Pid::from_raw(cmd.child.id() as i32)) {
                 let grace = PollTimeout::try_from(STOP_GRACE).unwrap_or(PollTimeout::MAX);
                 readable(pidfd.as_fd(), grace);
             }
         }
         _ => {}
     }
-    let _ = killpg(group, Signal::SIGKILL);
-    if let Err(e) = child.wait() {
-        log::warn!("wait for pid {}: {e}", child.id());
+    if let Err(e) = cmd.kill_and_reap() {
+        log::warn!("wait for pid {}: {e}", cmd.child.id());
     }
 }

@@ -84,12 +84,8 @@ fn run_to_end(
     out: File,
     err: File,
 ) -> Result<()> {
-    contain::contain(cmd);
-    let mut child = cmd
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .at("run", &argv[0])?;
+    cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
+    let mut child = contain::spawn(cmd).at("run", &argv[0])?;
     let limit = contain::timeout();
     let waited = contain::wait(&mut child, limit, None);
     contain::finish(&mut child, &waited);

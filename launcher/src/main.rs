@@ -37,6 +37,7 @@ mod state;
 mod status;
 mod stop;
 mod sys;
+mod watchdog;
 
 use std::ffi::OsString;
 use std::io::Write;

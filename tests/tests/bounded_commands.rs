@@ -88,14 +88,19 @@ fn a_hanging_hook_is_killed_with_its_process_group_at_the_time_limit() {
 }
 
 #[test]
-fn a_bang_command_dies_with_a_killed_launcher() {
+fn a_bang_command_and_its_background_child_die_with_a_killed_launcher() {
     require_root!();
     let sh = Subhost::new("bang");
     let pid_file = sh.scratch.join("cmd.pid");
+    let bg_file = sh.scratch.join("bg.pid");
     let cmd = script(
         &sh,
         "forever",
-        &format!("echo $$ > {}\nexec sleep 1001", pid_file.display()),
+        &format!(
+            "sleep 1003 &\necho $! > {}\necho $$ > {}\nexec sleep 1001",
+            bg_file.display(),
+            pid_file.display()
+        ),
     );
     let sh = sh.line(&format!("START=!{cmd}"));
     let mut launcher =
@@ -104,6 +109,11 @@ fn a_bang_command_dies_with_a_killed_launcher() {
     kill(launcher.pid(), Signal::SIGKILL).expect("kill -9 the launcher");
     let _ = launcher.wait_timeout(Duration::from_secs(10));
     assert!(gone(pid), "the ! command (pid {pid}) outlived the launcher");
+    let bg = pid_in(&bg_file);
+    assert!(
+        gone(bg),
+        "the ! command's background child (pid {bg}) outlived the launcher"
+    );
     sh.assert_gone();
 }
 

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::contain::{contain, finish, timeout, wait, FirstLine, Waited};
+use crate::contain::{finish, spawn, timeout, wait, FirstLine, Waited};
 
 use super::error::Fault;
 use super::parse::{check_raw, trim_blanks, VALUE_MAX};
@@ -54,14 +54,14 @@ pub fn run(value: &str, cwd: &Path, search_path: &OsStr) -> Result<String, Fault
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    contain(&mut cmd);
     let spawn_failed = |source| Fault::CommandSpawn {
         command: value.into(),
         source,
     };
-    let mut child = cmd.spawn().map_err(spawn_failed)?;
+    let mut child = spawn(&mut cmd).map_err(spawn_failed)?;
     let limit = timeout();
     let out = child
+        .child
         .stdout
         .take()
         .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))
