@@ -127,8 +127,27 @@ impl Attach {
 /// The default CMD: a login shell, bash where the subhost has it.
 fn login_shell(root: &Root) -> Vec<OsString> {
     let has_bash = root.resolve(Path::new("bin/bash"), OFlag::O_PATH).is_ok();
-    let shell = if has_bash { "/bin/bash" } else { "/bin/sh" };
-    // `-l`: a login shell (bash, dash and busybox sh all take it), as
-    // `-bash`/`-sh` would be; the contract passes CMD's argv as given.
-    vec![shell.into(), "-l".into()]
+    login_shell_argv(has_bash).map(OsString::from).to_vec()
+}
+
+/// The one choice of the login shell, for sessions and overlay-go alike:
+/// bash where the subhost has it, else sh, started with `-l` (bash, dash
+/// and busybox sh all take it). Not argv0 `-bash`: a session's CMD goes to
+/// PID 1 as an argv it runs as given, so argv[0] must be the program.
+pub fn login_shell_argv(has_bash: bool) -> [&'static str; 2] {
+    match has_bash {
+        true => ["/bin/bash", "-l"],
+        false => ["/bin/sh", "-l"],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_shell_is_bash_or_sh_with_dash_l() {
+        assert_eq!(login_shell_argv(true), ["/bin/bash", "-l"]);
+        assert_eq!(login_shell_argv(false), ["/bin/sh", "-l"]);
+    }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult};
 
@@ -42,6 +43,13 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
     // disk images on the host, which a refusal must release again.
     let (mut cfg, disks) = diskmounts::load_config(conf)?;
     adjust(&mut cfg);
+    if crate::config::reachable_by_users(&cfg.upper) {
+        log::warn!(
+            "UPPER {} can be reached by users other than root: a setuid file made \
+             inside the subhost runs as root for them; give BASE mode 0700",
+            cfg.upper.display()
+        );
+    }
     let release = |e: Error| {
         diskmounts::release(&disks);
         e
@@ -160,6 +168,7 @@ pub fn prepare(cfg: &Config) -> Result<File> {
         });
     }
     state::write_conf(&cfg.name, &cfg.path)?;
+    state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
     open_log(&cfg.log)
 }
 
@@ -167,50 +176,90 @@ pub fn prepare(cfg: &Config) -> Result<File> {
 /// predictable path under /tmp (security check 26): whatever a local user
 /// planted there (a symlink, a FIFO that would hang the open, a file of
 /// theirs, a hard link to a file of root's) is removed and LOG made anew.
+/// Opens LOG without ever removing or replacing what is there: a regular
+/// file of root's alone is truncated and reused, a missing one is created,
+/// the null device is used as it is (output discarded); anything else (a
+/// symlink, another device, a FIFO, a directory, a file someone else owns
+/// or that has other links) is refused, exit 2, untouched. What is there is
+/// looked at through an O_PATH fd first, so no device or FIFO is opened.
 fn open_log(path: &Path) -> Result<File> {
-    let file = match open_log_file(path, false) {
-        Ok(file) if owned_by_root_alone(&file) => file,
-        Ok(_) | Err(_) => {
-            log::warn!("{}: not a file of root's: replaced", path.display());
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).at("remove", path);
-                }
-                _ => {}
+    let refuse = |why: String| Error::BadLog {
+        path: path.to_path_buf(),
+        why,
+    };
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let file = match nix::fcntl::open(path, flags, Mode::empty()) {
+        Err(nix::errno::Errno::ENOENT) => create_log(path)?,
+        Err(errno) => return Err(refuse(format!("cannot be examined: {}", errno.desc()))),
+        Ok(fd) => {
+            let meta = File::from(fd);
+            let kind = log_kind(&meta.metadata().at("fstat", path)?);
+            if let LogKind::Refused(why) = kind {
+                return Err(refuse(why));
             }
-            open_log_file(path, true).at("create log", path)?
+            let file = reopen_for_writing(&meta).at("open", path)?;
+            if let LogKind::Null = kind {
+                return Ok(file);
+            }
+            file.set_len(0).at("truncate", path)?;
+            file
         }
     };
-    file.set_len(0).at("truncate", path)?;
-    // Appending keeps the monitor's and the subhost's lines whole; this
-    // also clears O_NONBLOCK.
-    nix::fcntl::fcntl(
-        &file,
-        nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND | OFlag::O_WRONLY),
-    )
-    .at("fcntl", path)?;
+    // Appending keeps the monitor's and the subhost's lines whole.
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_APPEND)).at("fcntl", path)?;
     Ok(file)
 }
 
-/// O_NOFOLLOW (no symlink), O_NONBLOCK (a FIFO fails with ENXIO instead of
-/// waiting for a reader); `fresh`: O_EXCL, a file this call creates.
-fn open_log_file(path: &Path, fresh: bool) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options
+/// A new LOG, 0640; never through a symlink, never over something there.
+fn create_log(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
         .write(true)
+        .create_new(true)
         .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    if fresh {
-        options.create_new(true);
-    } else {
-        options.create(true);
-    }
-    options.open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+        .at("create log", path)
 }
 
-fn owned_by_root_alone(file: &File) -> bool {
-    file.metadata()
-        .is_ok_and(|m| m.is_file() && m.uid() == 0 && m.nlink() == 1)
+/// The very file behind an O_PATH fd, opened for writing.
+fn reopen_for_writing(opath: &File) -> std::io::Result<File> {
+    use std::os::fd::AsRawFd;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(format!("/proc/self/fd/{}", opath.as_raw_fd()))
+}
+
+enum LogKind {
+    /// The null device: output is discarded.
+    Null,
+    /// A regular file of root's alone: ours to truncate.
+    Ours,
+    Refused(String),
+}
+
+fn log_kind(meta: &std::fs::Metadata) -> LogKind {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_char_device() && meta.rdev() == nix::sys::stat::makedev(1, 3) {
+        return LogKind::Null;
+    }
+    let what = match kind {
+        k if k.is_file() => None,
+        k if k.is_symlink() => Some("a symbolic link (not followed)"),
+        k if k.is_dir() => Some("a directory"),
+        k if k.is_fifo() => Some("a FIFO"),
+        k if k.is_socket() => Some("a socket"),
+        _ => Some("a device other than the null device"),
+    };
+    if let Some(what) = what {
+        return LogKind::Refused(format!("{what}, not a regular file"));
+    }
+    match (meta.uid(), meta.nlink()) {
+        (0, 1) => LogKind::Ours,
+        (0, n) => LogKind::Refused(format!("a file with {n} links, not root's alone")),
+        (uid, _) => LogKind::Refused(format!("owned by uid {uid}, not root")),
+    }
 }
 
 /// The monitor leaves the caller's session and terminal; its output goes to LOG.

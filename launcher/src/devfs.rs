@@ -212,7 +212,8 @@ fn adjtime(live: &Root) -> Result<()> {
             })
         }
     };
-    // Why: the subhost follows the host's hardware clock settings.
+    // Why: the subhost follows the host's hardware clock settings, but
+    // may not change them: read-only (issue 9, hole 9).
     mount(
         Some(&fd_path(&src)),
         &fd_path(&target),
@@ -220,7 +221,19 @@ fn adjtime(live: &Root) -> Result<()> {
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .at("bind /etc/adjtime onto", live.show(rel))
+    .at("bind /etc/adjtime onto", live.show(rel))?;
+    // The bind is now what the path leads to: remount that mount, by fd.
+    let bound = live.resolve(rel, OFlag::O_PATH)?;
+    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let flags = ro | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        None::<&str>,
+        &fd_path(&bound),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .at("remount read-only", live.show(rel))
 }
 
 /// The host's `tty` group (5 on Debian), from /etc/group.

@@ -40,12 +40,18 @@ pub enum Error {
     NotRunning { what: String },
     /// Something on the host is in the way (e.g. a foreign `/run/netns/NAME`).
     InTheWay { what: &'static str, path: PathBuf },
+    /// LOG names something the launcher will not write to: exit status 2.
+    BadLog { path: PathBuf, why: String },
+    /// An object of our own subhost still there after its teardown.
+    LeftOver { path: PathBuf },
     /// A directory another running subhost holds (its UPPER).
     InUse { what: &'static str, path: PathBuf },
     /// A file found where we expect our own (wrong type or owner).
     Untrusted { path: PathBuf, why: &'static str },
     /// No subinit binary could be found.
     NoSubinit { tried: Vec<PathBuf> },
+    /// A configured hook command with no program in it.
+    EmptyHook { which: &'static str },
     /// A configured hook command failed.
     Hook {
         which: &'static str,
@@ -85,7 +91,7 @@ impl Error {
     /// Exit status: 2 for usage or configuration errors, else 1.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Usage(_) | Self::Config(_) => 2,
+            Self::Usage(_) | Self::Config(_) | Self::EmptyHook { .. } | Self::BadLog { .. } => 2,
             _ => 1,
         }
     }
@@ -107,6 +113,14 @@ impl fmt::Display for Error {
             Self::InTheWay { what, path } => {
                 write!(f, "{} exists and is not ours ({what})", path.display())
             }
+            Self::BadLog { path, why } => write!(
+                f,
+                "LOG {}: {why}; refused, and left as it is",
+                path.display()
+            ),
+            Self::LeftOver { path } => {
+                write!(f, "{} is still there after the teardown", path.display())
+            }
             Self::Untrusted { path, why } => write!(f, "{}: {why}", path.display()),
             Self::InUse { what, path } => {
                 write!(
@@ -122,6 +136,7 @@ impl fmt::Display for Error {
                 }
                 write!(f, "; set OVERLAY_BOOT_SUBINIT)")
             }
+            Self::EmptyHook { which } => write!(f, "{which}: the command names no program"),
             Self::Hook {
                 which,
                 command,

@@ -22,10 +22,12 @@ use nix::unistd::{
     ForkResult, Pid,
 };
 
+use crate::attach::login_shell_argv;
 use crate::boot::require_root;
 use crate::cgroup;
 use crate::error::{At, Op, Result};
 use crate::inroot::Root;
+use crate::list::field;
 use crate::pty::{self, SlaveSetup};
 use crate::relay::{self, Caller, OnStop, Peer};
 use crate::state::{self, Probe};
@@ -39,7 +41,9 @@ pub fn list() -> Result<i32> {
     let mut out = std::io::stdout();
     for name in state::names() {
         if let (Ok(Probe::Running), Some(st)) = (state::peek(&name), state::read(&name)) {
-            let _ = writeln!(out, "{name} {} {}", st.pid, st.conf.display());
+            let conf = st.conf.to_string_lossy();
+            let (name, conf) = (field(&name), field(&conf));
+            let _ = writeln!(out, "{name} {} {conf}", st.pid);
         }
     }
     Ok(0)
@@ -246,19 +250,11 @@ impl Exec {
             let _ = dup2_stderr(&slave);
         }
         if !self.search {
-            // The login shell: bash where the subhost has it, else sh.
-            self.shell = if Path::new("/bin/bash").exists() {
-                "/bin/bash"
-            } else {
-                "/bin/sh"
-            };
-            let base = if self.shell.ends_with("bash") {
-                "-bash"
-            } else {
-                "-sh"
-            };
-            self.prog = CString::new(self.shell).unwrap_or_default();
-            self.argv = vec![CString::new(base).unwrap_or_default()];
+            // The login shell, chosen as a session's is (we are inside now).
+            let argv = login_shell_argv(Path::new("/bin/bash").exists());
+            self.shell = argv[0];
+            self.prog = CString::new(argv[0]).unwrap_or_default();
+            self.argv = argv.iter().filter_map(|a| CString::new(*a).ok()).collect();
         }
         let env = clean_env(self.shell);
         // SAFETY: restoring default dispositions installs no handler.

@@ -66,7 +66,7 @@ pub fn run(
     cfg: &Config,
     log: &File,
 ) -> Result<()> {
-    let mut cmd = command(argv, cfg)?;
+    let mut cmd = command(which, argv, cfg)?;
     let out = log.try_clone().at("dup", &cfg.log)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
     cmd.args(args);
@@ -112,7 +112,7 @@ const INIT_MAX: i64 = 1 << 20;
 /// Runs the configured INIT command and returns its output (the init
 /// script, at most INIT_MAX bytes) in a memory file for the subinit's --init-fd.
 pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd> {
-    let mut cmd = command(argv, cfg)?;
+    let mut cmd = command("INIT", argv, cfg)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
     // The command writes straight into it. A memfd has no path on the host,
     // unlike a pipe the subinit would have to drain. Sized INIT_MAX and
@@ -132,13 +132,14 @@ pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd>
     Ok(OwnedFd::from(file))
 }
 
-fn command(argv: &[String], cfg: &Config) -> Result<Command> {
-    let Some((prog, rest)) = argv.split_first() else {
-        return Err(Error::Untrusted {
-            path: cfg.path.clone(),
-            why: "empty hook command",
-        });
-    };
+/// The program and its arguments; an empty hook is its own error, not a
+/// matter of trust.
+fn split<'a>(which: &'static str, argv: &'a [String]) -> Result<(&'a String, &'a [String])> {
+    argv.split_first().ok_or(Error::EmptyHook { which })
+}
+
+fn command(which: &'static str, argv: &[String], cfg: &Config) -> Result<Command> {
+    let (prog, rest) = split(which, argv)?;
     let mut cmd = Command::new(prog);
     cmd.args(rest)
         .env("CONFIG", &cfg.path)
@@ -150,6 +151,20 @@ fn command(argv: &[String], cfg: &Config) -> Result<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_hook_is_its_own_configuration_error() {
+        let err = split("POSTMOUNT", &[]).expect_err("empty");
+        assert!(
+            matches!(err, Error::EmptyHook { which: "POSTMOUNT" }),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "POSTMOUNT: the command names no program");
+        assert_eq!(err.exit_code(), 2);
+        let argv = vec!["/bin/true".to_string(), "-x".to_string()];
+        let (prog, rest) = split("PREMOUNT", &argv).expect("split");
+        assert_eq!((prog.as_str(), rest), ("/bin/true", &argv[1..]));
+    }
 
     #[test]
     fn interfaces_lists_lo_and_veths_only() {

@@ -62,8 +62,15 @@ impl Root {
     }
 
     /// Creates every missing directory of `rel` (mode `mode`) and returns an
-    /// O_PATH fd on the last one. Existing symlinks are followed, inside the root.
+    /// O_PATH fd on the last one. Existing symlinks are followed, inside the
+    /// root; a dangling one gets its missing target made where it leads,
+    /// inside the root too (a symlink `/share -> /nonexistent/dir` planted
+    /// in UPPER makes `/nonexistent/dir` in the subhost, never on the host).
     pub fn mkdir_all(&self, rel: &Path, mode: Mode) -> Result<OwnedFd> {
+        self.mkdir_links(rel, mode, 0)
+    }
+
+    fn mkdir_links(&self, rel: &Path, mode: Mode, links: usize) -> Result<OwnedFd> {
         let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
         let mut dir = self.resolve(Path::new("."), dir_flags)?;
         let mut sofar = PathBuf::new();
@@ -82,9 +89,40 @@ impl Root {
                     })
                 }
             }
-            dir = self.resolve(&sofar, dir_flags)?;
+            dir = match self.resolve(&sofar, dir_flags) {
+                Err(Error::Sys {
+                    errno: Errno::ENOENT,
+                    ..
+                }) if links < MAX_LINKS => {
+                    let Some(target) = self.dangling(&dir, name)? else {
+                        return self.resolve(&sofar, dir_flags);
+                    };
+                    self.mkdir_links(&target, mode, links + 1)?;
+                    self.resolve(&sofar, dir_flags)?
+                }
+                other => other?,
+            };
         }
         Ok(dir)
+    }
+
+    /// Where the symlink `name` in `dir` leads, as a path inside the root;
+    /// None when `name` is not a symlink.
+    fn dangling(&self, dir: &OwnedFd, name: &std::ffi::OsStr) -> Result<Option<PathBuf>> {
+        let shown = self.show(Path::new(name));
+        let Ok(target) = nix::fcntl::readlinkat(dir, name) else {
+            return Ok(None);
+        };
+        let target = Path::new(&target);
+        if target.is_absolute() {
+            return Ok(Some(lexical(Path::new(""), target)));
+        }
+        // A relative link leads from the directory it lies in, as the
+        // kernel sees it: that directory's real place under the root.
+        let real = std::fs::read_link(fd_path(dir)).at("readlink", &shown)?;
+        let top = std::fs::read_link(fd_path(&self.fd)).at("readlink", &self.path)?;
+        let inside = real.strip_prefix(&top).unwrap_or(Path::new(""));
+        Ok(Some(lexical(inside, target)))
     }
 
     /// Creates the regular file `rel` (and its missing parents), opened for
@@ -154,7 +192,28 @@ impl Root {
         if want_dir {
             return self.mkdir_all(rel, Mode::from_bits_truncate(0o755));
         }
-        drop(self.create_file(rel, Mode::from_bits_truncate(0o644))?);
+        let mut place = rel.to_path_buf();
+        for _ in 0..MAX_LINKS {
+            if self
+                .create_file(&place, Mode::from_bits_truncate(0o644))?
+                .is_some()
+            {
+                break;
+            }
+            // Something is there: a dangling symlink gets its target made.
+            let (parent, name) = split(&place, &self.path)?;
+            let dir = self.resolve(parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+            match self.resolve(&place, OFlag::O_PATH) {
+                Err(Error::Sys {
+                    errno: Errno::ENOENT,
+                    ..
+                }) => match self.dangling(&dir, name)? {
+                    Some(target) => place = target,
+                    None => break,
+                },
+                _ => break,
+            }
+        }
         let fd = self.resolve(rel, OFlag::O_PATH)?;
         if file_kind(&fd, &self.show(rel))? != SFlag::S_IFREG {
             return Err(Error::Untrusted {
@@ -172,6 +231,31 @@ fn sys(op: &'static str, path: &Path, errno: Errno) -> Error {
         path: path.into(),
         errno,
     }
+}
+
+/// How many symlinks `mkdir_all` follows to make their targets (the
+/// kernel's own limit for one path walk).
+const MAX_LINKS: usize = 40;
+
+/// `target` taken from directory `from` (both inside a root), with `.`
+/// and `..` worked out by name; `..` at the top stays at the top, as with
+/// RESOLVE_IN_ROOT.
+fn lexical(from: &Path, target: &Path) -> PathBuf {
+    let mut out = if target.is_absolute() {
+        PathBuf::new()
+    } else {
+        from.to_path_buf()
+    };
+    for comp in target.components() {
+        match comp {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 /// The type bits of an open file.
@@ -223,6 +307,16 @@ mod tests {
         assert_eq!(p, Some(Path::new("etc/network")));
         assert_eq!(n, Some(std::ffi::OsStr::new("interfaces")));
         assert!(split(Path::new("/"), Path::new("/x")).is_err());
+    }
+
+    #[test]
+    fn link_targets_stay_inside_the_root() {
+        let l = |from: &str, t: &str| lexical(Path::new(from), Path::new(t));
+        assert_eq!(l("", "/nonexistent/dir"), PathBuf::from("nonexistent/dir"));
+        assert_eq!(l("srv/a", "../b/c"), PathBuf::from("srv/b/c"));
+        assert_eq!(l("srv", "../../../etc"), PathBuf::from("etc"));
+        assert_eq!(l("x", "/../../etc/./y"), PathBuf::from("etc/y"));
+        assert_eq!(l("x", "d"), PathBuf::from("x/d"));
     }
 
     #[test]

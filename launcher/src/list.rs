@@ -66,7 +66,7 @@ fn collect() -> Vec<Entry> {
             uptime: st.as_ref().map(|s| now.saturating_sub(s.started)),
             state: snap
                 .as_ref()
-                .map_or_else(|| "booting".to_string(), |s| s.state.clone()),
+                .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
             services: snap.map(|s| s.services).unwrap_or_default(),
         });
     }
@@ -87,22 +87,47 @@ pub fn to_text(entries: &[Entry]) -> String {
         let _ = writeln!(
             s,
             "{} {pid} {} {up} {}",
-            e.name,
-            e.state,
-            e.config.display()
+            field(&e.name),
+            field(&e.state),
+            field(&e.config.to_string_lossy())
         );
         for svc in &e.services {
             let _ = writeln!(
                 s,
                 "  {} {} {} {}",
-                svc.name.replace('%', "%25").replace(' ', "%20"),
-                svc.kind,
-                svc.state,
+                field(&svc.name),
+                field(svc.kind.as_str()),
+                field(svc.state.as_str()),
                 svc.restarts
             );
         }
     }
     s
+}
+
+/// One field of the text output, safe on a terminal and one word: `%`,
+/// blanks, control characters (C0, DEL, C1) and the invisible format
+/// characters (zero-width, bidirectional overrides) as `%XX` per UTF-8
+/// byte. Names and states come from root inside a subhost, who must not
+/// drive the admin's terminal (issue 9, hole 7).
+pub fn field(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '%' || c.is_whitespace() || c.is_control() || invisible(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(s, "%{b:02X}");
+            }
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// Zero-width and bidirectional formatting characters.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// `1d02h03m`, `2h03m04s`, `3m04s`, `4s`.
@@ -141,8 +166,8 @@ pub fn to_json(entries: &[Entry]) -> String {
                 s,
                 "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{}}}",
                 string(&svc.name),
-                string(&svc.kind),
-                string(&svc.state),
+                string(svc.kind.as_str()),
+                string(svc.state.as_str()),
                 svc.restarts
             );
         }
@@ -183,6 +208,7 @@ pub fn string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::status::{Kind, ServiceState};
 
     #[test]
     fn json_strings_are_escaped() {
@@ -207,14 +233,14 @@ mod tests {
                 services: vec![
                     Service {
                         name: "ssh".into(),
-                        kind: "script".into(),
-                        state: "started".into(),
+                        kind: Kind::Script,
+                        state: ServiceState::Started,
                         restarts: 0,
                     },
                     Service {
                         name: "web ui".into(),
-                        kind: "supervised".into(),
-                        state: "restarting".into(),
+                        kind: Kind::Supervised,
+                        state: ServiceState::Restarting,
                         restarts: 2,
                     },
                 ],
@@ -245,6 +271,19 @@ mod tests {
                 "\"uptime_seconds\":null,\"state\":\"booting\",\"services\":[]}]}"
             )
         );
+    }
+
+    #[test]
+    fn text_fields_escape_control_bytes_blanks_and_percent() {
+        assert_eq!(field("ssh"), "ssh");
+        assert_eq!(field("web ui"), "web%20ui");
+        assert_eq!(field("50%"), "50%25");
+        assert_eq!(field("\u{1b}]0;owned\u{7}"), "%1B]0;owned%07");
+        assert_eq!(field("a\u{1b}[2Jb\r\n"), "a%1B[2Jb%0D%0A");
+        assert_eq!(field("\u{9b}31m"), "%C2%9B31m");
+        assert_eq!(field("\u{7f}\t"), "%7F%09");
+        assert_eq!(field("x\u{202e}y\u{200b}"), "x%E2%80%AEy%E2%80%8B");
+        assert_eq!(field("é ✓"), "é%20✓");
     }
 
     #[test]

@@ -17,19 +17,7 @@ use crate::mountinfo;
 pub fn mount_root(cfg: &Config) -> Result<()> {
     let live = cfg.live.as_path();
     match cfg.mode {
-        RootMode::Overlay => {
-            let data = overlay_options(&cfg.lower, &cfg.upper, &cfg.work);
-            // Why: the subhost sees LOWER read-only with its own changes in
-            // UPPER; the source name NAME identifies the mount (compat).
-            mount(
-                Some(cfg.name.as_str()),
-                live,
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(data.as_str()),
-            )
-            .at("mount overlay on", live)
-        }
+        RootMode::Overlay => mount_overlay(cfg),
         RootMode::Bind => {
             // Why: UPPER is the subhost's root itself, seen at LIVE.
             mount(
@@ -42,6 +30,31 @@ pub fn mount_root(cfg: &Config) -> Result<()> {
             .at("bind UPPER onto", live)
         }
         RootMode::AsIs => as_is(live),
+    }
+}
+
+/// The overlay on LIVE. Why: the subhost sees LOWER read-only with its own
+/// changes in UPPER; the source name NAME identifies the mount (compat).
+/// The layers are given as `/proc/self/fd/N` of fds opened here, so the
+/// mount options in mountinfo, also inside the subhost, name no host path
+/// (issue 9, hole 13); a kernel that refuses that gets the paths.
+fn mount_overlay(cfg: &Config) -> Result<()> {
+    let live = cfg.live.as_path();
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let open = |p: &Path| nix::fcntl::open(p, flags, nix::sys::stat::Mode::empty()).at("open", p);
+    let (lower, upper, work) = (open(&cfg.lower)?, open(&cfg.upper)?, open(&cfg.work)?);
+    let by_fd = overlay_options(&fd_path(&lower), &fd_path(&upper), &fd_path(&work));
+    let overlay = |data: &str| {
+        let name = Some(cfg.name.as_str());
+        mount(name, live, Some("overlay"), MsFlags::empty(), Some(data))
+    };
+    match overlay(&by_fd) {
+        Ok(()) => Ok(()),
+        Err(errno) => {
+            log::info!("overlay by fd: {}; by path instead", errno.desc());
+            let data = overlay_options(&cfg.lower, &cfg.upper, &cfg.work);
+            overlay(&data).at("mount overlay on", live)
+        }
     }
 }
 

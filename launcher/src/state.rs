@@ -3,7 +3,8 @@
 //! (PID 1's host pid), `pid_start` (its start time in clock ticks, which
 //! tells it from a later process with a reused pid), `monitor`, `conf`,
 //! `started` (unix seconds),
-//! `stop_timeout` (seconds). `monitor`, `monitor_start` and `stop_timeout`
+//! `stop_timeout` (seconds), `roots` (UPPER, WORK and LIVE, NUL-terminated:
+//! the trees no configuration or program may come from while it runs). `monitor`, `monitor_start` and `stop_timeout`
 //! are written as soon as the monitor runs, so a stop during the set-up
 //! finds it (`read_monitor`). A run directory whose lock nobody holds is
 //! stale: left by a launcher that died.
@@ -183,6 +184,44 @@ pub struct State {
 pub fn write_conf(name: &str, conf: &Path) -> Result<()> {
     let p = dir(name).join("conf");
     fs::write(&p, format!("{}\n", conf.display())).at("write", &p)
+}
+
+/// Records the subhost's trees (UPPER, WORK, LIVE, canonical), where its
+/// root writes: no configuration or program may be taken from them while
+/// it runs (issue 9, hole 1). NUL-terminated, so any path fits.
+pub fn write_roots(name: &str, roots: [&Path; 3]) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = dir(name).join("roots");
+    let mut bytes = Vec::new();
+    for root in roots {
+        let real = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        bytes.extend_from_slice(real.as_os_str().as_bytes());
+        bytes.push(0);
+    }
+    fs::write(&p, bytes).at("write", &p)
+}
+
+/// The trees of every running (or booting) subhost, as recorded.
+pub fn guarded() -> Vec<crate::config::Guarded> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for name in names() {
+        if !matches!(peek(&name), Ok(Probe::Running)) {
+            continue;
+        }
+        let Ok(bytes) = fs::read(dir(&name).join("roots")) else {
+            continue;
+        };
+        let paths = bytes.split(|b| *b == 0).filter(|p| !p.is_empty());
+        for (what, path) in ["UPPER", "WORK", "LIVE"].into_iter().zip(paths) {
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
+            out.push(crate::config::Guarded {
+                what: format!("{what} {} of running subhost {name}", path.display()),
+                path,
+            });
+        }
+    }
+    out
 }
 
 /// Writes the state files (`pid` last: its presence means complete).

@@ -237,13 +237,39 @@ pub fn clean_stale(name: &str) -> Result<()> {
 
 /// Checks that nothing of the subhost is left on the host.
 fn verify_gone(name: &str) -> Result<()> {
-    let mut left: Vec<PathBuf> = vec![netns::path(name), state::dir(name)];
-    left.extend(cgroup::path(name)?);
-    match left.into_iter().find(|p| p.exists()) {
-        Some(path) => Err(Error::InTheWay {
-            what: "left after stop",
-            path,
-        }),
+    let mut ours: Vec<PathBuf> = vec![netns::path(name), state::dir(name)];
+    ours.extend(cgroup::path(name)?);
+    first_left_over(ours)
+}
+
+/// Our own objects that should be gone: the first that still exists is a
+/// leftover of our teardown (not something foreign in the way).
+fn first_left_over(ours: Vec<PathBuf>) -> Result<()> {
+    match ours.into_iter().find(|p| p.exists()) {
+        Some(path) => Err(Error::LeftOver { path }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_leftover_is_reported_as_left_over_not_in_the_way() {
+        let dir = std::env::temp_dir().join(format!("obt-leftover-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("mkdir");
+        let gone = dir.join("gone");
+        let err = first_left_over(vec![gone.clone(), dir.clone()]).expect_err("left over");
+        let text = err.to_string();
+        fs::remove_dir(&dir).expect("rmdir");
+        assert!(
+            matches!(&err, Error::LeftOver { path } if *path == dir),
+            "{err:?}"
+        );
+        assert!(!text.contains("not ours"), "{text}");
+        assert!(text.contains("still there after the teardown"), "{text}");
+        assert_eq!(err.exit_code(), 1);
+        assert!(first_left_over(vec![gone]).is_ok());
     }
 }

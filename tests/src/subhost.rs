@@ -703,7 +703,9 @@ impl Drop for Subhost {
             let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
         }
         for log in self.extra_logs.iter().chain([&self.log]) {
-            if !log.starts_with(&self.scratch.path) {
+            // Only a regular file the boot wrote: never /dev/null or a plant.
+            let regular = fs::symlink_metadata(log).is_ok_and(|m| m.is_file());
+            if !log.starts_with(&self.scratch.path) && regular {
                 let _ = fs::remove_file(log);
             }
         }

@@ -1,5 +1,5 @@
 //! Holes a review found in the launcher, kept closed: one UPPER mounted by
-//! two subhosts at once, a planted LOG, the caller's fds held for the
+//! two subhosts at once, a FIFO at LOG, the caller's fds held for the
 //! subhost's life, a stop lost while the boot was setting up.
 
 use std::fs;
@@ -34,21 +34,24 @@ fn the_same_upper_is_never_mounted_twice() {
     first.stop_ok();
 }
 
-/// Security check 26: a FIFO planted at LOG neither hangs the boot nor
-/// stays; the boot replaces it with a log of its own.
+/// Security check 26 and issue 9, hole 4: a FIFO at LOG neither hangs the
+/// boot nor is replaced: the boot is refused (exit 2, naming LOG) and the
+/// FIFO stays as it was.
 #[test]
-fn a_fifo_planted_at_log_is_replaced() {
+fn a_fifo_planted_at_log_is_refused_and_left_alone() {
+    use std::os::unix::fs::FileTypeExt;
     require_root!();
     let mut sh = Subhost::new("hfifo").line("START=none");
     let planted = sh.scratch.join("planted.log");
     nix::unistd::mkfifo(&planted, nix::sys::stat::Mode::from_bits_truncate(0o666)).expect("mkfifo");
     sh = sh.line(&format!("LOG={}", planted.display()));
-    sh.expect_log(planted.clone());
-    sh.boot_ok();
-    let meta = fs::symlink_metadata(&planted).expect("log");
-    assert!(meta.is_file(), "LOG is still not a regular file");
-    assert!(sh.log_text().contains("ready"), "{}", sh.log_text());
-    sh.stop_ok();
+    let out = sh.boot();
+    assert_eq!(out.code, 2, "{out}");
+    let want = format!("LOG {}: a FIFO, not a regular file", planted.display());
+    assert!(out.err.contains(&want), "{out}");
+    let meta = fs::symlink_metadata(&planted).expect("the FIFO");
+    assert!(meta.file_type().is_fifo(), "the FIFO was replaced");
+    sh.assert_gone();
 }
 
 /// The caller's inherited fds are not kept by the monitor nor passed to the

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e::subhost::{cmdline, launcher, parent_of, stat_field, Subhost, RUN_DIR, STOP};
+use e2e::subhost::{
+    cmdline, launcher, ns_of, parent_of, procs_in_ns, stat_field, Proc, Subhost, RUN_DIR, STOP,
+};
 use e2e::{bin, require_root, wait_for, ChildGuard};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -217,6 +219,76 @@ fn policy_in_upper(sh: &Subhost) -> PathBuf {
     sh.upper.join("usr/sbin/policy-rc.d")
 }
 
+/// Waits until a process in `pid1`'s pid namespace runs `cmd` (its whole
+/// command line) in a state `want` accepts; its identity.
+fn wait_proc(pid1: Pid, cmd: &str, want: impl Fn(char) -> bool) -> Proc {
+    let ns = ns_of(pid1, "pid").expect("PID 1's pid namespace");
+    let line = format!("{cmd} ");
+    let mut found = None;
+    let seen = wait_for(STEP, || {
+        found = procs_in_ns("pid", &ns)
+            .into_iter()
+            .filter(|p| cmdline(*p) == line)
+            .find(|p| {
+                stat_field(*p, 3)
+                    .and_then(|s| s.chars().next())
+                    .is_some_and(&want)
+            })
+            .and_then(Proc::of);
+        found.is_some()
+    });
+    assert!(seen, "no {cmd:?} in the wanted state inside");
+    found.expect("found")
+}
+
+/// Waits until `cmd` runs inside as the foreground job of its terminal
+/// (its process group is the terminal's), so that a key reaches it.
+fn wait_foreground(pid1: Pid, cmd: &str) -> Proc {
+    let job = wait_proc(pid1, cmd, |s| s != 'T' && s != 'Z');
+    let fg = || stat_field(job.pid, 8) == stat_field(job.pid, 5);
+    assert!(
+        wait_for(STEP, fg),
+        "{cmd:?} never became the foreground job"
+    );
+    job
+}
+
+/// Waits until the terminal of some process inside has `rows` x `cols`.
+fn wait_winsize(pid1: Pid, rows: u16, cols: u16) {
+    let ns = ns_of(pid1, "pid").expect("PID 1's pid namespace");
+    let sized = || {
+        procs_in_ns("pid", &ns)
+            .into_iter()
+            .any(|p| winsize(&format!("/proc/{p}/fd/0")) == Some((rows, cols)))
+    };
+    assert!(
+        wait_for(STEP, sized),
+        "no terminal inside became {rows}x{cols}"
+    );
+}
+
+/// The window size of the terminal at `path`; None for anything else.
+fn winsize(path: &str) -> Option<(u16, u16)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = libc::O_NOCTTY | libc::O_NONBLOCK;
+    let tty = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .ok()?;
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which outlives the call;
+    // nix has no wrapper for it.
+    let rc = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0).then_some((ws.ws_row, ws.ws_col))
+}
+
 // ------------------------------------------------------------- --session
 
 #[test]
@@ -229,7 +301,7 @@ fn session_on_a_terminal_job_control_resize_policy_and_exit_status() {
         &format!("overlay-boot --session {}", sh.conf.display()),
     ));
     pane.expect("/ #");
-    record_pid1(&mut sh);
+    let pid1 = record_pid1(&mut sh);
 
     // Commands run inside, on the subhost's own pty.
     pane.line("echo in-$((6*7)); hostname; tty");
@@ -251,20 +323,21 @@ fn session_on_a_terminal_job_control_resize_policy_and_exit_status() {
 
     // Ctrl-C interrupts the foreground job, not the session.
     pane.line("sleep 100");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_foreground(pid1, "sleep 100");
     pane.key("C-c");
     pane.line("echo int=$?");
     pane.expect("int=130");
 
     // Ctrl-Z stops it, fg brings it back.
     pane.line("sleep 101");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_foreground(pid1, "sleep 101");
     pane.key("C-z");
     pane.expect("Stopped");
+    wait_proc(pid1, "sleep 101", |s| s == 'T');
     pane.line("jobs; echo jobs-listed");
     pane.expect("jobs-listed");
     pane.line("fg");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_foreground(pid1, "sleep 101");
     pane.key("C-c");
     pane.line("echo fg=$?");
     pane.expect("fg=130");
@@ -273,7 +346,7 @@ fn session_on_a_terminal_job_control_resize_policy_and_exit_status() {
     pane.line("stty size");
     pane.expect("24 80");
     pane.tmux(&["resize-window", "-t", "obt", "-x", "100", "-y", "30"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_winsize(pid1, 30, 100);
     pane.line("stty size");
     pane.expect("30 100");
 
@@ -551,18 +624,27 @@ const TIOCSTI: &str = "perl -e 'my $c = \"x\"; ioctl(STDERR, 0x5412, $c) or die 
 /// behind in the background: were its stderr the caller's terminal, the
 /// "x" would land in the caller's shell.
 const TIOCSTI_LATER: &str = "perl -e 'sleep 1; my $c = \"x\"; ioctl(STDERR, 0x5412, $c)' &";
+/// Its command line as /proc shows it.
+const TIOCSTI_LATER_CMDLINE: &str = "perl -e sleep 1; my $c = \"x\"; ioctl(STDERR, 0x5412, $c)";
 
-fn tiocsti_reaches_nothing_outside(pane: &Pane, later: bool) {
+fn tiocsti_reaches_nothing_outside(pane: &Pane, pid1: Pid, later: bool) {
     pane.line(TIOCSTI);
     pane.expect("sti-done");
     // The "x" went into the inner terminal's input: drop it there.
     pane.key("C-u");
-    if later {
+    let late = later.then(|| {
         pane.line(TIOCSTI_LATER);
-    }
+        wait_proc(pid1, TIOCSTI_LATER_CMDLINE, |s| s != 'Z')
+    });
     pane.line("exit 5");
     pane.expect("rc=5");
-    std::thread::sleep(Duration::from_millis(1500));
+    // The late one has tried (or was ended by the stop) before we look.
+    if let Some(late) = late {
+        assert!(
+            wait_for(STEP, || !late.alive()),
+            "the late TIOCSTI never ended"
+        );
+    }
     pane.clear();
     pane.line("echo outer-$((5+5))");
     pane.expect("outer-10");
@@ -617,7 +699,7 @@ fn tiocsti_from_a_session_reaches_nothing_outside() {
         held.is_empty(),
         "the caller's terminal is held inside: {held:?}"
     );
-    tiocsti_reaches_nothing_outside(&pane, false);
+    tiocsti_reaches_nothing_outside(&pane, pid1, false);
     assert!(sh.wait_gone(STEP), "left: {:?}", sh.leftovers());
     stty_same(&sh);
 }
@@ -635,7 +717,7 @@ fn tiocsti_from_overlay_go_reaches_nothing_outside() {
         held.is_empty(),
         "the caller's terminal is held inside: {held:?}"
     );
-    tiocsti_reaches_nothing_outside(&pane, true);
+    tiocsti_reaches_nothing_outside(&pane, pid1, true);
     stty_same(&sh);
     sh.stop_ok();
 }
@@ -646,7 +728,7 @@ fn tiocsti_from_overlay_go_reaches_nothing_outside() {
 fn go_on_a_terminal_gets_its_own_pty_and_the_terminal_survives_a_stop() {
     require_root!();
     let mut sh = Subhost::busybox("gpty").line("START=none");
-    sh.boot_ok();
+    let pid1 = sh.boot_ok();
     let pane = Pane::new(&sh);
     pane.line(&around(&sh, &format!("overlay-go {}", sh.name)));
     pane.expect("/ #");
@@ -659,13 +741,13 @@ fn go_on_a_terminal_gets_its_own_pty_and_the_terminal_survives_a_stop() {
     );
     // Ctrl-C reaches the job inside only.
     pane.line("sleep 100");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_foreground(pid1, "sleep 100");
     pane.key("C-c");
     pane.line("echo int=$?");
     pane.expect("int=130");
     // Window size.
     pane.tmux(&["resize-window", "-t", "obt", "-x", "90", "-y", "20"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_winsize(pid1, 20, 90);
     pane.line("stty size");
     pane.expect("20 90");
     // The subhost stops under the session.

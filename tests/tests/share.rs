@@ -108,10 +108,12 @@ fn share_of_lower_is_skipped() {
     sh.stop_ok();
 }
 
-/// Security check 12: `<share target> → host path` planted in UPPER. The
-/// symlink resolves inside the subhost: where that path does not exist
-/// there, the boot is refused; where it does, the bind lands there. The
-/// host directory the symlink names is never created, bound or written.
+/// Security check 12 and issue 9, hole 12: `<share target> → host path`
+/// planted in UPPER. The symlink resolves inside the subhost: where that
+/// path does not exist there, it is made there (as the original does) and
+/// the boot succeeds; where it does, the bind lands there. The host
+/// directory and file the symlinks name are never created, bound or
+/// written.
 #[test]
 fn symlink_planted_at_a_share_target_stays_inside() {
     require_root!();
@@ -130,39 +132,37 @@ fn symlink_planted_at_a_share_target_stays_inside() {
     symlink(victim_dir.join("new"), sh.upper.join("srv/data")).expect("plant dir symlink");
     fs::create_dir_all(sh.upper.join("etc")).expect("UPPER/etc");
     symlink(&victim_file, sh.upper.join("etc/app.conf")).expect("plant file symlink");
-
-    // Nothing at those paths inside the subhost: refused, nothing made.
-    let out = sh.boot();
-    assert_eq!(out.code, 1, "boot with dangling in-subhost targets: {out}");
-    assert!(
-        out.err.contains("/srv/data"),
-        "reason names the target: {out}"
-    );
-    assert_eq!(listing(&victim_dir), vec!["existing"]);
-    assert_eq!(
-        fs::read_to_string(&victim_file).expect("victim"),
-        "precious\n"
-    );
-    sh.assert_gone();
-
-    // The same paths present inside the subhost (in UPPER): the binds land
-    // there, and the host's victims stay as they were.
     let inside_dir = sh
         .upper
         .join(victim_dir.join("new").strip_prefix("/").expect("abs"));
-    fs::create_dir_all(&inside_dir).expect("the symlink's target inside");
     let inside_file = sh.upper.join(victim_file.strip_prefix("/").expect("abs"));
+    let inside = format!("{}/shared", victim_dir.join("new").display());
+    let victims_intact = |sh: &Subhost| {
+        assert_eq!(listing(&victim_dir), vec!["existing"], "{}", sh.name);
+        assert_eq!(
+            fs::read_to_string(&victim_file).expect("victim"),
+            "precious\n"
+        );
+    };
+
+    // Nothing at those paths inside the subhost: made there, in UPPER.
+    sh.boot_ok();
+    assert_eq!(sh.go_ok(&["cat", "/srv/data/shared"]), "share\n");
+    assert_eq!(sh.go_ok(&["cat", "/etc/app.conf"]), "key=value\n");
+    assert_eq!(sh.go_ok(&["cat", &inside]), "share\n");
+    assert!(inside_dir.is_dir(), "target directory not made in UPPER");
+    assert!(inside_file.is_file(), "target file not made in UPPER");
+    victims_intact(&sh);
+    sh.stop_ok();
+
+    // The same paths present inside the subhost (in UPPER): the binds land
+    // there, and the host's victims stay as they were.
     fs::write(&inside_file, "").expect("the file symlink's target inside");
     sh.boot_ok();
     assert_eq!(sh.go_ok(&["cat", "/srv/data/shared"]), "share\n");
     assert_eq!(sh.go_ok(&["cat", "/etc/app.conf"]), "key=value\n");
-    let inside = format!("{}/shared", victim_dir.join("new").display());
     assert_eq!(sh.go_ok(&["cat", &inside]), "share\n");
-    assert_eq!(listing(&victim_dir), vec!["existing"]);
-    assert_eq!(
-        fs::read_to_string(&victim_file).expect("victim"),
-        "precious\n"
-    );
+    victims_intact(&sh);
     assert_eq!(fs::read_to_string(&inside_file).expect("inside"), "");
     sh.stop_ok();
 }

@@ -14,7 +14,7 @@ use crate::contain::{finish, spawn, timeout, wait, FirstLine, Waited};
 use super::error::Fault;
 use super::parse::{check_raw, trim_blanks, VALUE_MAX};
 use super::paths::find_executable;
-use super::trust;
+use super::trust::{self, Guarded};
 
 /// Splits a command line into words on blanks; no quoting, no expansion.
 pub fn words(line: &str) -> Vec<String> {
@@ -26,7 +26,12 @@ pub fn words(line: &str) -> Vec<String> {
 
 /// Runs `value` (which starts with `!`) in `cwd`, with `search_path` as
 /// PATH, and returns the first line of its output, trimmed of blanks.
-pub fn run(value: &str, cwd: &Path, search_path: &OsStr) -> Result<String, Fault> {
+pub fn run(
+    value: &str,
+    cwd: &Path,
+    search_path: &OsStr,
+    guarded: &[Guarded],
+) -> Result<String, Fault> {
     let line = value.strip_prefix('!').unwrap_or(value);
     let argv = words(line);
     let Some((program, args)) = argv.split_first() else {
@@ -37,7 +42,7 @@ pub fn run(value: &str, cwd: &Path, search_path: &OsStr) -> Result<String, Fault
     // it runs (security check 25). Its canonical path is what runs, so the
     // file checked is the file run; argv[0] stays what it was.
     let found = find_executable(program, cwd, search_path)?;
-    let real = trust::program(&found).map_err(|distrust| Fault::Untrusted {
+    let real = trust::program(&found, guarded).map_err(|distrust| Fault::Untrusted {
         program: found.clone(),
         distrust,
     })?;
@@ -104,7 +109,7 @@ mod tests {
     const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
     fn run_here(value: &str) -> Result<String, Fault> {
-        run(value, Path::new("/"), OsStr::new(PATH))
+        run(value, Path::new("/"), OsStr::new(PATH), &[])
     }
 
     #[test]
@@ -127,7 +132,7 @@ mod tests {
     #[test]
     fn runs_in_the_given_directory() {
         assert_eq!(
-            run("!pwd", Path::new("/usr"), OsStr::new(PATH))
+            run("!pwd", Path::new("/usr"), OsStr::new(PATH), &[])
                 .ok()
                 .as_deref(),
             Some("/usr")

@@ -79,6 +79,11 @@ pub enum Fault {
         program: PathBuf,
         distrust: Distrust,
     },
+    /// A tree that is not root's alone (LOWER, UPPER, WORK, BASE, SHARE).
+    NotRootsAlone {
+        path: PathBuf,
+        distrust: Box<Distrust>,
+    },
     NameEmpty,
     NameTooLong(String),
     NameBadChar {
@@ -231,6 +236,9 @@ impl fmt::Display for Fault {
             ),
             Self::Untrusted { program, distrust } => {
                 write!(f, "program {} refused: {distrust}", program.display())
+            }
+            Self::NotRootsAlone { path, distrust } => {
+                write!(f, "{} refused: {distrust}", path.display())
             }
             Self::NameEmpty => write!(f, "the name is empty"),
             Self::NameTooLong(n) => write!(f, "{n:?} is longer than 12 characters"),

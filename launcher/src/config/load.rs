@@ -35,9 +35,11 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(unreadable)?;
-    trust::config_file(&path, &opened).map_err(|distrust| ConfigError::Untrusted {
-        file: file.into(),
-        distrust,
+    trust::config_file(&path, &opened, &env.guarded).map_err(|distrust| {
+        ConfigError::Untrusted {
+            file: file.into(),
+            distrust,
+        }
     })?;
     let mut bytes = Vec::new();
     opened.read_to_end(&mut bytes).map_err(unreadable)?;
@@ -146,8 +148,10 @@ impl Resolver<'_> {
         let value = self
             .lookup(Var::Base, conf_dir)?
             .ok_or_else(|| self.missing(Var::Base))?;
-        self.check(Var::Base, &value, |text| {
+        let base = self.check(Var::Base, &value, |text| {
             canonical_dir(&absolute(conf_dir, text))
-        })
+        })?;
+        self.roots_alone(Var::Base, value.origin, &base)?;
+        Ok(base)
     }
 }

@@ -31,6 +31,7 @@ mod values;
 
 pub use error::ConfigError;
 pub use resolve::HostEnv;
+pub use trust::{reachable_by_users, Guarded};
 
 /// One virtual cable from `CABLES`: `[bridge]=[mac|.vlan]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,10 +118,11 @@ pub struct Config {
 
 impl Config {
     /// Reads, resolves and checks the configuration file `path` against the
-    /// running host (`/proc/self/mountinfo`, the process's PATH). `!command`
-    /// values are run here, in the documented order.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Self::load_with(path, &HostEnv::from_process())
+    /// running host (`/proc/self/mountinfo`, the process's PATH, the trees
+    /// of the running subhosts in `guarded`). `!command` values are run
+    /// here, in the documented order.
+    pub fn load(path: &Path, guarded: Vec<Guarded>) -> Result<Config, ConfigError> {
+        Self::load_with(path, &HostEnv::from_process(guarded))
     }
 
     /// [`Config::load`] with the host facts given, for tests.

@@ -8,6 +8,7 @@ use super::command;
 use super::error::{ConfigError, Fault, Origin};
 use super::mountinfo::MOUNTINFO;
 use super::parse::{Assignments, Var};
+use super::trust::{self, Guarded};
 
 /// PATH when the launcher's environment has none (Debian's root default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -20,14 +21,19 @@ pub struct HostEnv {
     pub mountinfo: PathBuf,
     /// PATH for `!` commands and for finding PREMOUNT, POSTMOUNT and INIT.
     pub search_path: OsString,
+    /// The trees of the running subhosts, where no program or
+    /// configuration may lie.
+    pub guarded: Vec<Guarded>,
 }
 
 impl HostEnv {
-    /// `/proc/self/mountinfo` and the process's PATH.
-    pub fn from_process() -> Self {
+    /// `/proc/self/mountinfo`, the process's PATH and the running
+    /// subhosts' trees as the caller found them.
+    pub fn from_process(guarded: Vec<Guarded>) -> Self {
         HostEnv {
             mountinfo: PathBuf::from(MOUNTINFO),
             search_path: std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+            guarded,
         }
     }
 }
@@ -76,8 +82,10 @@ impl Resolver<'_> {
         let origin = Origin::Line(assignment.line);
         let text = match assignment.value.as_str() {
             "" => return Ok(None),
-            v if v.starts_with('!') => command::run(v, cwd, &self.env.search_path)
-                .map_err(|fault| self.fail(var, origin, fault))?,
+            v if v.starts_with('!') => {
+                { command::run(v, cwd, &self.env.search_path, &self.env.guarded) }
+                    .map_err(|fault| self.fail(var, origin, fault))?
+            }
             v => v.to_string(),
         };
         Ok(Some(Value { text, origin }))
@@ -89,6 +97,15 @@ impl Resolver<'_> {
             text: default.into(),
             origin: Origin::Default,
         }))
+    }
+
+    /// Refuses a tree that is not root's alone (see [`trust::tree`]).
+    pub fn roots_alone(&self, var: Var, origin: Origin, path: &Path) -> Result<(), ConfigError> {
+        trust::tree(path).map_err(|distrust| {
+            let path = path.to_path_buf();
+            let distrust = Box::new(distrust);
+            self.fail(var, origin, Fault::NotRootsAlone { path, distrust })
+        })
     }
 
     /// Applies `check` to a value, naming `var` and the value's origin on failure.
@@ -111,6 +128,7 @@ mod tests {
         HostEnv {
             mountinfo: PathBuf::from("/nonexistent"),
             search_path: "/usr/bin:/bin".into(),
+            guarded: Vec::new(),
         }
     }
 

@@ -25,11 +25,17 @@ impl Resolver<'_> {
     /// Evaluates and checks LIVE, UPPER, WORK and LOWER (relative to `base`).
     pub fn roots(&self, base: &Path) -> Result<Roots, ConfigError> {
         let (live_value, live) = self.dir(Var::Live, base, "live")?;
-        let (_, upper) = self.dir(Var::Upper, base, "root")?;
+        let (upper_value, upper) = self.dir(Var::Upper, base, "root")?;
+        self.roots_alone(Var::Upper, upper_value.origin, &upper)?;
         let work = self.or_default(Var::Work, base, "work")?;
-        let (_, lower) = self.dir(Var::Lower, base, "/")?;
+        let (lower_value, lower) = self.dir(Var::Lower, base, "/")?;
+        self.roots_alone(Var::Lower, lower_value.origin, &lower)?;
         let mode = select_mode(&live, &upper, &lower);
+        let work_value = work.clone();
         let work = self.work(&work, base, mode, &upper)?;
+        if mode == RootMode::Overlay {
+            self.roots_alone(Var::Work, work_value.origin, &work)?;
+        }
         if mode != RootMode::AsIs {
             // Mounting on a LIVE that is already mounted would stack a second
             // root on a running (or stale) subhost.

@@ -41,6 +41,7 @@ impl Resolver<'_> {
                 })
             });
             let share = share.map_err(|fault| self.fail(Var::Share, origin, fault))?;
+            self.roots_alone(Var::Share, origin, &share.host)?;
             if share.host == lower {
                 log::info!(
                     "line {}: SHARE of LOWER {} left out",

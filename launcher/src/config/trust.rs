@@ -1,14 +1,18 @@
-//! Who may have written what the launcher runs as root (security check 25):
-//! the configuration file, the programs of its `!` commands and the
-//! PREMOUNT, POSTMOUNT and INIT programs, and the directories holding them,
-//! must be root's alone. Otherwise any local user who can write one of them
-//! gets root.
+//! Who may have written what the launcher runs as root (security check 25,
+//! issue 9 hole 1): the configuration file, the programs of its `!`
+//! commands and the PREMOUNT, POSTMOUNT and INIT programs must be root's
+//! alone, and none may lie in a running subhost's tree, whose root owns
+//! everything it writes there. Otherwise a local user or a subhost's root
+//! gets host root.
 //!
 //! A file is trusted when it is a regular file owned by root (or by the
 //! launcher's own effective user, who gains nothing by it) with neither the
-//! group nor the other write bit. Its immediate directory must be owned the
-//! same way and not be group or other writable, unless it has the sticky bit
-//! (like `/tmp`, where nobody else may replace a root-owned file).
+//! group nor the other write bit, and when it lies under no UPPER, WORK or
+//! LIVE of a running subhost ([`Guarded`]). Every directory above it (symlinks
+//! resolved) must be owned the same way and not be group or other
+//! writable. The sticky bit excuses that only above the file's own
+//! directory: in a sticky directory such as `/tmp` anyone may create the
+//! file first, but a root-owned directory inside it cannot be replaced.
 
 use std::fmt;
 use std::fs::{self, File, Metadata};
@@ -35,6 +39,17 @@ pub enum Reason {
     Writable(u32),
     /// It could not be examined.
     Stat(io::Error),
+    /// It lies in a running subhost's tree (what that tree is).
+    InSubhost(Box<Guarded>),
+}
+
+/// A tree of a running subhost (its UPPER, WORK or LIVE, canonical), where
+/// the subhost's root writes as root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guarded {
+    pub path: PathBuf,
+    /// For messages, e.g. `UPPER /opt/a/root of running subhost a`.
+    pub what: String,
 }
 
 /// Which part of what was checked is at fault.
@@ -68,6 +83,7 @@ impl fmt::Display for Reason {
                 write!(f, "writable by group or others (mode {mode:04o})")
             }
             Self::Stat(source) => write!(f, "cannot be checked: {source}"),
+            Self::InSubhost(g) => write!(f, "lies under the {}", g.what),
         }
     }
 }
@@ -112,14 +128,16 @@ fn check_file(meta: &Metadata) -> Result<(), Reason> {
     Ok(())
 }
 
-/// A directory, trusted owner, no group or other write bit unless sticky.
-fn check_dir(meta: &Metadata) -> Result<(), Reason> {
+/// A directory, trusted owner, no group or other write bit; sticky excuses
+/// that only when it is not the file's own directory (`immediate`).
+fn check_dir(meta: &Metadata, immediate: bool) -> Result<(), Reason> {
     if !meta.is_dir() {
         return Err(Reason::NotDirectory);
     }
     check_owner(meta)?;
     let mode = meta.mode() & 0o7777;
-    if mode & GROUP_OTHER_WRITE != 0 && mode & STICKY == 0 {
+    let sticky = mode & STICKY != 0 && !immediate;
+    if mode & GROUP_OTHER_WRITE != 0 && !sticky {
         return Err(Reason::Writable(mode));
     }
     Ok(())
@@ -133,45 +151,109 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Checks the directory holding `path` (symlinks followed).
-fn check_parent(path: &Path) -> Result<(), Distrust> {
+/// Checks every directory above `path`, from its own up to `/`, symlinks
+/// resolved. Returns the canonical directory holding `path`.
+fn check_dirs(path: &Path) -> Result<PathBuf, Distrust> {
     let dir = parent(path);
-    let checked = fs::metadata(dir)
+    let real = fs::canonicalize(dir)
         .map_err(Reason::Stat)
-        .and_then(|meta| check_dir(&meta));
-    checked.map_err(Distrust::new(Part::Directory(dir.into())))
+        .map_err(Distrust::new(Part::Directory(dir.into())))?;
+    for (i, d) in real.ancestors().enumerate() {
+        let checked = fs::metadata(d)
+            .map_err(Reason::Stat)
+            .and_then(|meta| check_dir(&meta, i == 0));
+        checked.map_err(Distrust::new(Part::Directory(d.into())))?;
+    }
+    Ok(real)
+}
+
+/// Refuses `path` (canonical) when it lies in a running subhost's tree.
+fn check_guarded(path: &Path, guarded: &[Guarded], part: Part) -> Result<(), Distrust> {
+    match guarded.iter().find(|g| path.starts_with(&g.path)) {
+        Some(g) => Err(Distrust {
+            part,
+            reason: Reason::InSubhost(Box::new(g.clone())),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Checks the opened configuration file (by its fd, so what is checked is
-/// what is read) and the directory it lies in; `real` is its canonical path.
-pub fn config_file(real: &Path, file: &File) -> Result<(), Distrust> {
+/// what is read) and the directories above it; `real` is its canonical path.
+pub fn config_file(real: &Path, file: &File, guarded: &[Guarded]) -> Result<(), Distrust> {
+    check_guarded(real, guarded, Part::Itself)?;
     let checked = file
         .metadata()
         .map_err(Reason::Stat)
         .and_then(|meta| check_file(&meta));
     checked.map_err(Distrust::new(Part::Itself))?;
-    check_parent(real)
+    check_dirs(real).map(drop)
 }
 
 /// Checks a program found at `found` (absolute, perhaps a symlink): the file
-/// it leads to, that file's directory and the directory `found` lies in.
+/// it leads to and every directory above it, and where `found` itself lies.
 /// Returns the canonical path of the program, which is what must be run.
-pub fn program(found: &Path) -> Result<PathBuf, Distrust> {
+pub fn program(found: &Path, guarded: &[Guarded]) -> Result<PathBuf, Distrust> {
     let real = fs::canonicalize(found)
         .map_err(Reason::Stat)
         .map_err(Distrust::new(Part::Itself))?;
-    let part = if real == found {
-        Part::Itself
-    } else {
-        Part::Target(real.clone())
+    let part = || {
+        if real == found {
+            Part::Itself
+        } else {
+            Part::Target(real.clone())
+        }
     };
+    check_guarded(&real, guarded, part())?;
     let checked = fs::metadata(&real)
         .map_err(Reason::Stat)
         .and_then(|meta| check_file(&meta));
-    checked.map_err(Distrust::new(part))?;
-    check_parent(found)?;
-    if parent(&real) != parent(found) {
-        check_parent(&real)?;
+    checked.map_err(Distrust::new(part()))?;
+    let link_dir = check_dirs(found)?;
+    if let Some(name) = found.file_name() {
+        check_guarded(&link_dir.join(name), guarded, Part::Itself)?;
+    }
+    if parent(&real) != link_dir {
+        check_dirs(&real)?;
     }
     Ok(real)
+}
+
+/// Checks a tree the launcher mounts or binds as root (LOWER, UPPER, WORK,
+/// BASE, a SHARE source): `path` (canonical) and every directory above it
+/// must be root's and not group or other writable (sticky excuses that
+/// above `path` only). Otherwise a user could fill it with what becomes
+/// root's inside the subhost, or swap it for a link to a root-only place.
+pub fn tree(path: &Path) -> Result<(), Distrust> {
+    for (i, d) in path.ancestors().enumerate() {
+        let checked = fs::metadata(d).map_err(Reason::Stat).and_then(|meta| {
+            check_owner(&meta)?;
+            let mode = meta.mode() & 0o7777;
+            let sticky = mode & STICKY != 0 && i > 0;
+            if mode & GROUP_OTHER_WRITE != 0 && !sticky {
+                return Err(Reason::Writable(mode));
+            }
+            Ok(())
+        });
+        let part = if i == 0 {
+            Part::Itself
+        } else {
+            Part::Directory(d.into())
+        };
+        checked.map_err(Distrust::new(part))?;
+    }
+    Ok(())
+}
+
+/// Whether users other than root can reach `path`: every directory from it
+/// up to `/` lets them pass (search bit for others, for a group other than
+/// root's, or a directory a user owns). A setuid file a subhost's root makes
+/// in a reachable UPPER runs as root for them (issue 9, hole 11).
+pub fn reachable_by_users(path: &Path) -> bool {
+    path.ancestors().all(|d| {
+        fs::metadata(d).is_ok_and(|m| {
+            let mode = m.mode();
+            m.uid() != 0 || mode & 0o001 != 0 || (mode & 0o010 != 0 && m.gid() != 0)
+        })
+    })
 }

@@ -11,8 +11,20 @@ use super::*;
 /// The uid and gid of `nobody`.
 const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+/// True when root. Otherwise says SKIP and returns false, except under CI
+/// (`CI` set to anything but empty or `false`), where a missing privilege
+/// is a failure.
+fn root_or_skip(why: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let ci = matches!(std::env::var("CI"), Ok(v) if !v.is_empty() && v != "false");
+    assert!(
+        !ci,
+        "this test needs root ({why}), and CI must run it as root"
+    );
+    eprintln!("SKIP: needs root to {why}");
+    false
 }
 
 fn give_to_nobody(path: &Path) {
@@ -63,17 +75,122 @@ fn a_config_others_can_write_is_refused_before_any_command() {
     );
     refused(&conf, &env, &want, &marker);
 
-    // Sticky like /tmp: accepted, and the command runs.
+    // Sticky like /tmp: anyone may have made the file first; refused too.
     chmod(&t.path("open"), 0o1777);
-    let config = Config::load_with(&conf, &env).expect("a sticky directory is fine");
+    let want = format!(
+        ": refused: directory {}: writable by group or others (mode 1777)",
+        t.path("open").display()
+    );
+    refused(&conf, &env, &want, &marker);
+
+    // Higher up, sticky is fine: a root-owned directory in it stays put.
+    t.dirs(&["open/safe"]);
+    let conf = t.file("open/safe/c.conf", &text.replace("BASE=s", "BASE=../../s"));
+    let config = Config::load_with(&conf, &env).expect("a sticky grandparent is fine");
     assert_eq!(config.name, "obtx");
     assert!(marker.exists());
 }
 
 #[test]
+fn a_directory_higher_up_that_others_can_write_is_refused() {
+    let t = Tree::new();
+    t.subhost("s");
+    let marker = t.path("ran");
+    let cmd = marker_script(&t, "cmd.sh", &marker);
+    let env = t.env(&[]);
+    t.dirs(&["up/down"]);
+    let conf = t.file(
+        "up/down/a.conf",
+        &format!("NAME=!{}\nBASE=../../s\nLIVE=.\n", cmd.display()),
+    );
+    chmod(&t.path("up"), 0o777);
+    let want = format!(
+        ": refused: directory {}: writable by group or others (mode 0777)",
+        t.path("up").display()
+    );
+    refused(&conf, &env, &want, &marker);
+    // Through a symlink: the real directories are what count.
+    chmod(&t.path("up"), 0o755);
+    symlink(t.path("up/down"), t.path("via")).expect("symlink");
+    chmod(&t.path("up"), 0o775);
+    let via = t.path("via/a.conf");
+    let got = load_err(&via, &env);
+    assert!(
+        got.contains("writable by group or others (mode 0775)"),
+        "{got}"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_config_or_program_in_a_running_subhosts_tree_is_refused() {
+    let t = Tree::new();
+    t.subhost("s");
+    t.dirs(&["a/root/etc/evil", "a/work", "a/live"]);
+    let marker = t.path("ran");
+    let pwn = marker_script(&t, "a/root/etc/evil/pwn", &marker);
+    let mut env = t.env(&[]);
+    env.guarded = vec![Guarded {
+        path: t.path("a/root"),
+        what: "UPPER /x of running subhost a".into(),
+    }];
+    // The subhost root's own configuration, with a `!` program of its own.
+    let text = format!("BASE=../../../../s\nLIVE=.\nLOWER=!{}\n", pwn.display());
+    let conf = t.file("a/root/etc/evil/x.conf", &text);
+    refused(
+        &conf,
+        &env,
+        ": refused: lies under the UPPER /x of running subhost a",
+        &marker,
+    );
+    // A host configuration naming that program, as `!` or as a hook.
+    let conf = t.file(
+        "h.conf",
+        &format!("BASE=s\nLIVE=.\nNAME=!{}\n", pwn.display()),
+    );
+    let want = format!(
+        ":3: NAME: program {} refused: lies under the UPPER /x of running subhost a",
+        pwn.display()
+    );
+    refused(&conf, &env, &want, &marker);
+    for var in ["PREMOUNT", "POSTMOUNT", "INIT"] {
+        let conf = t.file(
+            "h.conf",
+            &format!("BASE=s\nLIVE=.\n{var}={}\n", pwn.display()),
+        );
+        let want = format!(
+            ":3: {var}: program {} refused: lies under the UPPER /x of running subhost a",
+            pwn.display()
+        );
+        refused(&conf, &env, &want, &marker);
+    }
+    // A host symlink to it is no way round; a link in the tree to a host
+    // program is refused as well.
+    symlink(&pwn, t.path("link")).expect("symlink");
+    let conf = t.file(
+        "h.conf",
+        &format!("BASE=s\nLIVE=.\nINIT={}\n", t.path("link").display()),
+    );
+    let got = load_err(&conf, &env);
+    assert!(got.contains("lies under the UPPER"), "{got}");
+    symlink("/bin/true", t.path("a/root/etc/evil/t")).expect("symlink");
+    let conf = t.file(
+        "h.conf",
+        &format!(
+            "BASE=s\nLIVE=.\nINIT={}\n",
+            t.path("a/root/etc/evil/t").display()
+        ),
+    );
+    let got = load_err(&conf, &env);
+    assert!(got.contains("lies under the UPPER"), "{got}");
+    // Outside the tree, the same program is fine.
+    env.guarded.clear();
+    Config::load_with(&conf, &env).expect("no subhost runs");
+}
+
+#[test]
 fn a_config_not_owned_by_root_is_refused() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown");
+    if !root_or_skip("chown") {
         return;
     }
     let t = Tree::new();
@@ -179,8 +296,7 @@ fn a_command_program_others_can_write_is_refused_and_not_run() {
 
 #[test]
 fn a_command_program_not_owned_by_root_is_refused_and_not_run() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown");
+    if !root_or_skip("chown") {
         return;
     }
     let t = Tree::new();
@@ -211,12 +327,13 @@ fn a_command_program_not_owned_by_root_is_refused_and_not_run() {
 fn hook_programs_must_be_roots_alone() {
     let t = Tree::new();
     t.subhost("s");
+    t.dirs(&["s/hooks"]);
     let marker = t.path("ran");
     let env = t.env(&[]);
-    let hook = marker_script(&t, "s/hook", &marker);
+    let hook = marker_script(&t, "s/hooks/hook", &marker);
     for var in ["PREMOUNT", "POSTMOUNT", "INIT"] {
         chmod(&hook, 0o775);
-        let conf = t.file("a.conf", &format!("BASE=s\nLIVE=.\n{var}=./hook -x\n"));
+        let conf = t.file("a.conf", &format!("BASE=s\nLIVE=.\n{var}=hooks/hook -x\n"));
         let want = format!(
             ":3: {var}: program {} refused: writable by group or others (mode 0775)",
             hook.display()
@@ -224,16 +341,16 @@ fn hook_programs_must_be_roots_alone() {
         refused(&conf, &env, &want, &marker);
 
         chmod(&hook, 0o755);
-        chmod(&t.path("s"), 0o757);
+        chmod(&t.path("s/hooks"), 0o757);
         let want = format!(
             ":3: {var}: program {} refused: directory {}: writable by group or others (mode 0757)",
             hook.display(),
-            t.path("s").display()
+            t.path("s/hooks").display()
         );
         refused(&conf, &env, &want, &marker);
-        chmod(&t.path("s"), 0o755);
+        chmod(&t.path("s/hooks"), 0o755);
 
-        if is_root() {
+        if root_or_skip("chown") {
             give_to_nobody(&hook);
             let want = format!(
                 ":3: {var}: program {} refused: owned by uid 65534, not root",
@@ -245,4 +362,67 @@ fn hook_programs_must_be_roots_alone() {
         Config::load_with(&conf, &env).expect("a trusted hook is accepted");
         assert!(!marker.exists(), "loading never runs a hook");
     }
+}
+
+#[test]
+fn trees_others_could_change_are_refused_naming_the_variable() {
+    let t = Tree::new();
+    t.subhost("s");
+    t.dirs(&["open/lower", "pub"]);
+    let env = t.env(&[]);
+    let cases = [
+        (
+            "UPPER",
+            "UPPER=root\n",
+            t.path("s/root"),
+            t.path("s/root"),
+            "writable by group or others (mode 0777)",
+        ),
+        (
+            "WORK",
+            "WORK=work\n",
+            t.path("s/work"),
+            t.path("s/work"),
+            "writable by group or others (mode 0777)",
+        ),
+        (
+            "LOWER",
+            "LOWER=../open/lower\n",
+            t.path("open"),
+            t.path("open/lower"),
+            "",
+        ),
+        (
+            "SHARE",
+            "SHARE=../pub:/pub\n",
+            t.path("pub"),
+            t.path("pub"),
+            "writable by group or others (mode 0777)",
+        ),
+    ];
+    for (var, line, open, named, why) in cases {
+        chmod(&open, 0o777);
+        let conf = t.file("a.conf", &format!("BASE=s\n{line}"));
+        let got = load_err(&conf, &env);
+        let want = if why.is_empty() {
+            format!(
+                ":2: {var}: {} refused: directory {}: writable by group or others (mode 0777)",
+                named.display(),
+                open.display()
+            )
+        } else {
+            format!(":2: {var}: {} refused: {why}", named.display())
+        };
+        assert_eq!(got, format!("{}{want}", conf.display()));
+        chmod(&open, 0o755);
+        Config::load_with(&conf, &env).expect("a tree of root's alone");
+    }
+    chmod(&t.path("s"), 0o775);
+    let conf = t.file("a.conf", "BASE=s\n");
+    let want = format!(
+        ":1: BASE: {} refused: writable by group or others (mode 0775)",
+        t.path("s").display()
+    );
+    assert_eq!(load_err(&conf, &env), format!("{}{want}", conf.display()));
+    chmod(&t.path("s"), 0o755);
 }

@@ -135,16 +135,17 @@ impl Resolver<'_> {
         };
         self.check(var, &value, |text| {
             let mut argv = words(text);
-            if let Some(first) = argv.first_mut() {
-                let program = find_executable(first, base, &self.env.search_path)?;
-                // Run later as root: it must be root's alone (security check 25).
-                trust::program(&program).map_err(|distrust| Fault::Untrusted {
-                    program: program.clone(),
-                    distrust,
-                })?;
-                if let Some(program) = program.to_str() {
-                    *first = program.to_string();
-                }
+            let Some(first) = argv.first_mut() else {
+                return Err(Fault::EmptyCommand(text.into()));
+            };
+            let program = find_executable(first, base, &self.env.search_path)?;
+            // Run later as root: it must be root's alone (security check 25).
+            trust::program(&program, &self.env.guarded).map_err(|distrust| Fault::Untrusted {
+                program: program.clone(),
+                distrust,
+            })?;
+            if let Some(program) = program.to_str() {
+                *first = program.to_string();
             }
             Ok(Hook::Command(argv))
         })

@@ -1,10 +1,16 @@
 //! The raw NETLINK_ROUTE socket: send one request, read until its ack.
-//! Through libc because the launcher's nix build has no netlink sockets.
+//! Through nix's socket API; unsafe only for the two netlink socket
+//! options nix does not name.
 
 use std::cell::Cell;
 use std::io;
-use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    bind, recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
+    SockType,
+};
 
 use super::error::{NetlinkError, Result};
 use super::message::Request;
@@ -27,15 +33,15 @@ pub struct Socket {
 
 impl Socket {
     pub fn open() -> Result<Socket> {
-        let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC;
-        // SAFETY: a plain syscall with constant arguments; the result is checked.
-        let raw = unsafe { libc::socket(libc::AF_NETLINK, flags, libc::NETLINK_ROUTE) };
-        if raw < 0 {
-            return Err(open_error("socket(AF_NETLINK, NETLINK_ROUTE)"));
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        bind(&fd)?;
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )
+        .map_err(|e| open_error("socket(AF_NETLINK, NETLINK_ROUTE)", e))?;
+        // pid 0: the kernel picks a unique port id for us.
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(|e| open_error("bind", e))?;
         // Why: the kernel then says *why* it refused ("Unknown device type")
         // and echoes only our header in acks. Best effort: old kernels lack it.
         for opt in [libc::NETLINK_EXT_ACK, libc::NETLINK_CAP_ACK] {
@@ -68,19 +74,13 @@ impl Socket {
     }
 
     fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        let kernel = kernel_addr();
-        let addr = (&kernel as *const libc::sockaddr_nl).cast();
-        let addr_len = mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        let kernel = NetlinkAddr::new(0, 0);
         loop {
-            // SAFETY: `bytes` and `kernel` outlive the call; lengths match them.
-            let sent = unsafe {
-                let data = bytes.as_ptr().cast();
-                libc::sendto(self.fd.as_raw_fd(), data, bytes.len(), 0, addr, addr_len)
-            };
-            match sent {
-                n if n as usize == bytes.len() => return Ok(()),
-                n if n >= 0 => return Err(io::ErrorKind::WriteZero.into()),
-                _ => retry_on_eintr(io::Error::last_os_error())?,
+            match sendto(self.fd.as_raw_fd(), bytes, &kernel, MsgFlags::empty()) {
+                Ok(n) if n == bytes.len() => return Ok(()),
+                Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -89,68 +89,29 @@ impl Socket {
     /// exceeds `buf.len()` when it did not fit.
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-            let got = unsafe {
-                let data = buf.as_mut_ptr().cast();
-                libc::recv(self.fd.as_raw_fd(), data, buf.len(), libc::MSG_TRUNC)
-            };
-            match usize::try_from(got) {
+            match recv(self.fd.as_raw_fd(), buf, MsgFlags::MSG_TRUNC) {
                 Ok(len) => return Ok(len),
-                Err(_) => retry_on_eintr(io::Error::last_os_error())?,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
 }
 
-/// Ok for EINTR (the caller retries), else the error.
-fn retry_on_eintr(e: io::Error) -> io::Result<()> {
-    match e.kind() {
-        io::ErrorKind::Interrupted => Ok(()),
-        _ => Err(e),
-    }
-}
-
-/// The kernel's address: pid 0, no multicast groups.
-fn kernel_addr() -> libc::sockaddr_nl {
-    // SAFETY: sockaddr_nl is plain data; all zero is a valid value.
-    let mut addr: libc::sockaddr_nl = unsafe { mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    addr
-}
-
-/// Binds with pid 0: the kernel picks a unique port id for us.
-fn bind(fd: &OwnedFd) -> Result<()> {
-    let addr = kernel_addr();
-    let len = mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-    // SAFETY: `addr` lives across the call and `len` is its size.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_nl).cast(),
-            len,
-        )
-    };
-    match rc {
-        0 => Ok(()),
-        _ => Err(open_error("bind")),
-    }
-}
-
+/// Turns on the boolean SOL_NETLINK option `opt`.
 fn set_flag(fd: &OwnedFd, opt: libc::c_int) -> io::Result<()> {
     let on: libc::c_int = 1;
-    let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     let value = (&on as *const libc::c_int).cast();
-    // SAFETY: `on` lives across the call and `len` is its size.
+    // SAFETY: `on` lives across the call and `len` is its size; nix has no
+    // NETLINK_EXT_ACK or NETLINK_CAP_ACK option.
     let rc = unsafe { libc::setsockopt(fd.as_raw_fd(), libc::SOL_NETLINK, opt, value, len) };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    Errno::result(rc).map(drop).map_err(io::Error::from)
 }
 
-fn open_error(step: &'static str) -> NetlinkError {
+fn open_error(step: &'static str, e: Errno) -> NetlinkError {
     NetlinkError::Open {
         step,
-        source: io::Error::last_os_error(),
+        source: e.into(),
     }
 }
