@@ -131,7 +131,7 @@ fn set_up(sh: &mut Subhost, setup: &str) {
                 &dir,
                 Some("tmpfs"),
                 nix::mount::MsFlags::empty(),
-                Some("size=1m"),
+                Some("size=1m,mode=0755"),
             )
             .expect("mount a tmpfs on work2");
             sh.adopt_host_mount(dir);
