@@ -8,6 +8,7 @@ mod cables;
 mod cgroup;
 mod cli;
 mod config;
+mod contain;
 mod devfs;
 mod diskfile;
 mod diskmounts;
@@ -40,6 +41,7 @@ mod status;
 mod stop;
 mod subinit_path;
 mod sys;
+mod watchdog;
 
 use std::ffi::OsString;
 use std::io::Write;
