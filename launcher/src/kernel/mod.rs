@@ -3,6 +3,7 @@
 //! Imports only the model below it.
 
 pub mod cgroup;
+pub mod contain;
 pub mod inroot;
 pub mod loopdev;
 pub mod netlink;
@@ -15,3 +16,4 @@ pub mod process;
 pub mod pty;
 pub mod sys;
 pub mod term;
+pub mod watchdog;

@@ -17,6 +17,8 @@ mod load;
 mod load_tests;
 mod name;
 mod parse;
+#[cfg(test)]
+mod parse_props;
 mod paths;
 mod resolve;
 mod roots;
