@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
-use e2e::require_root;
-use e2e::subhost::Subhost;
+use e2e::subhost::{Proc, Subhost};
 use e2e::user::User;
+use e2e::{require_root, wait_for};
+use nix::sys::signal::{kill, Signal};
 
 const STEP: Duration = Duration::from_secs(20);
 
@@ -406,6 +407,59 @@ fn conf_and_programs_from_a_subhost_or_a_user_are_refused() {
     b.stop_ok();
     a.stop_ok();
     assert!(!marker.exists());
+}
+
+/// The index entries (`/run/overlay-boot/.guarded-roots/KEY/NAME`) of
+/// subhost `name`: one for each of its UPPER, WORK and LIVE.
+fn index_entries(name: &str) -> Vec<PathBuf> {
+    let Ok(keys) = fs::read_dir("/run/overlay-boot/.guarded-roots") else {
+        return Vec::new();
+    };
+    keys.flatten()
+        .map(|k| k.path().join(name))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// The trust check finds a running subhost's trees in an index instead of
+/// reading every run directory (issue 14: a boot's cost does not grow with
+/// the count). A boot enters its UPPER, WORK and LIVE; an entry whose
+/// subhost no longer runs (monitor and PID 1 killed, no teardown) refuses
+/// nothing, so a configuration in that dead subhost's UPPER boots; the
+/// stop that reclaims the dead subhost removes its entries, as the
+/// monitor's own teardown does.
+#[test]
+fn the_trees_index_follows_the_running_subhosts() {
+    require_root!();
+    let mut a = Subhost::busybox("hidx").line("START=none");
+    let pid1 = a.boot_ok();
+    assert_eq!(index_entries(&a.name).len(), 3, "UPPER, WORK and LIVE");
+    let mut b = Subhost::busybox("hidxb").line("START=none");
+    let base = format!("BASE={}\nLOWER=lower\nSTART=none\n", b.base.display());
+    b.conf = a.write_upper(&format!("etc/{}.conf", b.name), &base, 0o644);
+    let out = b.boot();
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.err.contains("lies under the UPPER"), "{out}");
+
+    let monitor = a.monitor();
+    kill(monitor.pid, Signal::SIGKILL).expect("kill -9 the monitor");
+    kill(pid1, Signal::SIGKILL).expect("kill -9 PID 1");
+    assert!(
+        wait_for(STEP, || !monitor.alive()
+            && !Proc::of(pid1).is_some_and(|p| p.alive())),
+        "the monitor or PID 1 survived kill -9"
+    );
+    assert_eq!(index_entries(&a.name).len(), 3, "no teardown ran");
+    b.boot_ok();
+    b.stop_ok();
+    a.stop();
+    a.assert_gone();
+    assert!(index_entries(&a.name).is_empty(), "reclaimed by the stop");
+
+    a.boot_ok();
+    assert_eq!(index_entries(&a.name).len(), 3);
+    a.stop_ok();
+    assert!(index_entries(&a.name).is_empty(), "removed by the teardown");
 }
 
 // ------------------------------------------------------------- hole 2: user-controlled trees

@@ -2,18 +2,15 @@
 //! the monitor while the subhost lives (a run directory whose lock nobody
 //! holds is stale: left by a launcher that died), and UPPER itself.
 
-use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{At, Error, Result};
-use crate::model::config::Guarded;
 use crate::subhost::state::{self, dir, State, RUN_DIR};
 
 pub type Lock = Flock<File>;
@@ -169,26 +166,4 @@ pub fn running(name: &str) -> Result<(State, OwnedFd)> {
     let st = state::read(name).ok_or_else(not_running)?;
     let pid1 = state::open_pid1(&st).ok_or_else(not_running)?;
     Ok((st, pid1))
-}
-
-/// The trees of every running (or booting) subhost, as recorded.
-pub fn guarded() -> Vec<Guarded> {
-    let mut out = Vec::new();
-    for name in state::names() {
-        if !matches!(peek(&name), Ok(Probe::Running)) {
-            continue;
-        }
-        let Ok(bytes) = fs::read(dir(&name).join("roots")) else {
-            continue;
-        };
-        let paths = bytes.split(|b| *b == 0).filter(|p| !p.is_empty());
-        for (what, path) in ["UPPER", "WORK", "LIVE"].into_iter().zip(paths) {
-            let path = PathBuf::from(OsStr::from_bytes(path));
-            out.push(Guarded {
-                what: format!("{what} {} of running subhost {name}", path.display()),
-                path,
-            });
-        }
-    }
-    out
 }

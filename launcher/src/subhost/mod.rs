@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod policy;
 pub mod reserve;
 pub mod rootfs;
+pub mod rootindex;
 pub mod setup;
 pub mod spawn;
 pub mod state;

@@ -17,7 +17,7 @@ use crate::kernel::privilege::require_root;
 use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
 use crate::subhost::lock::{self, Lock};
-use crate::subhost::{diskmounts, exeseal, logrotate, state, teardown};
+use crate::subhost::{diskmounts, exeseal, logrotate, rootindex, state, teardown};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -86,6 +86,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
 /// run directory. Returns `err` for `map_err`.
 pub fn abandon(name: &str, err: Error) -> Error {
     diskmounts::release_recorded(name);
+    rootindex::unregister(name);
     let _ = state::remove(name);
     err
 }
@@ -108,6 +109,7 @@ pub fn prepare(cfg: &Config) -> Result<File> {
     }
     state::write_conf(&cfg.name, &cfg.path)?;
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
+    rootindex::register(&cfg.name)?;
     open_log(&cfg.log)
 }
 

@@ -5,7 +5,7 @@
 //! `started` (unix seconds),
 //! `stop_timeout` (seconds), `roots` (UPPER, WORK and LIVE, NUL-terminated:
 //! the trees no configuration or program may come from while it runs;
-//! `lock::guarded` reads them). `monitor`, `monitor_start` and `stop_timeout`
+//! `rootindex` indexes them). `monitor`, `monitor_start` and `stop_timeout`
 //! are written as soon as the monitor runs, so a stop during the set-up
 //! finds it (`read_monitor`). A run directory whose lock nobody holds is
 //! stale: left by a launcher that died.
@@ -141,6 +141,8 @@ pub fn names() -> Vec<String> {
     let mut names: Vec<String> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        // Not a NAME: the trees' index (`rootindex::INDEX`).
+        .filter(|n| crate::model::names::name_fault(n).is_none())
         .collect();
     names.sort();
     names

@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 use crate::kernel::{cgroup, netns, pidfd};
-use crate::subhost::{cables, diskmounts, policy, state};
+use crate::subhost::{cables, diskmounts, policy, rootindex, state};
 
 /// Grace added to STOP_TIMEOUT for the subinit's own stop sequence, and
 /// given to PID 1 after SIGKILL.
@@ -88,7 +88,10 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     }
     // 6. A session's policy-rc.d in UPPER, even when its caller was killed.
     policy::release_recorded(name);
-    // 7. The run directory, the lock file with it (while held).
+    // 7. Its trees' entries in the index (rootindex), by the `roots` file
+    //    (a reclaiming boot writes its own after this); then the run
+    //    directory, the lock file with it (while held).
+    rootindex::unregister(name);
     if !matches!(scope, Scope::ReclaimForBoot) {
         if let Err(e) = state::remove(name) {
             log::error!("{e}");

@@ -14,7 +14,7 @@ use crate::kernel::contain::{finish, spawn, timeout, wait, FirstLine, Waited};
 use super::error::Fault;
 use super::parse::{check_raw, trim_blanks, VALUE_MAX};
 use super::paths::find_executable;
-use super::trust::{self, Guarded};
+use super::trust::{self, Trees};
 
 /// Splits a command line into words on blanks; no quoting, no expansion.
 pub fn words(line: &str) -> Vec<String> {
@@ -30,7 +30,7 @@ pub fn run(
     value: &str,
     cwd: &Path,
     search_path: &OsStr,
-    guarded: &[Guarded],
+    guarded: &dyn Trees,
 ) -> Result<String, Fault> {
     let line = value.strip_prefix('!').unwrap_or(value);
     let argv = words(line);
@@ -109,7 +109,7 @@ mod tests {
     const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
     fn run_here(value: &str) -> Result<String, Fault> {
-        run(value, Path::new("/"), OsStr::new(PATH), &[])
+        run(value, Path::new("/"), OsStr::new(PATH), &Vec::new())
     }
 
     #[test]
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn runs_in_the_given_directory() {
         assert_eq!(
-            run("!pwd", Path::new("/usr"), OsStr::new(PATH), &[])
+            run("!pwd", Path::new("/usr"), OsStr::new(PATH), &Vec::new())
                 .ok()
                 .as_deref(),
             Some("/usr")

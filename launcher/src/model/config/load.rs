@@ -35,7 +35,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(unreadable)?;
-    trust::config_file(&path, &opened, &env.guarded).map_err(|distrust| {
+    trust::config_file(&path, &opened, &*env.guarded).map_err(|distrust| {
         ConfigError::Untrusted {
             file: file.into(),
             distrust,

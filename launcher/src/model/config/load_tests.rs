@@ -58,7 +58,7 @@ impl Tree {
         HostEnv {
             mountinfo: self.file("mountinfo", &lines),
             search_path: "/usr/bin:/bin".into(),
-            guarded: Vec::new(),
+            guarded: std::sync::Arc::new(Vec::new()),
         }
     }
 

@@ -7,6 +7,7 @@
 //! the file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod cable;
@@ -30,7 +31,7 @@ mod values;
 
 pub use error::ConfigError;
 pub use resolve::HostEnv;
-pub use trust::{reachable_by_users, Guarded};
+pub use trust::{reachable_by_users, Guarded, Trees};
 
 /// One virtual cable from `CABLES`: `[bridge]=[mac|.vlan]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +121,7 @@ impl Config {
     /// running host (`/proc/self/mountinfo`, the process's PATH, the trees
     /// of the running subhosts in `guarded`). `!command` values are run
     /// here, in the documented order.
-    pub fn load(path: &Path, guarded: Vec<Guarded>) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path, guarded: Arc<dyn Trees>) -> Result<Config, ConfigError> {
         Self::load_with(path, &HostEnv::from_process(guarded))
     }
 

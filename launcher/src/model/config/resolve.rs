@@ -3,11 +3,12 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::command;
 use super::error::{ConfigError, Fault, Origin};
 use super::parse::{Assignments, Var};
-use super::trust::{self, Guarded};
+use super::trust::{self, Trees};
 use crate::model::mountinfo::MOUNTINFO;
 
 /// PATH when the launcher's environment has none (Debian's root default).
@@ -23,13 +24,13 @@ pub struct HostEnv {
     pub search_path: OsString,
     /// The trees of the running subhosts, where no program or
     /// configuration may lie.
-    pub guarded: Vec<Guarded>,
+    pub guarded: Arc<dyn Trees>,
 }
 
 impl HostEnv {
     /// `/proc/self/mountinfo`, the process's PATH and the running
     /// subhosts' trees as the caller found them.
-    pub fn from_process(guarded: Vec<Guarded>) -> Self {
+    pub fn from_process(guarded: Arc<dyn Trees>) -> Self {
         HostEnv {
             mountinfo: PathBuf::from(MOUNTINFO),
             search_path: std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
@@ -83,7 +84,7 @@ impl Resolver<'_> {
         let text = match assignment.value.as_str() {
             "" => return Ok(None),
             v if v.starts_with('!') => {
-                { command::run(v, cwd, &self.env.search_path, &self.env.guarded) }
+                { command::run(v, cwd, &self.env.search_path, &*self.env.guarded) }
                     .map_err(|fault| self.fail(var, origin, fault))?
             }
             v => v.to_string(),
@@ -128,7 +129,7 @@ mod tests {
         HostEnv {
             mountinfo: PathBuf::from("/nonexistent"),
             search_path: "/usr/bin:/bin".into(),
-            guarded: Vec::new(),
+            guarded: Arc::new(Vec::new()),
         }
     }
 

@@ -52,6 +52,21 @@ pub struct Guarded {
     pub what: String,
 }
 
+/// Where the running subhosts' trees are looked up. `holding` gives the
+/// first tree that holds `path` (canonical): by subhost name, then UPPER,
+/// WORK, LIVE; a tree holds the paths that start with it. The launcher's
+/// index (`subhost::rootindex`) answers with a handful of lookups however
+/// many subhosts run; a list of trees answers by scanning it (tests).
+pub trait Trees: fmt::Debug + Send + Sync {
+    fn holding(&self, path: &Path) -> Option<Guarded>;
+}
+
+impl Trees for Vec<Guarded> {
+    fn holding(&self, path: &Path) -> Option<Guarded> {
+        self.iter().find(|g| path.starts_with(&g.path)).cloned()
+    }
+}
+
 /// Which part of what was checked is at fault.
 #[derive(Debug)]
 pub enum Part {
@@ -168,11 +183,11 @@ fn check_dirs(path: &Path) -> Result<PathBuf, Distrust> {
 }
 
 /// Refuses `path` (canonical) when it lies in a running subhost's tree.
-fn check_guarded(path: &Path, guarded: &[Guarded], part: Part) -> Result<(), Distrust> {
-    match guarded.iter().find(|g| path.starts_with(&g.path)) {
+fn check_guarded(path: &Path, guarded: &dyn Trees, part: Part) -> Result<(), Distrust> {
+    match guarded.holding(path) {
         Some(g) => Err(Distrust {
             part,
-            reason: Reason::InSubhost(Box::new(g.clone())),
+            reason: Reason::InSubhost(Box::new(g)),
         }),
         None => Ok(()),
     }
@@ -180,7 +195,7 @@ fn check_guarded(path: &Path, guarded: &[Guarded], part: Part) -> Result<(), Dis
 
 /// Checks the opened configuration file (by its fd, so what is checked is
 /// what is read) and the directories above it; `real` is its canonical path.
-pub fn config_file(real: &Path, file: &File, guarded: &[Guarded]) -> Result<(), Distrust> {
+pub fn config_file(real: &Path, file: &File, guarded: &dyn Trees) -> Result<(), Distrust> {
     check_guarded(real, guarded, Part::Itself)?;
     let checked = file
         .metadata()
@@ -193,7 +208,7 @@ pub fn config_file(real: &Path, file: &File, guarded: &[Guarded]) -> Result<(), 
 /// Checks a program found at `found` (absolute, perhaps a symlink): the file
 /// it leads to and every directory above it, and where `found` itself lies.
 /// Returns the canonical path of the program, which is what must be run.
-pub fn program(found: &Path, guarded: &[Guarded]) -> Result<PathBuf, Distrust> {
+pub fn program(found: &Path, guarded: &dyn Trees) -> Result<PathBuf, Distrust> {
     let real = fs::canonicalize(found)
         .map_err(Reason::Stat)
         .map_err(Distrust::new(Part::Itself))?;

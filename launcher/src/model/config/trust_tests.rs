@@ -130,10 +130,10 @@ fn a_config_or_program_in_a_running_subhosts_tree_is_refused() {
     let marker = t.path("ran");
     let pwn = marker_script(&t, "a/root/etc/evil/pwn", &marker);
     let mut env = t.env(&[]);
-    env.guarded = vec![Guarded {
+    env.guarded = std::sync::Arc::new(vec![Guarded {
         path: t.path("a/root"),
         what: "UPPER /x of running subhost a".into(),
-    }];
+    }]);
     // The subhost root's own configuration, with a `!` program of its own.
     let text = format!("BASE=../../../../s\nLIVE=.\nLOWER=!{}\n", pwn.display());
     let conf = t.file("a/root/etc/evil/x.conf", &text);
@@ -184,7 +184,7 @@ fn a_config_or_program_in_a_running_subhosts_tree_is_refused() {
     let got = load_err(&conf, &env);
     assert!(got.contains("lies under the UPPER"), "{got}");
     // Outside the tree, the same program is fine.
-    env.guarded.clear();
+    env.guarded = std::sync::Arc::new(Vec::new());
     Config::load_with(&conf, &env).expect("no subhost runs");
 }
 

@@ -140,7 +140,7 @@ impl Resolver<'_> {
             };
             let program = find_executable(first, base, &self.env.search_path)?;
             // Run later as root: it must be root's alone (security check 25).
-            trust::program(&program, &self.env.guarded).map_err(|distrust| Fault::Untrusted {
+            trust::program(&program, &*self.env.guarded).map_err(|distrust| Fault::Untrusted {
                 program: program.clone(),
                 distrust,
             })?;
