@@ -24,8 +24,9 @@ use nix::unistd::{
 
 use crate::attach::login_shell_argv;
 use crate::boot::require_root;
+use crate::caps::{self, Caps};
 use crate::cgroup;
-use crate::error::{At, Op, Result};
+use crate::error::{At, Error, Op, Result};
 use crate::inroot::Root;
 use crate::list::field;
 use crate::pty::{self, SlaveSetup};
@@ -51,8 +52,12 @@ pub fn list() -> Result<i32> {
 
 pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     require_root()?;
-    let (_, pidfd) = state::running(name)?;
-    let exec = Exec::new(argv);
+    let (st, pidfd) = state::running(name)?;
+    let mut exec = Exec::new(argv);
+    // The command gives up what PID 1 has given up (KEEP_CAPS, see caps);
+    // all of it when PID 1's set cannot be read.
+    let bounding = caps::bounding_of(st.pid).unwrap_or_default();
+    exec.drop_caps = Caps(Caps::machine().0 & !bounding.0);
     let caller = Caller::detect();
     // Why a pty whenever stdin, stdout or stderr is a terminal: the command
     // must never hold the caller's terminal, or TIOCSTI from inside could
@@ -156,6 +161,7 @@ fn enter(
     // Why: one setns with a pidfd joins every namespace at once, and the
     // mount namespace sets root and cwd to the subhost's root.
     setns(pid1, all).op("setns into the subhost")?;
+    caps::drop(exec.drop_caps).map_err(|(op, errno)| Error::Call { op, errno })?;
     chdir("/").at("chdir", "/")?;
     let slave = match sock {
         Some(sock) => {
@@ -215,6 +221,7 @@ struct Exec {
     argv: Vec<CString>,
     search: bool,
     shell: &'static str,
+    drop_caps: Caps,
 }
 
 impl Exec {
@@ -226,12 +233,14 @@ impl Exec {
                 argv: argv.iter().map(|a| cs(a.as_bytes())).collect(),
                 search: true,
                 shell: "/bin/sh",
+                drop_caps: Caps::machine(),
             },
             None => Exec {
                 prog: CString::default(),
                 argv: Vec::new(),
                 search: false,
                 shell: "/bin/sh",
+                drop_caps: Caps::machine(),
             },
         }
     }

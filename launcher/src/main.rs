@@ -5,6 +5,7 @@
 mod attach;
 mod boot;
 mod cables;
+mod caps;
 mod cgroup;
 mod cli;
 mod config;
@@ -25,6 +26,7 @@ mod netlink;
 mod netns;
 mod parttable;
 mod pty;
+mod rclayer;
 mod relay;
 mod report;
 mod rootfs;

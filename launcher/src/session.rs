@@ -5,7 +5,9 @@
 //! the caller's terminal (see relay) or, without one, to its stdin and
 //! stdout. When CMD exits the subhost stops gracefully, and the launcher
 //! exits with CMD's status. While it runs, `/usr/sbin/policy-rc.d` (exit
-//! 101) keeps package installs from starting daemons.
+//! 101) keeps package installs from starting daemons: over an overlay it
+//! is the launcher's layer (see rclayer); with UPPER as the root itself
+//! (bind and as-is modes) it is written into UPPER and removed after.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -22,7 +24,7 @@ use nix::unistd::{fork, pipe2, unlinkat, ForkResult, UnlinkatFlags};
 
 use crate::attach::SessionRequest;
 use crate::boot;
-use crate::config::{Config, Hook};
+use crate::config::{Config, Hook, RootMode};
 use crate::error::{At, Error, Op, Result};
 use crate::inroot::Root;
 use crate::monitor::{Monitor, Sink};
@@ -127,7 +129,8 @@ struct Policy {
 
 impl Policy {
     /// Creates it in UPPER unless UPPER or LOWER already has one (theirs is
-    /// left alone), through the symlink-safe helpers.
+    /// left alone), through the symlink-safe helpers. Over an overlay the
+    /// launcher's layer gives it instead (rclayer): nothing is written.
     fn install(cfg: &Config) -> Result<Policy> {
         let rel = Path::new(POLICY_RC_D);
         let upper = Root::open(&cfg.upper)?;
@@ -137,6 +140,9 @@ impl Policy {
             made: Vec::new(),
         };
         remove_leftover(&upper);
+        if cfg.mode == RootMode::Overlay {
+            return Ok(none);
+        }
         if upper.lookup(rel)?.is_some() || lower.lookup(rel)?.is_some() {
             log::info!("{POLICY_RC_D} exists; left as it is");
             return Ok(none);

@@ -16,7 +16,7 @@ use crate::config::{Config, Hook};
 use crate::error::{At, Op, Result};
 use crate::inroot::Root;
 use crate::monitor::{Child, Made};
-use crate::{cables, cgroup, devfs, hooks, monitor, netns, rootfs, spawn};
+use crate::{cables, cgroup, devfs, hooks, monitor, netns, rclayer, rootfs, spawn};
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
 /// a private mount namespace; `made` records what exists on the host.
@@ -63,7 +63,10 @@ pub fn subhost(
         Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log)?,
     }
     monitor::stopped()?;
-    rootfs::mount_root(cfg)?;
+    // invoke-rc.d's policy, as a layer on LOWER (nothing in UPPER).
+    let rc_layer = rclayer::prepare(cfg, attach.is_session())?;
+    rootfs::mount_root(cfg, rc_layer.as_ref())?;
+    drop(rc_layer);
     step("root");
     let live = Root::open(&cfg.live)?;
     match &cfg.postmount {
@@ -102,6 +105,7 @@ pub fn subhost(
         ]
         .concat(),
         env: subinit_env(),
+        drop_caps: cfg.keep_caps.dropped_keeping(),
         keep,
     };
     let (pid, pidfd) = spawn::spawn(&plan)?;

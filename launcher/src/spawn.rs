@@ -95,6 +95,8 @@ pub struct Plan<'a> {
     pub env: Vec<CString>,
     /// fds the subinit inherits (--ready-fd, --init-fd).
     pub keep: Vec<RawFd>,
+    /// Capabilities PID 1 gives up for good before exec (see caps).
+    pub drop_caps: crate::caps::Caps,
 }
 
 /// Clones PID 1 and returns its host pid and pidfd once it has exec'd the
@@ -155,6 +157,8 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
         .map_err(|e| ("sigprocmask", e))?;
     // SAFETY: restoring the default disposition installs no handler.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(|e| ("signal", e))?;
+    // Why: what acts on the whole machine leaves the subhost for good.
+    crate::caps::drop(plan.drop_caps)?;
     // Why: no host fd may cross into the subhost (CVE-2024-21626); mark all
     // close-on-exec, then let only the declared ones through.
     close_range_from(3, libc::CLOSE_RANGE_CLOEXEC).map_err(|e| ("close_range", e))?;
