@@ -1,19 +1,28 @@
 //! invoke-rc.d's policy inside the subhost (issue 11, item 13), given by
 //! an extra read-only layer of the overlay, owned by the launcher and
-//! stacked on LOWER: `/run/overlay-boot/NAME/rc-layer/usr/sbin/policy-rc.d`.
-//! Nothing is written into UPPER, and the layer goes with the run
-//! directory. A running subhost lets package maintenance act on its START
+//! stacked below LOWER: a small tmpfs holding only
+//! `usr/sbin/policy-rc.d`, mounted on `/run/overlay-boot/NAME/rc-layer` in
+//! the monitor's private mount namespace (the host sees an empty
+//! directory). Nothing is written into UPPER, and the layer goes with the
+//! subhost's mount namespaces. A tmpfs of its own, because a layer
+//! directory under LOWER (`/run` on LOWER=/) is refused by the kernel as
+//! overlapping (ELOOP). A running subhost lets package maintenance act on its START
 //! services and answers as a host would for the others (not started, as
 //! when not enabled in the runlevel); a session forbids every action.
-//! A policy-rc.d of the subhost's own wins: in UPPER it is the upper
-//! layer; in LOWER no layer is added.
+//! A policy-rc.d of the subhost's own, in UPPER or LOWER, hides it.
+//!
+//! Why below LOWER rather than above: LOWER's own files and directories
+//! (their modes, owners, a `usr` that is a link) stay what the subhost
+//! sees, and LOWER stays the overlay's first lower layer, whose identity
+//! an overlay with `index=on` records in UPPER and checks at each mount.
 
 use std::fs;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 
 use crate::config::{Config, RootMode};
@@ -22,8 +31,10 @@ use crate::state;
 
 /// The policy script's place, in the layer as in the subhost.
 pub const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
-/// The layer's directory in the run directory.
+/// The layer's mount point in the run directory.
 const LAYER: &str = "rc-layer";
+/// The layer's tmpfs: room for the script and little else.
+const TMPFS: &str = "mode=0755,size=64k,nr_inodes=16";
 
 /// The session's policy: 101 is "action forbidden" (invoke-rc.d(8)).
 const SESSION_TEXT: &str = "#!/bin/sh\n\
@@ -32,34 +43,21 @@ const SESSION_TEXT: &str = "#!/bin/sh\n\
     exit 101\n";
 
 /// The layer for an overlay root: its path and an O_PATH fd on it; None
-/// when there is no overlay, LOWER has a policy-rc.d of its own, or
-/// LOWER's `usr` or `usr/sbin` is not a plain directory (the layer's
-/// directories would hide it).
+/// when there is no overlay. Must run in the monitor's private mount
+/// namespace.
 pub fn prepare(cfg: &Config, session: bool) -> Result<Option<(PathBuf, OwnedFd)>> {
     if cfg.mode != RootMode::Overlay {
         return Ok(None);
     }
-    let lower = &cfg.lower;
-    if fs::symlink_metadata(lower.join(POLICY_RC_D)).is_ok() {
-        log::info!("LOWER has its own {POLICY_RC_D}: no policy layer");
-        return Ok(None);
-    }
-    let dirs = ["usr", "usr/sbin"].map(|d| fs::symlink_metadata(lower.join(d)));
-    if !dirs.iter().all(|m| m.as_ref().is_ok_and(|m| m.is_dir())) {
-        log::info!("LOWER's usr/sbin is not a plain directory: no policy layer");
-        return Ok(None);
-    }
     let layer = state::dir(&cfg.name).join(LAYER);
-    if layer.exists() {
-        fs::remove_dir_all(&layer).at("remove", &layer)?;
+    if !layer.exists() {
+        fs::create_dir(&layer).at("mkdir", &layer)?;
     }
-    make_dir(&layer, 0o755, None)?;
-    for (d, meta) in ["usr", "usr/sbin"].iter().zip(dirs.iter().flatten()) {
-        make_dir(
-            &layer.join(d),
-            meta.mode() & 0o7777,
-            Some((meta.uid(), meta.gid())),
-        )?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(Some("rc-layer"), &layer, Some("tmpfs"), flags, Some(TMPFS))
+        .at("mount tmpfs on", &layer)?;
+    for dir in ["usr", "usr/sbin"] {
+        make_dir(&layer.join(dir))?;
     }
     let text = match session {
         true => SESSION_TEXT.to_string(),
@@ -73,13 +71,10 @@ pub fn prepare(cfg: &Config, session: bool) -> Result<Option<(PathBuf, OwnedFd)>
     Ok(Some((layer, fd)))
 }
 
-fn make_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+/// A directory of the layer, mode 0755 whatever the umask.
+fn make_dir(dir: &Path) -> Result<()> {
     fs::create_dir(dir).at("mkdir", dir)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).at("chmod", dir)?;
-    if let Some((uid, gid)) = owner {
-        chown(dir, Some(uid), Some(gid)).at("chown", dir)?;
-    }
-    Ok(())
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).at("chmod", dir)
 }
 
 /// The running subhost's policy: `policy-rc.d [--quiet] ID ACTION [RL]`

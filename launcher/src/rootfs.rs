@@ -14,8 +14,8 @@ use crate::error::{At, Result};
 use crate::inroot::{fd_path, file_kind, Root};
 use crate::mountinfo;
 
-/// Mounts the root filesystem on LIVE; `layer` (see rclayer) goes on top
-/// of LOWER in an overlay.
+/// Mounts the root filesystem on LIVE; `layer` (see rclayer) goes below
+/// LOWER in an overlay.
 pub fn mount_root(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()> {
     let live = cfg.live.as_path();
     match cfg.mode {
@@ -48,8 +48,8 @@ fn mount_overlay(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()>
     let mut lowers = vec![fd_path(&lower)];
     let mut lower_paths = vec![cfg.lower.clone()];
     if let Some((path, fd)) = layer {
-        lowers.insert(0, fd_path(fd));
-        lower_paths.insert(0, path.clone());
+        lowers.push(fd_path(fd));
+        lower_paths.push(path.clone());
     }
     let by_fd = overlay_options(&lowers, &fd_path(&upper), &fd_path(&work));
     let overlay = |data: &str| {

@@ -63,7 +63,7 @@ pub fn subhost(
         Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log)?,
     }
     monitor::stopped()?;
-    // invoke-rc.d's policy, as a layer on LOWER (nothing in UPPER).
+    // invoke-rc.d's policy, as a layer below LOWER (nothing in UPPER).
     let rc_layer = rclayer::prepare(cfg, attach.is_session())?;
     rootfs::mount_root(cfg, rc_layer.as_ref())?;
     drop(rc_layer);

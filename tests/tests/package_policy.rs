@@ -225,3 +225,29 @@ fn package_upgrades_in_a_minbase_subhost_restart_start_services_only() {
         Some("#!/bin/sh\nexit 101\n")
     );
 }
+
+/// Over the host's root as LOWER the layer lies on no directory of LOWER
+/// (the kernel refuses overlapping layers): the boot works, and a
+/// policy-rc.d of LOWER's own (the host's, when it has one) hides the
+/// launcher's.
+#[test]
+fn policy_layer_over_the_host_root_yields_to_lowers_own() {
+    require_root!();
+    let mut sh = Subhost::new("pol").line("START=none");
+    sh.boot_ok();
+    let inside = sh.sh("cat /usr/sbin/policy-rc.d");
+    match fs::read_to_string("/usr/sbin/policy-rc.d") {
+        Ok(host) => assert_eq!(inside, host, "LOWER's own policy-rc.d is hidden"),
+        Err(_) => assert!(inside.contains("running subhost"), "{inside}"),
+    }
+    let info = sh.sh("grep ' / / ' /proc/self/mountinfo");
+    assert_eq!(info.matches("/proc/self/fd/").count(), 4, "{info}");
+    sh.stop_ok();
+    assert!(
+        sh.upper
+            .join("usr/sbin/policy-rc.d")
+            .symlink_metadata()
+            .is_err(),
+        "policy-rc.d in UPPER"
+    );
+}
