@@ -1,20 +1,22 @@
-//! invoke-rc.d's policy inside the subhost (issue 11, item 13), given by
-//! an extra read-only layer of the overlay, owned by the launcher and
-//! stacked below LOWER: a small tmpfs holding only
+//! invoke-rc.d's policy inside the subhost (issue 11, item 13). A running
+//! subhost lets package maintenance act on its START services and answers
+//! as a host would for the others (not started, as when not enabled in
+//! the runlevel); a session forbids every action. A policy-rc.d of the
+//! subhost's own, in UPPER or LOWER, hides this one.
+//!
+//! It comes from an extra read-only layer of the overlay, owned by the
+//! launcher and stacked below LOWER: a small tmpfs holding only
 //! `usr/sbin/policy-rc.d`, mounted on `/run/overlay-boot/NAME/rc-layer` in
 //! the monitor's private mount namespace (the host sees an empty
 //! directory). Nothing is written into UPPER, and the layer goes with the
-//! subhost's mount namespaces. A tmpfs of its own, because a layer
-//! directory under LOWER (`/run` on LOWER=/) is refused by the kernel as
-//! overlapping (ELOOP). A running subhost lets package maintenance act on its START
-//! services and answers as a host would for the others (not started, as
-//! when not enabled in the runlevel); a session forbids every action.
-//! A policy-rc.d of the subhost's own, in UPPER or LOWER, hides it.
+//! subhost's mount namespaces.
 //!
-//! Why below LOWER rather than above: LOWER's own files and directories
-//! (their modes, owners, a `usr` that is a link) stay what the subhost
-//! sees, and LOWER stays the overlay's first lower layer, whose identity
-//! an overlay with `index=on` records in UPPER and checks at each mount.
+//! Why a tmpfs of its own: a layer directory under LOWER (`/run` on
+//! LOWER=/) is refused by the kernel as overlapping (ELOOP). Why below
+//! LOWER: LOWER's own files and directories (their modes, owners, a `usr`
+//! that is a link) stay what the subhost sees, and LOWER stays the first
+//! lower layer, whose identity an overlay with `index=on` records in UPPER
+//! and checks at each mount.
 
 use std::fs;
 use std::os::fd::OwnedFd;
