@@ -66,7 +66,7 @@ fn collect() -> Vec<Entry> {
             uptime: st.as_ref().map(|s| now.saturating_sub(s.started)),
             state: snap
                 .as_ref()
-                .map_or_else(|| "booting".to_string(), |s| s.state.clone()),
+                .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
             services: snap.map(|s| s.services).unwrap_or_default(),
         });
     }
@@ -96,8 +96,8 @@ pub fn to_text(entries: &[Entry]) -> String {
                 s,
                 "  {} {} {} {}",
                 field(&svc.name),
-                field(&svc.kind),
-                field(&svc.state),
+                field(svc.kind.as_str()),
+                field(svc.state.as_str()),
                 svc.restarts
             );
         }
@@ -166,8 +166,8 @@ pub fn to_json(entries: &[Entry]) -> String {
                 s,
                 "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{}}}",
                 string(&svc.name),
-                string(&svc.kind),
-                string(&svc.state),
+                string(svc.kind.as_str()),
+                string(svc.state.as_str()),
                 svc.restarts
             );
         }
@@ -208,6 +208,7 @@ pub fn string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::status::{Kind, ServiceState};
 
     #[test]
     fn json_strings_are_escaped() {
@@ -232,14 +233,14 @@ mod tests {
                 services: vec![
                     Service {
                         name: "ssh".into(),
-                        kind: "script".into(),
-                        state: "started".into(),
+                        kind: Kind::Script,
+                        state: ServiceState::Started,
                         restarts: 0,
                     },
                     Service {
                         name: "web ui".into(),
-                        kind: "supervised".into(),
-                        state: "restarting".into(),
+                        kind: Kind::Supervised,
+                        state: ServiceState::Restarting,
                         restarts: 2,
                     },
                 ],

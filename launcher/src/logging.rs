@@ -5,10 +5,8 @@
 
 use std::io::Write;
 
-// The subinit's timestamp module, one source for both log formats.
-#[path = "../../subinit/src/timestamp.rs"]
-mod timestamp;
-use timestamp::Timestamp;
+// One timestamp format for both binaries' log lines.
+use proto::timestamp::Timestamp;
 
 pub fn init() {
     let mut b = env_logger::Builder::new();

@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
+use proto::ready::ReadyReport;
+
 /// One line of the status pipe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -47,18 +49,12 @@ fn one_line(s: &str) -> String {
     s.replace('\n', " / ")
 }
 
-/// What the subinit wrote on its ready fd: `ready N`, then N lines
-/// `failed NAME STATUS`. None when `ready` never came.
+/// What the subinit wrote on its ready fd (`proto::ready`), as the
+/// `NAME STATUS` of each failed start action. None when `ready` never came
+/// (or the report does not decode).
 pub fn parse_subinit(text: &str) -> Option<Vec<String>> {
-    let mut lines = text.lines();
-    let first = lines.next()?;
-    first.strip_prefix("ready")?;
-    Some(
-        lines
-            .filter_map(|l| l.strip_prefix("failed "))
-            .map(str::to_string)
-            .collect(),
-    )
+    let report = ReadyReport::decode(text).ok()?;
+    Some(report.failures.iter().map(ToString::to_string).collect())
 }
 
 /// The outcome of a boot as the caller saw it.
@@ -152,6 +148,10 @@ mod tests {
     #[test]
     fn subinit_ready_text() {
         assert_eq!(parse_subinit("ready 0\n"), Some(vec![]));
+        assert_eq!(
+            parse_subinit("ready 1\nfailed web%20ui timeout\n"),
+            Some(vec!["web ui timeout".to_string()])
+        );
         assert_eq!(
             parse_subinit("ready 1\nfailed ssh exit:1\n"),
             Some(vec!["ssh exit:1".to_string()])

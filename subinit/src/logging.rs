@@ -6,7 +6,7 @@ use std::io::Write;
 
 use log::LevelFilter;
 
-use crate::timestamp::Timestamp;
+use proto::timestamp::Timestamp;
 
 /// Target of PID 1's own log lines.
 pub const SELF: &str = "subinit";

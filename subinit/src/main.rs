@@ -2,29 +2,28 @@
 //! START entries (or the INIT script) and the services directory, reports
 //! readiness to the launcher, and stops gracefully. See `man/subinit.8`.
 
-mod backoff;
-mod boot;
-mod child;
-mod init;
+mod core;
 mod logging;
-mod memory;
 mod options;
-mod output;
-mod procs;
-mod services;
-mod session;
-mod shutdown;
-mod signals;
-mod status;
-mod supervise;
-mod timestamp;
+mod runtime;
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, RawFd};
 
+use std::time::Instant;
+
 use logging::SELF;
 use options::{Command, Options};
+
+use crate::core::machine::{Config, Machine};
+use crate::core::plan;
+use crate::core::service::Service;
+use crate::runtime::effects::{Effects, SessionSpawn};
+use crate::runtime::event_loop::Runtime;
+use crate::runtime::services_dir;
+use crate::runtime::signals;
+use crate::runtime::status_pipe::StatusPipe;
 
 /// Exit status when the subinit cannot set itself up.
 const EXIT_SETUP: i32 = 1;
@@ -51,7 +50,7 @@ fn run() -> i32 {
     if let Err(err) = nix::sys::prctl::set_name(c"subinit") {
         log::debug!(target: SELF, "prctl(PR_SET_NAME): {err}");
     }
-    let opts = match options::parse(std::env::args().skip(1)) {
+    let opts = match options::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(opts)) => opts,
         Ok(Command::Help) => {
             println!("{}", options::USAGE);
@@ -68,47 +67,86 @@ fn run() -> i32 {
     };
     mark_inherited_fds_cloexec();
     match setup(opts, sigfd) {
-        Ok(mut init) => init.run(),
-        Err(message) => {
-            log::error!(target: SELF, "{message}");
+        Ok(mut runtime) => runtime.run(),
+        Err(err) => {
+            log::error!(target: SELF, "{err}");
             EXIT_SETUP
         }
     }
 }
 
-fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<init::Init, String> {
+/// Why the subinit cannot set itself up (exit status 1).
+#[derive(Debug)]
+enum SetupError {
+    /// Not PID 1, and prctl(PR_SET_CHILD_SUBREAPER) failed.
+    Subreaper(nix::errno::Errno),
+    /// Reading the INIT script from its fd failed.
+    ReadInit { fd: RawFd, err: std::io::Error },
+    /// The INIT script does not fit in one argument.
+    InitTooLong,
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Subreaper(err) => {
+                write!(f, "not PID 1 and cannot become a child subreaper: {err}")
+            }
+            SetupError::ReadInit { fd, err } => {
+                write!(f, "reading the INIT script from fd {fd}: {err}")
+            }
+            SetupError::InitTooLong => {
+                write!(f, "the INIT script is longer than {MAX_INIT_SCRIPT} bytes")
+            }
+        }
+    }
+}
+
+fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<Runtime, SetupError> {
     let is_pid1 = nix::unistd::getpid().as_raw() == 1;
     if is_pid1 {
         set_hostname(&opts.name);
     } else {
         // Orphans of our services must come to us, not to the host's init.
-        nix::sys::prctl::set_child_subreaper(true)
-            .map_err(|err| format!("not PID 1 and cannot become a child subreaper: {err}"))?;
+        nix::sys::prctl::set_child_subreaper(true).map_err(SetupError::Subreaper)?;
         log::info!(target: SELF, "not PID 1: running as a child subreaper");
     }
     let init_script = opts.init_fd.map(read_init_script).transpose()?;
     let ready_fd = opts.ready_fd.map(take_fd);
     let entries = match &opts.services {
-        Some(dir) => services::scan(dir),
+        Some(dir) => services_dir::scan(dir),
         None => Vec::new(),
     };
-    let steps = boot::plan(&opts.start, init_script, &entries);
+    let service_command = services_dir::find_service_command();
+    let steps = plan::plan(
+        &opts.start,
+        init_script,
+        &entries,
+        service_command.as_deref(),
+    );
     if steps.is_empty() {
         log::info!(target: SELF, "no services: maintenance boot, idle until stopped");
     }
-    let services = supervise::Service::from_entries(&entries);
-    let status = opts
-        .status_fd
-        .map(|fd| status::StatusPipe::new(take_fd(fd)));
-    let session = opts
-        .session
-        .clone()
-        .map(|s| session::SessionState::new(s.clone(), take_fd(s.fd)));
-    let boot = boot::Boot::new(steps, ready_fd);
-    let mut init = init::Init::new(opts, sigfd, is_pid1, boot, services);
-    init.status = status;
-    init.session = session;
-    Ok(init)
+    let now = Instant::now();
+    let services = Service::from_entries(&entries, now);
+    let status = opts.status_fd.map(|fd| StatusPipe::new(take_fd(fd)));
+    let session = opts.session.map(|s| SessionSpawn {
+        tty: take_fd(s.fd),
+        argv: s.argv,
+        term: s.term,
+    });
+    let cfg = Config {
+        script_timeout: opts.script_timeout,
+        stop_timeout: opts.stop_timeout,
+    };
+    let machine = Machine::new(cfg, steps, services, session.is_some(), now);
+    Ok(Runtime {
+        machine,
+        effects: Effects::new(opts.name, is_pid1, ready_fd, session),
+        sigfd,
+        status,
+        is_pid1,
+    })
 }
 
 /// Takes ownership of an fd number handed over on the command line.
@@ -118,16 +156,14 @@ fn take_fd(fd: RawFd) -> File {
     unsafe { File::from_raw_fd(fd) }
 }
 
-fn read_init_script(fd: RawFd) -> Result<String, String> {
+fn read_init_script(fd: RawFd) -> Result<String, SetupError> {
     let mut script = String::new();
     take_fd(fd)
         .take(MAX_INIT_SCRIPT + 1)
         .read_to_string(&mut script)
-        .map_err(|err| format!("reading the INIT script from fd {fd}: {err}"))?;
+        .map_err(|err| SetupError::ReadInit { fd, err })?;
     if script.len() as u64 > MAX_INIT_SCRIPT {
-        return Err(format!(
-            "the INIT script is longer than {MAX_INIT_SCRIPT} bytes"
-        ));
+        return Err(SetupError::InitTooLong);
     }
     Ok(script)
 }

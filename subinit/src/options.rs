@@ -1,6 +1,7 @@
 //! The command line of the subinit: its contract with the launcher
 //! (`man/subinit.8`). Pure parsing, unit-tested.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub name: String,
-    pub start: Vec<String>,
+    pub start: Vec<OsString>,
     pub init_fd: Option<RawFd>,
     pub services: Option<PathBuf>,
     pub stop_timeout: Duration,
@@ -28,7 +29,7 @@ pub struct Session {
     /// The slave side of the session's pseudo-terminal.
     pub fd: RawFd,
     pub term: String,
-    pub argv: Vec<String>,
+    pub argv: Vec<OsString>,
 }
 
 /// What the command line asks for.
@@ -47,6 +48,8 @@ pub enum UsageError {
         value: String,
     },
     Unknown(String),
+    /// A value that must be text (a name, a TERM) is not UTF-8.
+    NotUtf8(String),
     /// `--session-fd` without `-- CMD`, or a command without `--session-fd`.
     SessionIncomplete,
 }
@@ -59,6 +62,7 @@ impl fmt::Display for UsageError {
                 write!(f, "{option}: {value:?} is not a valid number")
             }
             UsageError::Unknown(arg) => write!(f, "unknown argument {arg:?}"),
+            UsageError::NotUtf8(opt) => write!(f, "{opt}: the value is not UTF-8 text"),
             UsageError::SessionIncomplete => {
                 write!(
                     f,
@@ -77,7 +81,9 @@ usage: subinit [--name NAME] [--start ENTRY]... [--init-fd FD]
        subinit --help | --version
 PID 1 of an overlay-boot subhost; see subinit(8).";
 
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageError> {
+/// Parses the arguments as the kernel passed them (`std::env::args_os`):
+/// the session's command and the START entries may be any bytes.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
     let mut name = String::from("subhost");
     let mut start = Vec::new();
     let mut init_fd = None;
@@ -90,24 +96,25 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
     let mut term = String::from("linux");
     let mut command = Vec::new();
     let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let mut value = || {
+    while let Some(raw) = args.next() {
+        let arg = raw.to_string_lossy().into_owned();
+        let mut next = || {
             args.next()
                 .ok_or_else(|| UsageError::MissingValue(arg.clone()))
         };
         match arg.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
             "--version" => return Ok(Command::Version),
-            "--name" => name = value()?,
-            "--start" => start.push(value()?),
-            "--init-fd" => init_fd = Some(number(&arg, &value()?)?),
-            "--services" => services = services_dir(value()?),
-            "--stop-timeout" => stop_timeout = seconds(&arg, &value()?)?,
-            "--script-timeout" => script_timeout = Some(seconds(&arg, &value()?)?),
-            "--ready-fd" => ready_fd = Some(number(&arg, &value()?)?),
-            "--status-fd" => status_fd = Some(number(&arg, &value()?)?),
-            "--session-fd" => session_fd = Some(number(&arg, &value()?)?),
-            "--session-term" => term = value()?,
+            "--name" => name = text(&arg, next()?)?,
+            "--start" => start.push(next()?),
+            "--init-fd" => init_fd = Some(number(&arg, &next()?)?),
+            "--services" => services = services_dir(next()?),
+            "--stop-timeout" => stop_timeout = seconds(&arg, &next()?)?,
+            "--script-timeout" => script_timeout = Some(seconds(&arg, &next()?)?),
+            "--ready-fd" => ready_fd = Some(number(&arg, &next()?)?),
+            "--status-fd" => status_fd = Some(number(&arg, &next()?)?),
+            "--session-fd" => session_fd = Some(number(&arg, &next()?)?),
+            "--session-term" => term = text(&arg, next()?)?,
             "--" => {
                 command = args.by_ref().collect();
                 break;
@@ -137,25 +144,34 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
     }))
 }
 
-fn services_dir(value: String) -> Option<PathBuf> {
+/// A value that must be UTF-8.
+fn text(option: &str, value: OsString) -> Result<String, UsageError> {
+    value
+        .into_string()
+        .map_err(|_| UsageError::NotUtf8(option.to_owned()))
+}
+
+fn services_dir(value: OsString) -> Option<PathBuf> {
     (value != "none" && !value.is_empty()).then(|| PathBuf::from(value))
 }
 
-fn number(option: &str, value: &str) -> Result<i32, UsageError> {
+fn number(option: &str, value: &OsStr) -> Result<i32, UsageError> {
+    let value = value.to_string_lossy();
     value
         .parse::<i32>()
         .ok()
         .filter(|n| *n >= 0)
         .ok_or_else(|| UsageError::BadNumber {
             option: option.to_owned(),
-            value: value.to_owned(),
+            value: value.clone().into_owned(),
         })
 }
 
-fn seconds(option: &str, value: &str) -> Result<Duration, UsageError> {
+fn seconds(option: &str, value: &OsStr) -> Result<Duration, UsageError> {
+    let value = value.to_string_lossy();
     let bad = || UsageError::BadNumber {
         option: option.to_owned(),
-        value: value.to_owned(),
+        value: value.clone().into_owned(),
     };
     let secs: f64 = value.parse().map_err(|_| bad())?;
     if !(0.0..=86_400.0).contains(&secs) {
@@ -169,7 +185,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Command, UsageError> {
-        parse(args.iter().map(|a| a.to_string()))
+        parse(args.iter().map(OsString::from))
     }
 
     #[test]
@@ -261,5 +277,29 @@ mod tests {
         let session = o.session.expect("session");
         assert_eq!((session.fd, session.term.as_str()), (4, "xterm"));
         assert_eq!(session.argv, ["/bin/sh", "-l"]);
+    }
+
+    #[test]
+    fn any_bytes_in_commands_and_entries_but_text_where_text_is_needed() {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = std::ffi::OsStr::from_bytes(b"caf\xe9").to_owned();
+        let args = [
+            "--start".into(),
+            odd.clone(),
+            "--session-fd".into(),
+            "4".into(),
+            "--".into(),
+            "/bin/echo".into(),
+            odd.clone(),
+        ];
+        let Ok(Command::Run(o)) = parse(args) else {
+            panic!("expected options")
+        };
+        assert_eq!(o.start, std::slice::from_ref(&odd));
+        assert_eq!(o.session.expect("session").argv[1], odd);
+        assert_eq!(
+            parse(["--name".into(), odd]),
+            Err(UsageError::NotUtf8("--name".into()))
+        );
     }
 }

@@ -67,7 +67,7 @@ fn daemons_that_double_fork_are_reaped_when_they_exit() {
 #[test]
 fn entered_sessions_die_with_the_subhost() {
     require_root!();
-    let mut sh = Subhost::new("esess").line("START=none");
+    let mut sh = Subhost::new("eses").line("START=none");
     sh.boot_ok();
     let go = std::thread::scope(|scope| {
         let session = scope.spawn(|| sh.go(&["sleep", "100"]));
@@ -127,7 +127,7 @@ fn run_is_fresh_on_every_boot() {
 #[test]
 fn reboot_inside_ends_the_subhost_and_is_reported() {
     require_root!();
-    let mut sh = Subhost::new("eboot").line("START=none");
+    let mut sh = Subhost::new("ebot").line("START=none");
     sh.boot_ok();
     let _ = sh.go(&["busybox", "reboot", "-f"]);
     assert!(
@@ -149,7 +149,7 @@ fn reboot_inside_ends_the_subhost_and_is_reported() {
 #[test]
 fn halt_and_poweroff_inside_return_at_once_and_change_nothing() {
     require_root!();
-    let mut sh = Subhost::new("ehalt").line("START=none");
+    let mut sh = Subhost::new("ehlt").line("START=none");
     let pid1 = sh.boot_ok();
     for tool in ["halt", "poweroff"] {
         let t0 = Instant::now();
@@ -203,4 +203,36 @@ fn services_example_gives_a_syslog_socket_and_a_web_server() {
             sh.log_text()
         );
     }
+}
+
+/// rt_sigqueueinfo(1, SIGTERM, {si_code=SI_QUEUE, si_pid=0}) in perl
+/// (x86_64: syscall 129; siginfo: signo, errno, code, pad, pid, uid, then
+/// zeros to 128 bytes).
+const FORGED_SIGTERM: &str = "my $i = pack('iiiiiI', 15, 0, -1, 0, 0, 0) . (\"\\0\" x 104); \
+     syscall(129, 1, 15, $i) == 0 or die \"rt_sigqueueinfo: $!\"; print \"sent\"";
+
+/// Edge case 8 and design trap 5: a process inside forges `si_pid = 0` (the
+/// host's mark) with rt_sigqueueinfo; PID 1 ignores it as it ignores
+/// `kill -TERM 1` from inside, and a host overlay-stop still stops it.
+#[test]
+fn forged_stop_signal_from_inside_is_ignored_and_the_host_still_stops_it() {
+    require_root!();
+    let mut sh = Subhost::new("forg").line("START=none");
+    let pid1 = sh.boot_ok();
+    let out = sh.go_ok(&["perl", "-e", FORGED_SIGTERM]);
+    assert_eq!(out.trim(), "sent");
+    assert!(
+        wait_for(SETTLE, || sh
+            .log_text()
+            .contains("inside the subhost (code -1) ignored")),
+        "PID 1 did not log the forged SIGTERM as from inside:\n{}",
+        sh.log_text()
+    );
+    assert!(
+        !sh.log_text().contains("stopping (budget"),
+        "a forged SIGTERM started the stop:\n{}",
+        sh.log_text()
+    );
+    assert!(process_state(pid1).is_some(), "PID 1 is gone");
+    sh.stop_ok();
 }

@@ -392,8 +392,18 @@ fn signals_from_inside_and_other_signals_do_not_stop_pid1() {
         "#!/bin/sh\nkill -TERM 1; kill -INT 1; kill -HUP 1; kill -KILL 1\n",
         0o755,
     );
-    let kill1 = kill1.display().to_string();
-    let mut init = Subinit::start(As::Pid1, &s, &["--services", "none", "--start", &kill1]);
+    // A second script: PID 1 has read kill1's SIGTERM by then (it reads
+    // signals in number order, so before kill1's SIGCHLD), and a pending
+    // SIGTERM would swallow the forged one.
+    let forge = s.write(
+        "forge",
+        "#!/bin/sh\nperl -e 'my $i = pack(q(iiiiiI), 15, 0, -1, 0, 0, 0) . (chr(0) x 104); \
+         syscall(129, 1, 15, $i) == 0 or die'\n",
+        0o755,
+    );
+    let (kill1, forge) = (kill1.display().to_string(), forge.display().to_string());
+    let args = ["--services", "none", "--start", &kill1, "--start", &forge];
+    let mut init = Subinit::start(As::Pid1, &s, &args);
     assert_eq!(
         init.ready(BOOT).as_deref(),
         Some("ready 0\n"),
@@ -427,6 +437,11 @@ fn signals_from_inside_and_other_signals_do_not_stop_pid1() {
     );
     let log = init.log_text();
     assert!(log.contains("SIGTERM from pid"), "{log}");
+    // rt_sigqueueinfo with si_code SI_QUEUE (-1) and a forged si_pid 0.
+    assert!(
+        log.contains("SIGTERM from pid 0 inside the subhost (code -1)"),
+        "{log}"
+    );
     assert!(init.stop(STOP).expect("stop").success());
 }
 
@@ -648,6 +663,35 @@ fn session_command_runs_on_its_terminal_and_its_status_is_the_exit_status() {
     assert_eq!(status.code(), Some(7), "{}", init.log_text());
 }
 
+/// Issue 13: arguments are bytes; a session command's argument that is not
+/// UTF-8 reaches the command unchanged (the subinit used to abort on it).
+#[test]
+fn session_argument_that_is_not_utf8_reaches_the_command() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = Scratch::new("sessbyte");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let script = "printf '%s' \"$1\" | od -An -tx1 | tr -d ' \\n'; echo ' end'; exit 3";
+    let args = [
+        "--services",
+        "none",
+        "--session-fd",
+        "5",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+    ];
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let mut init = Subinit::start_with_fds(As::Subreaper, &s, &args, vec![(pty.slave, 5)], |c| {
+        c.arg(odd);
+    });
+    let out = read_until(&pty.master, |t| t.contains(" end"));
+    assert!(out.contains("636166e9 end"), "{out}\n{}", init.log_text());
+    let status = init.guard.wait_timeout(STOP).expect("subinit did not exit");
+    assert_eq!(status.code(), Some(3), "{}", init.log_text());
+}
+
 #[test]
 fn session_killed_by_a_signal_exits_128_plus_the_signal() {
     let s = Scratch::new("sesskill");
@@ -672,7 +716,8 @@ fn session_killed_by_a_signal_exits_128_plus_the_signal() {
 #[test]
 fn alternative_stop_signals_stop_gracefully() {
     require_root!();
-    for signo in [libc::SIGPWR, libc::SIGRTMIN() + 3] {
+    // SIGRTMIN+3 is systemd's 37, whatever SIGRTMIN the C library has.
+    for signo in [libc::SIGPWR, 37] {
         let s = Scratch::new("altsig");
         let a = recorder(&s, "a", "A");
         let mut init = Subinit::start(As::Pid1, &s, &["--services", "none", "--start", &a]);

@@ -1,6 +1,6 @@
 //! UTC wall-clock timestamps with milliseconds (RFC 3339), formatted without
-//! any crate. Shared by the subinit's and the launcher's log lines (the
-//! launcher includes this file), so the two interleave readably in LOG.
+//! any crate. Shared by the subinit's and the launcher's log lines, so the
+//! two interleave readably in LOG.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,6 +1,8 @@
 //! Starting a child in a clean state: empty signal mask and default
 //! dispositions (PID 1 keeps every disposition at its default and only
-//! blocks; the mask is cleared here before exec), stdin on /dev/null,
+//! blocks; the mask is cleared here before exec), stdin on a pipe whose
+//! write end is closed (reads give EOF as from /dev/null, which a subhost's
+//! /dev may lack),
 //! stdout and stderr on a pipe that PID 1 reads and logs, only fds 0–2 (all
 //! of PID 1's own fds are close-on-exec), a session of its own (no
 //! controlling terminal), and a minimal environment.
@@ -16,7 +18,51 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use proto::{Outcome, PATH};
+
+/// Why a child could not be started: a step of PID 1's own before the
+/// fork, or the fork/exec itself (the errno the child reported).
+#[derive(Debug)]
+pub enum SpawnError {
+    /// No program given.
+    NoProgram,
+    /// PID 1 could not prepare the child's fds (`step` names which).
+    Setup { step: &'static str, err: io::Error },
+    /// fork, the set-up between fork and exec, or exec failed.
+    Exec(io::Error),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::NoProgram => write!(f, "no program to execute"),
+            SpawnError::Setup { step, err } => write!(f, "{step}: {err}"),
+            SpawnError::Exec(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl SpawnError {
+    /// The status a shell would report for a program it cannot run: 127
+    /// when exec found no such file, else 126.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            SpawnError::Exec(err) if err.kind() == io::ErrorKind::NotFound => Outcome::Exit(127),
+            _ => Outcome::Exit(126),
+        }
+    }
+}
+
+/// `step` failed in PID 1 before the fork.
+fn setup(step: &'static str) -> impl FnOnce(io::Error) -> SpawnError {
+    move |err| SpawnError::Setup { step, err }
+}
+
+/// Stdin for a service: the read end of a pipe with no writer.
+fn empty_stdin() -> io::Result<OwnedFd> {
+    let (read_end, _write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    Ok(read_end)
+}
 
 pub struct Spawned {
     pub pid: Pid,
@@ -32,11 +78,12 @@ pub fn spawn(
     cwd: &Path,
     subhost: &str,
     notify: Option<(OwnedFd, i32)>,
-) -> io::Result<Spawned> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+) -> Result<Spawned, SpawnError> {
+    let (program, args) = argv.split_first().ok_or(SpawnError::NoProgram)?;
+    let (read_end, write_end) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("output pipe")(e.into()))?;
+    let stdin = empty_stdin().map_err(setup("stdin pipe"))?;
+    let stdout = write_end.try_clone().map_err(setup("dup output pipe"))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)
@@ -44,8 +91,8 @@ pub fn spawn(
         .env("PATH", PATH)
         .env("HOME", "/")
         .env("SUBHOST", subhost)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write_end.try_clone()?))
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(write_end));
     let notify_raw = notify.as_ref().map(|(fd, n)| (fd.as_raw_fd(), *n));
     // SAFETY: the closure only calls sigprocmask(2), setsid(2), dup2(2) and
@@ -71,20 +118,12 @@ pub fn spawn(
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
+    let child = cmd.spawn().map_err(SpawnError::Exec)?;
     drop(notify);
     Ok(Spawned {
         pid: Pid::from_raw(child.id() as i32),
         output: read_end,
     })
-}
-
-/// The status a shell would report for a program that cannot be executed.
-pub fn spawn_failure_status(err: &io::Error) -> String {
-    match err.kind() {
-        io::ErrorKind::NotFound => "exit:127".to_owned(),
-        _ => "exit:126".to_owned(),
-    }
 }
 
 /// Starts a session's command on its terminal: a new session with `tty` as

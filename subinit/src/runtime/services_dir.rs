@@ -1,4 +1,5 @@
-//! The services directory: which entries exist and what kind each is.
+//! The services directory: which entries exist and what kind each is
+//! (`core::plan::Entry`).
 //! Entries are taken in byte order of their names; editor and package
 //! manager leftovers are skipped.
 
@@ -9,30 +10,8 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::Signal;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    /// An executable file: `FILE start` at boot, `FILE stop` at shutdown.
-    Script,
-    /// A directory with an executable `run`, kept running.
-    Supervised {
-        /// A file `down` is present: not started.
-        down: bool,
-        /// From the file `stop-signal`; SIGTERM by default.
-        stop_signal: Signal,
-        /// An executable `finish` is present.
-        finish: bool,
-        /// From the file `notification-fd` (s6's convention): the service
-        /// writes a newline to this fd when it is ready.
-        notify_fd: Option<i32>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub name: String,
-    pub path: PathBuf,
-    pub kind: Kind,
-}
+use crate::core::plan::{Entry, Kind};
+use crate::logging::SELF;
 
 /// Reads `dir`; a missing directory means no services. Unusable entries are
 /// logged and skipped.
@@ -41,7 +20,7 @@ pub fn scan(dir: &Path) -> Vec<Entry> {
         Ok(listing) => listing,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(err) => {
-            log::error!(target: crate::logging::SELF, "services directory {}: {err}", dir.display());
+            log::error!(target: SELF, "services directory {}: {err}", dir.display());
             return Vec::new();
         }
     };
@@ -67,7 +46,7 @@ fn classify(path: &Path, name: &str) -> Option<Entry> {
     let meta = fs::metadata(path).ok()?;
     let kind = if meta.is_dir() {
         if !is_executable(&path.join("run")) {
-            log::warn!(target: crate::logging::SELF, "service {name}: no executable run, skipped");
+            log::warn!(target: SELF, "service {name}: no executable run, skipped");
             return None;
         }
         Kind::Supervised {
@@ -79,7 +58,7 @@ fn classify(path: &Path, name: &str) -> Option<Entry> {
     } else if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
         Kind::Script
     } else {
-        log::debug!(target: crate::logging::SELF, "service {name}: not executable, skipped");
+        log::debug!(target: SELF, "service {name}: not executable, skipped");
         return None;
     };
     Some(Entry {
@@ -87,6 +66,14 @@ fn classify(path: &Path, name: &str) -> Option<Entry> {
         path: path.to_owned(),
         kind,
     })
+}
+
+/// sysvinit's `service` wrapper, looked up on the services' PATH.
+pub fn find_service_command() -> Option<PathBuf> {
+    proto::PATH
+        .split(':')
+        .map(|dir| Path::new(dir).join("service"))
+        .find(|p| p.is_file())
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -98,7 +85,7 @@ fn stop_signal(dir: &Path, name: &str) -> Signal {
         return Signal::SIGTERM;
     };
     parse_signal(text.trim()).unwrap_or_else(|| {
-        log::warn!(target: crate::logging::SELF, "service {name}: unknown stop-signal {:?}, using SIGTERM", text.trim());
+        log::warn!(target: SELF, "service {name}: unknown stop-signal {:?}, using SIGTERM", text.trim());
         Signal::SIGTERM
     })
 }
@@ -112,7 +99,7 @@ fn notification_fd(dir: &Path, name: &str) -> Option<i32> {
         .ok()
         .filter(|n| (3..=255).contains(n));
     if fd.is_none() {
-        log::warn!(target: crate::logging::SELF, "service {name}: notification-fd {:?} is not a number from 3 to 255, ignored", text.trim());
+        log::warn!(target: SELF, "service {name}: notification-fd {:?} is not a number from 3 to 255, ignored", text.trim());
     }
     fd
 }
