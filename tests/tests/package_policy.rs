@@ -75,7 +75,7 @@ fn mirror() -> Option<String> {
 fn minbase(root: &Path, scratch: &Path) -> Option<PathBuf> {
     let have = Path::new("/usr/sbin/debootstrap").exists();
     let Some(url) = mirror().filter(|_| have) else {
-        let why = "debootstrap or an apt mirror is missing (run .ci/deps)";
+        let why = "debootstrap or an apt mirror is missing (run .ci/deps-test)";
         assert!(!in_ci(), "{why}");
         note_skip(&format!("package_policy: {why}"));
         return None;
