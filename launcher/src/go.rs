@@ -24,7 +24,8 @@ use nix::unistd::{
 
 use crate::attach::login_shell_argv;
 use crate::boot::require_root;
-use crate::caps::{self, Caps};
+use crate::caps::Caps;
+use crate::capset;
 use crate::cgroup;
 use crate::error::{At, Error, Op, Result};
 use crate::inroot::Root;
@@ -56,7 +57,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let mut exec = Exec::new(argv);
     // The command gives up what PID 1 has given up (KEEP_CAPS, see caps);
     // all of it when PID 1's set cannot be read.
-    let bounding = caps::bounding_of(st.pid).unwrap_or_default();
+    let bounding = capset::bounding_of(st.pid).unwrap_or_default();
     exec.drop_caps = Caps(Caps::machine().0 & !bounding.0);
     let caller = Caller::detect();
     // Why a pty whenever stdin, stdout or stderr is a terminal: the command
@@ -161,7 +162,7 @@ fn enter(
     // Why: one setns with a pidfd joins every namespace at once, and the
     // mount namespace sets root and cwd to the subhost's root.
     setns(pid1, all).op("setns into the subhost")?;
-    caps::drop(exec.drop_caps).map_err(|(op, errno)| Error::Call { op, errno })?;
+    capset::drop(exec.drop_caps).map_err(|(op, errno)| Error::Call { op, errno })?;
     chdir("/").at("chdir", "/")?;
     let slave = match sock {
         Some(sock) => {

@@ -6,6 +6,7 @@ mod attach;
 mod boot;
 mod cables;
 mod caps;
+mod capset;
 mod cgroup;
 mod cli;
 mod config;

@@ -144,7 +144,7 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     // SAFETY: restoring the default disposition installs no handler.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(|e| ("signal", e))?;
     // Why: what acts on the whole machine leaves the subhost for good.
-    crate::caps::drop(plan.drop_caps)?;
+    crate::capset::drop(plan.drop_caps)?;
     // Why: no host fd may cross into the subhost (CVE-2024-21626); mark all
     // close-on-exec, then let only the declared ones through.
     close_range_from(3, libc::CLOSE_RANGE_CLOEXEC).map_err(|e| ("close_range", e))?;
