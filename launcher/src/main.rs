@@ -10,6 +10,7 @@ mod capset;
 mod cgroup;
 mod cli;
 mod config;
+mod contain;
 mod devfs;
 mod diskfile;
 mod diskmounts;
@@ -43,6 +44,7 @@ mod status;
 mod stop;
 mod subinit_path;
 mod sys;
+mod watchdog;
 
 use std::ffi::OsString;
 use std::io::Write;
