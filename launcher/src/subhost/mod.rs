@@ -15,6 +15,7 @@ pub mod lock;
 pub mod logrotate;
 pub mod monitor;
 pub mod policy;
+pub mod rclayer;
 pub mod reserve;
 pub mod rootfs;
 pub mod rootindex;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod cable;
+mod caps;
 mod command;
 mod error;
 mod load;
@@ -114,6 +115,8 @@ pub struct Config {
     pub services: Option<PathBuf>,
     /// `STOP_TIMEOUT` in seconds (default 10).
     pub stop_timeout: Duration,
+    /// `KEEP_CAPS`: capabilities of `caps::MACHINE` the subhost keeps.
+    pub keep_caps: crate::model::caps::Caps,
 }
 
 impl Config {
