@@ -431,10 +431,10 @@ fn index_entries(name: &str) -> Vec<PathBuf> {
 #[test]
 fn the_trees_index_follows_the_running_subhosts() {
     require_root!();
-    let mut a = Subhost::busybox("hidx").line("START=none");
+    let mut a = Subhost::busybox("hixa").line("START=none");
     let pid1 = a.boot_ok();
     assert_eq!(index_entries(&a.name).len(), 3, "UPPER, WORK and LIVE");
-    let mut b = Subhost::busybox("hidxb").line("START=none");
+    let mut b = Subhost::busybox("hixb").line("START=none");
     let base = format!("BASE={}\nLOWER=lower\nSTART=none\n", b.base.display());
     b.conf = a.write_upper(&format!("etc/{}.conf", b.name), &base, 0o644);
     let out = b.boot();
