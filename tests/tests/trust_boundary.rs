@@ -558,3 +558,75 @@ fn mountinfo_inside_names_no_host_layer_path() {
     }
     sh.stop_ok();
 }
+
+// ------------------------------------------------------------- hole 5: PID 1's output
+
+/// PID 1's fds 0–2 are pipes or the null device, never a host file (seen
+/// from inside with readlink, and from the host as no regular file), and
+/// LOG still gets the subinit's and a service's lines with their
+/// timestamps and tags: the monitor copies them, and drains the pipe to
+/// its end at stop, so the service's last words (written on SIGTERM) are
+/// in LOG once overlay-stop returns.
+#[test]
+fn pid1_output_is_a_pipe_and_log_keeps_every_line() {
+    require_root!();
+    let mut sh = Subhost::busybox("hout").line("START=none");
+    sh.write_upper(
+        "etc/overlay-boot/services.d/talk/run",
+        "#!/bin/sh\ntrap 'echo talk-bye-marker; exit 0' TERM\necho talk-hello-marker\n\
+         while :; do sleep 1 & wait $!; done\n",
+        0o755,
+    );
+    let pid = sh.boot_ok();
+    let seen = sh.go_ok(&[
+        "sh",
+        "-c",
+        "for f in 0 1 2; do readlink /proc/1/fd/$f; done",
+    ]);
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), 3, "readlink: {seen}");
+    for l in &lines {
+        assert!(
+            l.starts_with("pipe:[") || *l == "/dev/null",
+            "PID 1's fd is {l:?}, not a pipe or /dev/null: {seen}"
+        );
+    }
+    assert!(lines[1].starts_with("pipe:["), "stdout: {seen}");
+    for fd in 0..3 {
+        let m = fs::metadata(format!("/proc/{pid}/fd/{fd}")).expect("PID 1's fd");
+        assert!(
+            !m.is_file(),
+            "PID 1's fd {fd} is a regular file on the host"
+        );
+    }
+    let tagged = |text: &str, marker: &str| {
+        text.lines()
+            .any(|l| l.contains(marker) && l.contains("talk") && l.contains(':'))
+    };
+    assert!(
+        e2e::wait_for(STEP, || tagged(&sh.log_text(), "talk-hello-marker")),
+        "no tagged talk line in LOG:\n{}",
+        sh.log_text()
+    );
+    sh.stop_ok();
+    let log = sh.log_text();
+    assert!(
+        tagged(&log, "talk-bye-marker"),
+        "the last words are lost:\n{log}"
+    );
+    let bye = log.find("talk-bye-marker").expect("bye");
+    let ended = log.find("PID 1 ended").expect("the monitor's end line");
+    assert!(
+        bye < ended,
+        "PID 1's output after the monitor's end line:\n{log}"
+    );
+    // The subinit's own lines keep their timestamp (as before: a digit first).
+    let subinit = log
+        .lines()
+        .find(|l| l.contains("subinit"))
+        .expect("a subinit line");
+    assert!(
+        subinit.starts_with(|c: char| c.is_ascii_digit()),
+        "subinit line without its timestamp: {subinit}\n{log}"
+    );
+}

@@ -13,6 +13,7 @@ pub mod legacy;
 pub mod lock;
 pub mod logrotate;
 pub mod monitor;
+pub mod output;
 pub mod policy;
 pub mod reserve;
 pub mod rootfs;

@@ -25,6 +25,8 @@ pub struct Child {
     pub pid: Pid,
     pub pidfd: OwnedFd,
     pub ready: File,
+    /// The read end of PID 1's stdout and stderr (`output::Output`).
+    pub output: File,
 }
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
@@ -52,7 +54,7 @@ pub fn subhost(
         Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log, stop)?),
     };
     stop.check()?;
-    let child = start_pid1(cfg, subinit, log, &ns, cg.as_ref(), init, attach)?;
+    let child = start_pid1(cfg, subinit, &ns, cg.as_ref(), init, attach)?;
     t0.step("PID 1 exec'd");
     Ok(child)
 }
@@ -129,18 +131,17 @@ fn root(cfg: &Config, log: &File, ns: &OwnedFd, stop: &Interrupt, t0: &Steps) ->
 }
 
 /// Clones PID 1 into the subhost and execs the subinit, with its ready
-/// pipe, LOG, the INIT script and the attach fds.
+/// pipe, its output pipe, the INIT script and the attach fds.
 fn start_pid1(
     cfg: &Config,
     subinit: OwnedFd,
-    log: &File,
     ns: &OwnedFd,
     cg: Option<&OwnedFd>,
     init: Option<OwnedFd>,
     attach: &Attach,
 ) -> Result<Child> {
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
-    let log_fd = OwnedFd::from(log.try_clone().at("dup", &cfg.log)?);
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
     let mut keep = vec![ready_w.as_raw_fd()];
     keep.extend(init.as_ref().map(AsRawFd::as_raw_fd));
     keep.extend(attach.keep());
@@ -149,7 +150,7 @@ fn start_pid1(
         netns: ns,
         cgroup: cg,
         subinit: &subinit,
-        log: &log_fd,
+        output: &out_w,
         argv: [
             subinit_argv(
                 cfg,
@@ -167,6 +168,7 @@ fn start_pid1(
         pid,
         pidfd,
         ready: File::from(ready_r),
+        output: File::from(out_r),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The subhost's PID 1: cloned with its namespaces into its cgroup, it
 //! joins the netns, pivots into LIVE, mounts /proc and execs the subinit
 //! from an fd opened on the host (nothing is copied into the subhost).
+//! Its stdout and stderr are a pipe the monitor copies to LOG.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -78,7 +79,8 @@ pub struct Plan<'a> {
     pub netns: &'a OwnedFd,
     pub cgroup: Option<&'a OwnedFd>,
     pub subinit: &'a OwnedFd,
-    pub log: &'a OwnedFd,
+    /// The write end of PID 1's output pipe (the monitor copies it to LOG).
+    pub output: &'a OwnedFd,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     /// fds the subinit inherits (--ready-fd, --init-fd).
@@ -140,7 +142,7 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
         .map_err(|e| ("mount /proc", e))?;
-    stdio(plan.log)?;
+    stdio(plan.output)?;
     // Blocked signals and ignored dispositions survive exec; start clean.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| ("sigprocmask", e))?;
@@ -189,8 +191,10 @@ fn pivot(live: &Path) -> std::result::Result<(), (&'static str, Errno)> {
 }
 
 /// stdin from the subhost's /dev/null (or an empty pipe), stdout and
-/// stderr to LOG.
-fn stdio(log: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
+/// stderr to the output pipe. Why not LOG itself: a host file as PID 1's
+/// fd 1 is a starting point for open_by_handle_at on the host's
+/// filesystem (issue 9, item 5); a pipe leads nowhere.
+fn stdio(output: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
     match open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(null) => dup2_stdin(&null).map_err(|e| ("dup2 stdin", e))?,
         Err(_) => {
@@ -199,6 +203,6 @@ fn stdio(log: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
             dup2_stdin(&r).map_err(|e| ("dup2 stdin", e))?;
         }
     }
-    dup2_stdout(log).map_err(|e| ("dup2 stdout", e))?;
-    dup2_stderr(log).map_err(|e| ("dup2 stderr", e))
+    dup2_stdout(output).map_err(|e| ("dup2 stdout", e))?;
+    dup2_stderr(output).map_err(|e| ("dup2 stderr", e))
 }
