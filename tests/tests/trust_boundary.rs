@@ -630,3 +630,167 @@ fn pid1_output_is_a_pipe_and_log_keeps_every_line() {
         "subinit line without its timestamp: {subinit}\n{log}"
     );
 }
+
+// ------------------------------------------------------------- hole 3: a user blocks boots
+
+/// The first line a user's background command prints (it says its lock is
+/// held): the real event, read from its stdout.
+fn first_line(holder: &mut e2e::ChildGuard) -> String {
+    use std::io::BufRead;
+    let out = holder.child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(out)
+        .read_line(&mut line)
+        .expect("read");
+    line
+}
+
+/// Mode bits of `path` (not followed).
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path).expect("stat").mode() & 0o7777
+}
+
+/// A user holding `flock -x` on UPPER (reachable: BASE 0755) no longer
+/// blocks the boot: the UPPER lock is a file in a root-only run directory,
+/// keyed by UPPER's device and inode. Every run directory is 0700 and its
+/// lock 0600, so the user cannot open them; a second subhost on the same
+/// UPPER is still refused; the UPPER lock goes at stop.
+#[test]
+fn a_user_flock_on_upper_does_not_block_the_boot() {
+    require_root!();
+    let user = User::new("fu");
+    let mut sh = Subhost::busybox("hfu").line("START=none");
+    for dir in [&sh.scratch.path, &sh.base, &sh.upper] {
+        set_mode(dir, 0o755);
+    }
+    let mut holder = user.spawn(&format!(
+        "exec flock -x {} sh -c 'echo held; exec sleep 60'",
+        sh.upper.display()
+    ));
+    assert_eq!(first_line(&mut holder).trim(), "held", "the user's flock");
+    sh.boot_ok();
+    let run = Path::new("/run/overlay-boot");
+    let upper_locks = run.join(".upper-locks.d");
+    assert_eq!(mode_of(run), 0o700);
+    assert_eq!(mode_of(&sh.run_dir()), 0o700);
+    assert_eq!(mode_of(&upper_locks), 0o700);
+    assert_eq!(mode_of(&sh.run_dir().join("lock")), 0o600);
+    let meta = fs::metadata(&sh.upper).expect("UPPER");
+    let upper_lock = upper_locks.join(format!("{}:{}", meta.dev(), meta.ino()));
+    assert_eq!(mode_of(&upper_lock), 0o600);
+    let lock = sh.run_dir().join("lock");
+    let (code, _, err) = user.sh(&format!("flock -n {} true", lock.display()));
+    assert_ne!(code, 0, "the user could lock {}", lock.display());
+    assert!(err.contains("Permission denied"), "{err}");
+
+    // Another NAME on the same UPPER is still refused.
+    let twin = sh.base.join("twin.conf");
+    fs::write(
+        &twin,
+        format!(
+            "BASE=.\nLOWER=lower\nSTART=none\nUPPER={}\n",
+            sh.upper.display()
+        ),
+    )
+    .expect("twin conf");
+    let out = sh.tool("overlay-boot", &[&twin], STEP);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.err.contains("in use by another running subhost"),
+        "{out}"
+    );
+    sh.stop_ok();
+    assert!(!upper_lock.exists(), "the UPPER lock outlived the subhost");
+    drop(holder);
+}
+
+/// Removes a path (file or empty directory) a test planted, on failure too.
+struct Planted(PathBuf);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0).or_else(|_| fs::remove_dir(&self.0));
+    }
+}
+
+/// What a user plants at the default LOG, `/tmp/oly-NAME.log` (a
+/// directory, a FIFO, a symlink to a root file, a file of their own),
+/// never blocks the boot and never receives a byte: the boot warns once
+/// and logs to `/var/log/overlay-boot/NAME.log`, root's. An explicit LOG
+/// that is not safe is still refused (the LOG test above).
+#[test]
+fn a_users_plant_at_the_default_log_never_blocks_a_boot() {
+    require_root!();
+    let user = User::new("pl");
+    let mut sh = Subhost::busybox("hpl").line("START=none");
+    let default = sh.log.clone();
+    let fallback = PathBuf::from(format!("/var/log/overlay-boot/{}.log", sh.name));
+    sh.expect_log(fallback.clone());
+    let victim = sh.scratch.write("victim", "root's own\n", 0o644);
+    let d = default.display();
+    let plants = [
+        format!("mkdir {d}"),
+        format!("mkfifo {d}"),
+        format!("ln -s {} {d}", victim.display()),
+        format!("echo mine > {d}"),
+    ];
+    for plant in &plants {
+        let _planted = Planted(default.clone());
+        user.sh_ok(plant);
+        let before = id_of(&default);
+        let out = sh.boot();
+        assert!(out.ok(), "{plant}: {out}");
+        let warned: Vec<&str> = out
+            .err
+            .lines()
+            .filter(|l| l.contains("logging to"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{plant}: one warning wanted: {out}");
+        assert!(warned[0].contains(&fallback.display().to_string()), "{out}");
+        assert!(
+            out.out.contains(&format!("log {}", fallback.display())),
+            "{plant}: the ready line names the fallback: {out}"
+        );
+        sh.stop_ok();
+        assert_eq!(id_of(&default), before, "{plant}: the plant was changed");
+        let meta = fs::symlink_metadata(&fallback).expect("fallback log");
+        assert!(meta.is_file() && meta.uid() == 0, "{meta:?}");
+        assert_eq!(
+            mode_of(&fallback) & 0o007,
+            0,
+            "the fallback log is not root's"
+        );
+        assert!(sh.log_text().contains("ready"), "{}", sh.log_text());
+    }
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "root's own\n");
+    assert_eq!(mode_of(Path::new("/var/log/overlay-boot")), 0o700);
+}
+
+/// After the monitor is killed, a user can neither lock nor read the run
+/// state (0700), so nothing blocks root: overlay-stop reclaims the
+/// subhost whose monitor died, and the next boot works.
+#[test]
+fn a_killed_monitor_is_reclaimed_whatever_a_user_does() {
+    require_root!();
+    let user = User::new("km");
+    let mut sh = Subhost::busybox("hkm").line("START=none");
+    sh.boot_ok();
+    let monitor = sh.monitor();
+    monitor.kill9();
+    assert!(
+        e2e::wait_for(STEP, || !monitor.alive()),
+        "monitor still alive"
+    );
+    let lock = sh.run_dir().join("lock");
+    let (code, _, err) = user.sh(&format!("flock -n {} true", lock.display()));
+    assert_ne!(code, 0, "the user could lock {}", lock.display());
+    assert!(err.contains("Permission denied"), "{err}");
+    let (code, _, _) = user.sh(&format!("cat {}/pid", sh.run_dir().display()));
+    assert_ne!(code, 0, "the user could read the run state");
+    let out = sh.stop();
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.err.contains("its monitor had died"), "{out}");
+    sh.assert_gone();
+    sh.boot_ok();
+    sh.stop_ok();
+}
