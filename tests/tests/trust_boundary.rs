@@ -794,3 +794,81 @@ fn a_killed_monitor_is_reclaimed_whatever_a_user_does() {
     sh.boot_ok();
     sh.stop_ok();
 }
+
+// ------------------------------------------------------------- hole 10: the launcher inside
+
+/// What of the host's launcher binary process `pid` maps: its `exe` and
+/// every `map_files` entry, compared by (dev, ino) with the binary.
+fn maps_binary(pid: nix::unistd::Pid, binary: (u64, u64)) -> Vec<String> {
+    let mut hits = Vec::new();
+    let id = |p: &Path| fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let exe = PathBuf::from(format!("/proc/{pid}/exe"));
+    if id(&exe) == Some(binary) {
+        hits.push(format!("{}: {:?}", exe.display(), fs::read_link(&exe)));
+    }
+    let maps = PathBuf::from(format!("/proc/{pid}/map_files"));
+    for entry in fs::read_dir(&maps).into_iter().flatten().flatten() {
+        if id(&entry.path()) == Some(binary) {
+            hits.push(format!("{}", entry.path().display()));
+        }
+    }
+    hits
+}
+
+/// While overlay-go starts its command, no process in the subhost's pid
+/// namespace maps the host's launcher binary: the command is forked by
+/// the subinit's exec helper. strace delays every exec by 1.5 s, which
+/// holds the command's process in the pid namespace before its exec
+/// (where the launcher's own fork used to sit); the test looks at every
+/// process there meanwhile. The command's exit status still comes back.
+#[test]
+fn overlay_go_runs_no_host_binary_in_the_pid_namespace() {
+    require_root!();
+    if !Path::new("/usr/bin/strace").exists() {
+        assert!(!e2e::in_ci(), "strace missing (make deps-test)");
+        e2e::note_skip("strace missing");
+        return;
+    }
+    let mut sh = Subhost::busybox("hgo").line("START=none");
+    let pid1 = sh.boot_ok();
+    let ns = e2e::subhost::HeldNs::of(pid1, "pid").expect("PID 1's pid namespace");
+    let launcher = e2e::bin("overlay-boot");
+    let meta = fs::metadata(&launcher).expect("launcher");
+    let binary = (meta.dev(), meta.ino());
+    let go = sh.scratch.join("overlay-go");
+    std::os::unix::fs::symlink(&launcher, &go).expect("symlink overlay-go");
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=execve,execveat",
+    ])
+    .args(["-e", "inject=execve,execveat:delay_enter=1500000", "--"])
+    .arg(&go)
+    .args([&sh.name, "sh", "-c", "exit 7"])
+    .env("OVERLAY_BOOT_SUBINIT", e2e::bin("subinit"))
+    .stdin(std::process::Stdio::null());
+    let mut child = e2e::ChildGuard::spawn(&mut cmd);
+    let (mut seen, mut hits) = (0, std::collections::BTreeSet::new());
+    let status = loop {
+        for p in ns.members("pid").into_iter().filter(|p| *p != pid1) {
+            seen += 1;
+            hits.extend(maps_binary(p, binary));
+        }
+        if let Some(status) = child.child.try_wait().expect("wait") {
+            break status;
+        }
+        // A look every 2 ms (as e2e::wait_for polls) across the 1.5 s hold.
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(hits.is_empty(), "the host's launcher inside: {hits:?}");
+    assert!(
+        seen > 0,
+        "never saw the command's process in the pid namespace"
+    );
+    assert_eq!(status.code(), Some(7), "overlay-go's exit status");
+    sh.stop_ok();
+}

@@ -1,7 +1,10 @@
 //! overlay-go's entering child: forked by the caller, it joins the
 //! subhost's cgroup and namespaces, makes a pty from the subhost's own
-//! devpts (its master handed to the caller), starts the command and waits
-//! for it, passing stop signals on.
+//! devpts (its master handed to the caller), and execs the subinit's
+//! sealed copy as the exec helper (`subinit --exec`), which starts the
+//! command in the subhost's pid namespace and waits for it, passing stop
+//! signals on. No process of this host binary ever enters that pid
+//! namespace: the setns only moves the helper's children.
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -9,21 +12,22 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, AtFlags, FcntlArg, FdFlag};
 use nix::sched::{setns, CloneFlags};
-use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{chdir, fork, setpgid, ForkResult, Pid};
+use nix::unistd::{chdir, execveat, fork, setpgid, ForkResult, Pid};
 
 use super::Exec;
-use crate::error::{At, Op, Result};
+use crate::error::{At, Error, Op, Result};
 use crate::kernel::cgroup;
 use crate::kernel::inroot::Root;
 use crate::kernel::pty::{self, SlaveSetup};
-use crate::model::exit::shell_code;
+use crate::kernel::sys::close_range_from;
 
 /// What the entering child needs, prepared before the fork.
 pub(super) struct Entering<'a> {
     pub(super) pid1: &'a OwnedFd,
+    /// The subinit's sealed copy, opened on the host (`open_subinit`).
+    pub(super) subinit: OwnedFd,
     pub(super) cg: Option<&'a Path>,
     pub(super) setup: SlaveSetup,
     pub(super) null: OwnedFd,
@@ -60,15 +64,29 @@ impl Entering<'_> {
     }
 
     /// In the forked child: join the subhost's cgroup and namespaces, make
-    /// the pty (sending its master to the caller), start the command and
-    /// wait for it, passing stop signals on. Returns the command's status.
+    /// the pty (sending its master to the caller) and exec the helper;
+    /// returns only on failure.
     fn enter(self, exec: Exec, sock: Option<UnixStream>) -> Result<i32> {
         join(self.pid1, self.cg)?;
         let slave = match sock {
             Some(sock) => Some(inner_pty(&sock, &self.setup, &self.null)?),
             None => None,
         };
-        run_command(exec, slave)
+        let tty = slave.as_ref().map(AsRawFd::as_raw_fd);
+        let (argv, env) = exec.helper_argv(tty);
+        // Why: no host fd may reach the subhost (CVE-2024-21626); only
+        // 0–2 and the pty slave pass the exec.
+        close_range_from(3, libc::CLOSE_RANGE_CLOEXEC).op("close_range")?;
+        if let Some(fd) = &slave {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).op("keep the pty fd")?;
+        }
+        let err = execveat(&self.subinit, c"", &argv, &env, AtFlags::AT_EMPTY_PATH)
+            .err()
+            .unwrap_or(Errno::UnknownErrno);
+        Err(Error::Call {
+            op: "execveat subinit --exec",
+            errno: err,
+        })
     }
 }
 
@@ -111,44 +129,4 @@ fn inner_pty(sock: &UnixStream, setup: &SlaveSetup, null: &OwnedFd) -> Result<Ow
         let _ = unsafe { libc::dup2(null.as_raw_fd(), fd) };
     }
     Ok(pty.slave)
-}
-
-/// Starts the command (on `slave`, if any) and waits for it, passing the
-/// stop signals on; its status as an exit code.
-fn run_command(exec: Exec, slave: Option<OwnedFd>) -> Result<i32> {
-    let mut mask = SigSet::empty();
-    for sig in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGCHLD,
-    ] {
-        mask.add(sig);
-    }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).op("sigprocmask")?;
-    // SAFETY: single-threaded; the child only execs or exits.
-    let cmd = match unsafe { fork() }.op("fork")? {
-        ForkResult::Child => {
-            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-            exec.run(slave)
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(slave);
-    loop {
-        match mask.wait() {
-            Ok(Signal::SIGCHLD) => match waitpid(cmd, Some(WaitPidFlag::WNOHANG)) {
-                Ok(end @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    return Ok(shell_code(end))
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(_) => return Ok(1),
-            },
-            Ok(sig) => {
-                let _ = kill(cmd, sig);
-            }
-            Err(_) => {}
-        }
-    }
 }
