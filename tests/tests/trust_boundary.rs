@@ -775,6 +775,16 @@ fn a_killed_monitor_is_reclaimed_whatever_a_user_does() {
     let user = User::new("km");
     let mut sh = Subhost::busybox("hkm").line("START=none");
     sh.boot_ok();
+    let meta = fs::metadata(&sh.upper).expect("UPPER");
+    let upper_lock = format!(
+        "/run/overlay-boot/.upper-locks.d/{}:{}",
+        meta.dev(),
+        meta.ino()
+    );
+    assert!(
+        Path::new(&upper_lock).exists(),
+        "no UPPER lock {upper_lock}"
+    );
     let monitor = sh.monitor();
     monitor.kill9();
     assert!(
@@ -791,6 +801,10 @@ fn a_killed_monitor_is_reclaimed_whatever_a_user_does() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.err.contains("its monitor had died"), "{out}");
     sh.assert_gone();
+    assert!(
+        !Path::new(&upper_lock).exists(),
+        "the dead monitor's UPPER lock is left"
+    );
     sh.boot_ok();
     sh.stop_ok();
 }

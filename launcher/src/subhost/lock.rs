@@ -76,7 +76,7 @@ pub fn lock_upper(upper: &Path) -> Result<UpperLock> {
     mkdir_root_only(Path::new(RUN_DIR))?;
     let locks = Path::new(RUN_DIR).join(UPPER_LOCKS);
     mkdir_root_only(&locks)?;
-    let path = locks.join(format!("{}:{}", meta.dev(), meta.ino()));
+    let path = upper_lock_path(&meta);
     loop {
         let file = OpenOptions::new()
             .read(true)
@@ -105,6 +105,40 @@ pub fn lock_upper(upper: &Path) -> Result<UpperLock> {
         // Unlinked by its last holder between our open and flock: retry.
         if same_file(&lock, &path) {
             return Ok(UpperLock { path, _lock: lock });
+        }
+    }
+}
+
+/// The UPPER lock file of the directory `upper` describes.
+fn upper_lock_path(upper: &fs::Metadata) -> PathBuf {
+    let name = format!("{}:{}", upper.dev(), upper.ino());
+    Path::new(RUN_DIR).join(UPPER_LOCKS).join(name)
+}
+
+/// After a monitor died: removes the UPPER lock file of `name`'s UPPER
+/// (as its `roots` file records it) when nobody holds it, so nothing of
+/// the subhost is left in the run directories.
+pub fn release_stale_upper(name: &str) {
+    let Ok(bytes) = fs::read(dir(name).join("roots")) else {
+        return;
+    };
+    let Some(upper) = bytes.split(|b| *b == 0).next().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let Ok(meta) = fs::metadata(OsStr::from_bytes(upper)) else {
+        return;
+    };
+    let path = upper_lock_path(&meta);
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+    else {
+        return;
+    };
+    if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        if same_file(&lock, &path) {
+            let _ = fs::remove_file(&path);
         }
     }
 }

@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 use crate::kernel::{cgroup, netns, pidfd};
-use crate::subhost::{cables, diskmounts, policy, state};
+use crate::subhost::{cables, diskmounts, lock, policy, state};
 
 /// Grace added to STOP_TIMEOUT for the subinit's own stop sequence, and
 /// given to PID 1 after SIGKILL.
@@ -88,7 +88,11 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     }
     // 6. A session's policy-rc.d in UPPER, even when its caller was killed.
     policy::release_recorded(name);
-    // 7. The run directory, the lock file with it (while held).
+    // 7. The run directory, the lock file with it (while held), and, for
+    //    a monitor that died, its UPPER lock file (a monitor removes its own).
+    if monitor.is_none() {
+        lock::release_stale_upper(name);
+    }
     if !matches!(scope, Scope::ReclaimForBoot) {
         if let Err(e) = state::remove(name) {
             log::error!("{e}");
