@@ -209,7 +209,7 @@ fn probe_lock(name: &str, create: bool) -> Result<Probe> {
 /// must be a real directory owned by root; one an earlier version made
 /// 0755 is made 0700. Why root-only: a user who can open a lock file can
 /// flock it and make a boot or a stop fail (issue 9, item 3).
-fn mkdir_root_only(path: &Path) -> Result<bool> {
+pub fn mkdir_root_only(path: &Path) -> Result<bool> {
     match nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o700)) {
         Ok(()) => return Ok(true),
         Err(Errno::EEXIST) => {}

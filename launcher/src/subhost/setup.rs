@@ -163,6 +163,9 @@ fn start_pid1(
         env: subinit_env(),
         keep,
     };
+    // The hooks have run and PID 1 gets its netns as an fd: the netns
+    // files of the other subhosts need not be copied into its namespace.
+    netns::detach_dir();
     let (pid, pidfd) = spawn::spawn(&plan)?;
     Ok(Child {
         pid,

@@ -1,6 +1,6 @@
 //! `subinit --exec [--tty-fd FD] [--search] -- CMD [ARG]...`: overlay-go's
 //! exec helper, not PID 1. overlay-go's entering child joins the
-//! subhost's namespaces, then execs this binary (its sealed copy) in this
+//! subhost's namespaces, then execs this binary (opened as PID 1's is) in this
 //! mode; the helper forks the command into the subhost's pid namespace
 //! and waits for it, passing stop signals on, and exits with its status.
 //! Why: the launcher, a host binary, never runs in the subhost's pid

@@ -1,9 +1,9 @@
 //! overlay-go's entering child: forked by the caller, it joins the
 //! subhost's cgroup and namespaces, makes a pty from the subhost's own
-//! devpts (its master handed to the caller), and execs the subinit's
-//! sealed copy as the exec helper (`subinit --exec`), which starts the
-//! command in the subhost's pid namespace and waits for it, passing stop
-//! signals on. No process of this host binary ever enters that pid
+//! devpts (its master handed to the caller), and execs the subinit,
+//! opened as PID 1's is (`exeseal`), as the exec helper (`subinit
+//! --exec`), which starts the command in the subhost's pid namespace and
+//! waits for it, passing stop signals on. No process of this host binary ever enters that pid
 //! namespace: the setns only moves the helper's children.
 
 use std::io::Write;
@@ -26,7 +26,7 @@ use crate::kernel::sys::close_range_from;
 /// What the entering child needs, prepared before the fork.
 pub(super) struct Entering<'a> {
     pub(super) pid1: &'a OwnedFd,
-    /// The subinit's sealed copy, opened on the host (`open_subinit`).
+    /// The subinit, opened on the host as PID 1's is (`exeseal`).
     pub(super) subinit: OwnedFd,
     pub(super) cg: Option<&'a Path>,
     pub(super) setup: SlaveSetup,

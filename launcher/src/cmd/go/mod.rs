@@ -76,7 +76,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     };
     // Why: the command is started by the subinit's exec helper, never by
     // this host binary, inside the subhost's pid namespace (issue 9, 10).
-    let subinit = crate::subhost::spawn::open_subinit()?;
+    let subinit = crate::subhost::exeseal::open_subinit()?;
     let entering = Entering {
         pid1: &pidfd,
         subinit,
