@@ -18,10 +18,10 @@ use nix::unistd::{chdir, execveat, fork, setpgid, ForkResult, Pid};
 
 use super::Exec;
 use crate::error::{At, Error, Op, Result};
-use crate::kernel::cgroup;
 use crate::kernel::inroot::Root;
 use crate::kernel::pty::{self, SlaveSetup};
 use crate::kernel::sys::close_range_from;
+use crate::kernel::{caps, cgroup};
 
 /// What the entering child needs, prepared before the fork.
 pub(super) struct Entering<'a> {
@@ -68,6 +68,8 @@ impl Entering<'_> {
     /// returns only on failure.
     fn enter(self, exec: Exec, sock: Option<UnixStream>) -> Result<i32> {
         join(self.pid1, self.cg)?;
+        // Why: what acts on the whole machine stays out, as for PID 1.
+        caps::drop(exec.drop_caps).map_err(|(op, errno)| Error::Call { op, errno })?;
         let slave = match sock {
             Some(sock) => Some(inner_pty(&sock, &self.setup, &self.null)?),
             None => None,
