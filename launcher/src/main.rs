@@ -13,6 +13,7 @@ mod diskfile;
 mod diskmounts;
 mod error;
 mod go;
+mod hierarchy;
 mod hooks;
 mod ifupdown;
 mod inroot;

@@ -64,6 +64,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let services = r.services(&base)?;
     let stop_timeout = r.stop_timeout(&base)?;
     let shares = r.shares(&base, &roots.lower)?;
+    let limits = r.limits(&base)?;
 
     Ok(Config {
         path,
@@ -84,6 +85,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         shares,
         services,
         stop_timeout,
+        limits,
     })
 }
 

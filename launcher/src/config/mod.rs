@@ -12,6 +12,7 @@ use std::time::Duration;
 mod cable;
 mod command;
 mod error;
+mod limits;
 mod load;
 #[cfg(test)]
 mod load_tests;
@@ -28,6 +29,7 @@ mod trust_tests;
 mod values;
 
 pub use error::ConfigError;
+pub use limits::Limits;
 pub use resolve::HostEnv;
 pub use trust::{reachable_by_users, Guarded};
 
@@ -112,6 +114,8 @@ pub struct Config {
     pub services: Option<PathBuf>,
     /// `STOP_TIMEOUT` in seconds (default 10).
     pub stop_timeout: Duration,
+    /// MEMORY_MAX, CPU_MAX and the other resource limits.
+    pub limits: Limits,
 }
 
 impl Config {

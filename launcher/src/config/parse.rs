@@ -24,10 +24,16 @@ pub enum Var {
     Share,
     Services,
     StopTimeout,
+    MemoryMax,
+    MemoryHigh,
+    CpuMax,
+    CpuWeight,
+    PidsMax,
+    IoWeight,
 }
 
 impl Var {
-    pub const ALL: [Var; 16] = [
+    pub const ALL: [Var; 22] = [
         Var::Name,
         Var::Log,
         Var::Base,
@@ -44,6 +50,12 @@ impl Var {
         Var::Share,
         Var::Services,
         Var::StopTimeout,
+        Var::MemoryMax,
+        Var::MemoryHigh,
+        Var::CpuMax,
+        Var::CpuWeight,
+        Var::PidsMax,
+        Var::IoWeight,
     ];
 
     /// The name as written in the file.
@@ -65,6 +77,12 @@ impl Var {
             Var::Share => "SHARE",
             Var::Services => "SERVICES",
             Var::StopTimeout => "STOP_TIMEOUT",
+            Var::MemoryMax => "MEMORY_MAX",
+            Var::MemoryHigh => "MEMORY_HIGH",
+            Var::CpuMax => "CPU_MAX",
+            Var::CpuWeight => "CPU_WEIGHT",
+            Var::PidsMax => "PIDS_MAX",
+            Var::IoWeight => "IO_WEIGHT",
         }
     }
 }
