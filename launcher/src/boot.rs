@@ -18,7 +18,7 @@ use crate::error::{At, Error, Op, Result};
 use crate::monitor::{Monitor, Sink};
 use crate::report::{self, Outcome};
 use crate::state::Lock;
-use crate::{cgroup, diskmounts, netns, spawn, state};
+use crate::{diskmounts, netns, spawn, state};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -161,7 +161,7 @@ pub fn prepare(cfg: &Config) -> Result<File> {
             path: ns,
         });
     }
-    if let Some(cg) = cgroup::path(&cfg.name)?.filter(|p| p.exists()) {
+    if let Some(cg) = crate::cgroups::existing(&cfg.name)? {
         return Err(Error::InTheWay {
             what: "cgroup",
             path: cg,

@@ -60,7 +60,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let use_pty = caller.is_terminal()
         || isatty(std::io::stdout().as_fd()).unwrap_or(false)
         || isatty(std::io::stderr().as_fd()).unwrap_or(false);
-    let cg = cgroup::path(name)?;
+    let cg = crate::cgroups::all(name)?;
     let null = nix::fcntl::open(
         "/dev/null",
         OFlag::O_RDWR | OFlag::O_CLOEXEC,
@@ -82,7 +82,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let child = match unsafe { fork() }.op("fork")? {
         ForkResult::Child => {
             drop(mine);
-            let code = match enter(&pidfd, cg.as_deref(), exec, theirs, &setup, &null) {
+            let code = match enter(&pidfd, &cg, exec, theirs, &setup, &null) {
                 Ok(code) => code,
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "overlay-go: {e}");
@@ -130,7 +130,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
 /// it, passing stop signals on. Returns the command's status.
 fn enter(
     pid1: &OwnedFd,
-    cg: Option<&Path>,
+    cg: &[std::path::PathBuf],
     exec: Exec,
     sock: Option<UnixStream>,
     setup: &SlaveSetup,
@@ -139,8 +139,9 @@ fn enter(
     // Why: the caller's terminal's ^C reaches the launcher only, which
     // passes it on once (see relay).
     setpgid(Pid::from_raw(0), Pid::from_raw(0)).op("setpgid")?;
-    if let Some(dir) = cg {
-        // Why first: the cgroup path is a host path, gone after setns.
+    // Why first: the cgroup paths are host paths, gone after setns; every
+    // hierarchy the subhost uses (v2 and v1).
+    for dir in cg.iter().filter(|d| d.exists()) {
         cgroup::join(dir, std::process::id() as i32)?;
     }
     // Why: PID 1 could ptrace a dumpable joiner and steal its host fds

@@ -128,7 +128,6 @@ impl Layout {
         }
     }
 
-    #[allow(dead_code)] // used by the cgroup layer (next commit)
     /// The v2 controllers to enable for the subhost: those of `ctls` that
     /// no v1 hierarchy serves and cgroup2 offers.
     pub fn v2_enable(&self, ctls: &[Ctl]) -> Vec<&'static str> {

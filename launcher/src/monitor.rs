@@ -8,7 +8,6 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -61,7 +60,7 @@ pub struct Monitor {
 #[derive(Default)]
 pub struct Made {
     pub netns: bool,
-    pub cgroup: Option<PathBuf>,
+    pub cgroups: crate::cgroups::Made,
     pub cables: cables::Made,
 }
 
@@ -123,6 +122,7 @@ impl Monitor {
         back?;
         self.attach.spawned(&self.cfg.name);
         self.record(&child)?;
+        crate::oom::watch(&self.cfg.name);
         self.send(Event::Pid(child.pid.as_raw()));
         Ok(self.wait(child, &signals))
     }
@@ -241,10 +241,13 @@ impl Monitor {
 
     /// Removes what this monitor made on the host, then the run state.
     fn teardown(&self, made: &Made) {
-        if let Some(dir) = &made.cgroup {
+        if let Some(dir) = &made.cgroups.v2 {
             if let Err(e) = cgroup::teardown(dir, KILL_WAIT) {
                 log::error!("cgroup: {e}");
             }
+        }
+        if let Err(e) = crate::cgroups::remove_v1(&made.cgroups.v1, KILL_WAIT) {
+            log::error!("cgroup: {e}");
         }
         if made.netns {
             cables::deconfigure(&made.cables, &self.log);

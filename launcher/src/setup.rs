@@ -16,7 +16,7 @@ use crate::config::{Config, Hook};
 use crate::error::{At, Op, Result};
 use crate::inroot::Root;
 use crate::monitor::{Child, Made};
-use crate::{cables, cgroup, devfs, hooks, monitor, netns, rootfs, spawn};
+use crate::{cables, cgroups, devfs, hooks, monitor, netns, rootfs, spawn};
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
 /// a private mount namespace; `made` records what exists on the host.
@@ -48,14 +48,7 @@ pub fn subhost(
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     mount(None::<&str>, "/", None::<&str>, private, None::<&str>).at("make rprivate", "/")?;
 
-    let cg = match cgroup::path(&cfg.name)? {
-        Some(dir) => {
-            let fd = cgroup::create(&dir)?;
-            made.cgroup = Some(dir);
-            Some(fd)
-        }
-        None => None,
-    };
+    let cg = cgroups::create(&cfg.name, &cfg.limits, &mut made.cgroups)?;
     step("cgroup");
 
     match &cfg.premount {
@@ -104,7 +97,12 @@ pub fn subhost(
         env: subinit_env(),
         keep,
     };
-    let (pid, pidfd) = spawn::spawn(&plan)?;
+    // Why: PID 1 is born in the v1 cgroups too (see cgroups::visit).
+    let visit = cgroups::visit(&cgroups::layout()?, &made.cgroups.v1)?;
+    let spawned = spawn::spawn(&plan);
+    visit.leave()?;
+    let (pid, pidfd) = spawned?;
+    spawn::check_oom_score(pid);
     step("PID 1 exec'd");
     Ok(Child {
         pid,

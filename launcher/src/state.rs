@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{At, Error, Result};
-use crate::{cgroup, netns};
+use crate::netns;
 
 pub const RUN_DIR: &str = "/run/overlay-boot";
 
@@ -357,11 +357,7 @@ pub fn names() -> Vec<String> {
 /// the netns file, a session's policy-rc.d in UPPER. Must run in the
 /// host's mount namespace.
 pub fn clean_objects(name: &str, timeout: Duration) -> Result<()> {
-    let cg = cgroup::path(name)?;
-    let killed = match &cg {
-        Some(dir) => cgroup::teardown(dir, timeout),
-        None => Ok(()),
-    };
+    let killed = crate::cgroups::teardown(name, timeout);
     netns::remove(name);
     if killed.is_ok() {
         // Nothing of the session runs any more; when something still does,
