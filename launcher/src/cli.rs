@@ -20,9 +20,11 @@ pub enum Command {
         conf: PathBuf,
         argv: Vec<OsString>,
     },
-    /// `overlay-boot --list [--json]`.
+    /// `overlay-boot --list [--json] [--watch SECONDS]`.
     Status {
         json: bool,
+        /// Refresh every this many seconds (1..=3600).
+        watch: Option<u64>,
     },
     /// `overlay-go` with no NAME lists the running subhosts.
     List,
@@ -87,12 +89,13 @@ impl Tool {
             Tool::Boot => {
                 "usage: overlay-boot [--foreground] CONF\n       \
                  overlay-boot --session CONF [CMD ARG...]\n       \
-                 overlay-boot --list [--json]\n\
+                 overlay-boot --list [--json] [--watch SECONDS]\n\
                  Boot the subhost that CONF describes; returns when it is ready.\n  \
                  --foreground  stay attached for the subhost's whole life\n  \
                  --session     boot with no services, run CMD (default a login shell)\n                \
                  on a terminal of its own, stop when it exits\n  \
-                 --list        show the running subhosts, their state and services"
+                 --list        show the running subhosts, their state, usage and services\n  \
+                 --watch N     with --list: show it again every N seconds"
             }
             Tool::Stop => {
                 "usage: overlay-stop CONF\n\
@@ -299,20 +302,44 @@ fn parse_session(args: &[OsString]) -> Result<Command, UsageError> {
     }
 }
 
-/// `--list [--json]`.
+/// `--list [--json] [--watch SECONDS]`, the options in any order.
 fn parse_list(args: &[OsString]) -> Result<Command, UsageError> {
     let tool = Tool::Boot;
-    match args {
-        [] => Ok(Command::Status { json: false }),
-        [j] if j == "--json" => Ok(Command::Status { json: true }),
-        [o, ..] if o.to_str().is_some_and(|o| o.starts_with('-')) && o != "--json" => {
-            Err(UsageError::UnknownOption {
-                tool,
-                option: o.to_string_lossy().into_owned(),
-            })
+    let (mut json, mut watch) = (false, None);
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.to_str() {
+            Some("--json") if !json => json = true,
+            Some("--watch") if watch.is_none() => {
+                let secs = rest.next().ok_or(UsageError::MissingArgument {
+                    tool,
+                    what: "SECONDS after --watch",
+                })?;
+                watch = Some(watch_seconds(secs)?);
+            }
+            Some(o) if o.starts_with('-') => {
+                return Err(UsageError::UnknownOption {
+                    tool,
+                    option: o.to_string(),
+                })
+            }
+            _ => return Err(extra(tool, a)),
         }
-        [_, extra_arg, ..] | [extra_arg] => Err(extra(tool, extra_arg)),
     }
+    Ok(Command::Status { json, watch })
+}
+
+/// --watch's SECONDS: a whole number from 1 to 3600.
+fn watch_seconds(arg: &OsString) -> Result<u64, UsageError> {
+    arg.to_str()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .filter(|n| (1..=3600).contains(n))
+        .ok_or_else(|| UsageError::BadArgument {
+            tool: Tool::Boot,
+            what: "--watch SECONDS (1 to 3600)",
+            arg: arg.to_string_lossy().into_owned(),
+        })
 }
 
 fn parse_stop(args: &[OsString]) -> Result<Command, UsageError> {
@@ -475,12 +502,34 @@ mod tests {
     fn list_and_json() {
         assert_eq!(
             parse(Tool::Boot, &args(&["--list"])),
-            Ok(Command::Status { json: false })
+            Ok(Command::Status {
+                json: false,
+                watch: None
+            })
         );
         assert_eq!(
             parse(Tool::Boot, &args(&["--list", "--json"])),
-            Ok(Command::Status { json: true })
+            Ok(Command::Status {
+                json: true,
+                watch: None
+            })
         );
+        assert_eq!(
+            parse(Tool::Boot, &args(&["--list", "--watch", "2", "--json"])),
+            Ok(Command::Status {
+                json: true,
+                watch: Some(2)
+            })
+        );
+        for bad in [
+            &["--list", "--watch"][..],
+            &["--list", "--watch", "0"],
+            &["--list", "--watch", "-1"],
+            &["--list", "--watch", "x"],
+            &["--list", "--json", "--json"],
+        ] {
+            assert!(parse(Tool::Boot, &args(bad)).is_err(), "{bad:?}");
+        }
         assert!(matches!(
             parse(Tool::Boot, &args(&["--list", "--yaml"])),
             Err(UsageError::UnknownOption { .. })

@@ -8,6 +8,11 @@
 //!       "kind":"script","state":"started","restarts":0}]}]}
 //!
 //! `pid` and `uptime_seconds` are null while PID 1 has not been started.
+//! Each subhost also has `"usage":{"memory_bytes":…,"memory_max_bytes":…,
+//! "cpu_seconds":…,"pids":…,"pids_max":…}` from its cgroup files (see
+//! `usage`), null where unknown or unlimited. `--watch SECONDS` prints the
+//! listing again every SECONDS (the screen cleared first on a terminal;
+//! one JSON document per line with --json) until interrupted.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -18,9 +23,10 @@ use crate::boot::require_root;
 use crate::error::Result;
 use crate::state::{self, Probe};
 use crate::status::{self, Service};
+use crate::usage::{self, Usage};
 
 /// One running subhost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub name: String,
     pub pid: Option<i32>,
@@ -29,19 +35,38 @@ pub struct Entry {
     /// `booting`, `ready` or `stopping`.
     pub state: String,
     pub services: Vec<Service>,
+    pub usage: Usage,
 }
 
-pub fn list(json: bool) -> Result<i32> {
+pub fn list(json: bool, watch: Option<u64>) -> Result<i32> {
     // Why: the run directories' locks say what runs; only root may look.
     require_root()?;
-    let entries = collect();
-    let text = if json {
-        to_json(&entries) + "\n"
-    } else {
-        to_text(&entries)
-    };
-    let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(0)
+    let clear = watch.is_some() && !json && nix::unistd::isatty(std::io::stdout()).unwrap_or(false);
+    loop {
+        let entries = collect();
+        let mut text = if json {
+            to_json(&entries) + "\n"
+        } else {
+            to_text(&entries)
+        };
+        if clear {
+            text.insert_str(0, "\x1b[H\x1b[2J");
+        }
+        let mut out = std::io::stdout().lock();
+        // A closed reader (a pipe to head) ends the watch.
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            return Ok(0);
+        }
+        let Some(secs) = watch else {
+            return Ok(0);
+        };
+        // The refresh interval the user asked for, not a synchronisation.
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
 }
 
 /// Reads the run directories of the running subhosts.
@@ -51,6 +76,7 @@ fn collect() -> Vec<Entry> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut out = Vec::new();
+    let layout = crate::cgroups::layout().unwrap_or_default();
     for name in state::names() {
         if !matches!(state::peek(&name), Ok(Probe::Running)) {
             continue;
@@ -60,7 +86,6 @@ fn collect() -> Vec<Entry> {
         let st = state::read(&name);
         let snap = st.as_ref().and_then(|_| status::read(&name));
         out.push(Entry {
-            name,
             pid: st.as_ref().map(|s| s.pid),
             config: PathBuf::from(conf.trim_end_matches('\n')),
             uptime: st.as_ref().map(|s| now.saturating_sub(s.started)),
@@ -68,27 +93,31 @@ fn collect() -> Vec<Entry> {
                 .as_ref()
                 .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
             services: snap.map(|s| s.services).unwrap_or_default(),
+            usage: usage::read(&layout, &name),
+            name,
         });
     }
     out
 }
 
-/// `NAME PID STATE UPTIME CONFIG`, then one indented line per service:
+/// `NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG` (MEMORY and PIDS as
+/// current/max, CPU in seconds; see `usage`), then one indented line per service:
 /// `NAME KIND STATE RESTARTS`.
 pub fn to_text(entries: &[Entry]) -> String {
     let mut s = String::new();
     if entries.is_empty() {
         return s;
     }
-    let _ = writeln!(s, "NAME PID STATE UPTIME CONFIG");
+    let _ = writeln!(s, "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG");
     for e in entries {
         let pid = e.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
         let up = e.uptime.map_or_else(|| "-".to_string(), uptime);
         let _ = writeln!(
             s,
-            "{} {pid} {} {up} {}",
+            "{} {pid} {} {up} {} {}",
             field(&e.name),
             field(&e.state),
+            e.usage.columns(),
             field(&e.config.to_string_lossy())
         );
         for svc in &e.services {
@@ -150,13 +179,14 @@ pub fn to_json(entries: &[Entry]) -> String {
         }
         let _ = write!(
             s,
-            "{{\"name\":{},\"pid\":{},\"config\":{},\"uptime_seconds\":{},\"state\":{},\"services\":[",
+            "{{\"name\":{},\"pid\":{},\"config\":{},\"uptime_seconds\":{},\"state\":{},\"usage\":{},\"services\":[",
             string(&e.name),
             e.pid.map_or_else(|| "null".to_string(), |p| p.to_string()),
             string(&e.config.to_string_lossy()),
             e.uptime
                 .map_or_else(|| "null".to_string(), |u| u.to_string()),
             string(&e.state),
+            e.usage.json(),
         );
         for (j, svc) in e.services.iter().enumerate() {
             if j > 0 {
@@ -244,6 +274,13 @@ mod tests {
                         restarts: 2,
                     },
                 ],
+                usage: Usage {
+                    memory: Some(12_900_000),
+                    memory_max: Some(64 << 20),
+                    cpu_seconds: Some(1.5),
+                    pids: Some(5),
+                    pids_max: Some(64),
+                },
             },
             Entry {
                 name: "new".into(),
@@ -252,6 +289,7 @@ mod tests {
                 uptime: None,
                 state: "booting".into(),
                 services: vec![],
+                usage: Usage::default(),
             },
         ]
     }
@@ -264,11 +302,15 @@ mod tests {
             concat!(
                 "{\"subhosts\":[",
                 "{\"name\":\"mta\",\"pid\":4242,\"config\":\"/opt/mta/\\\"m\\\".conf\",",
-                "\"uptime_seconds\":93,\"state\":\"ready\",\"services\":[",
+                "\"uptime_seconds\":93,\"state\":\"ready\",\"usage\":{\"memory_bytes\":12900000,",
+                "\"memory_max_bytes\":67108864,\"cpu_seconds\":1.500000,\"pids\":5,\"pids_max\":64},",
+                "\"services\":[",
                 "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0},",
                 "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2}]},",
                 "{\"name\":\"new\",\"pid\":null,\"config\":\"/opt/new/new.conf\",",
-                "\"uptime_seconds\":null,\"state\":\"booting\",\"services\":[]}]}"
+                "\"uptime_seconds\":null,\"state\":\"booting\",\"usage\":{\"memory_bytes\":null,",
+                "\"memory_max_bytes\":null,\"cpu_seconds\":null,\"pids\":null,\"pids_max\":null},",
+                "\"services\":[]}]}"
             )
         );
     }
@@ -291,11 +333,11 @@ mod tests {
         assert_eq!(to_text(&[]), "");
         assert_eq!(
             to_text(&sample()),
-            "NAME PID STATE UPTIME CONFIG\n\
-             mta 4242 ready 1m33s /opt/mta/\"m\".conf\n  \
+            "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG\n\
+             mta 4242 ready 1m33s 12.3M/64M 1.50s 5/64 /opt/mta/\"m\".conf\n  \
              ssh script started 0\n  \
              web%20ui supervised restarting 2\n\
-             new - booting - /opt/new/new.conf\n"
+             new - booting - -/- - -/- /opt/new/new.conf\n"
         );
         assert_eq!(uptime(4), "4s");
         assert_eq!(uptime(3 * 3600 + 4), "3h00m04s");

@@ -40,6 +40,7 @@ mod state;
 mod status;
 mod stop;
 mod sys;
+mod usage;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -78,7 +79,7 @@ fn run(cmd: Command) -> error::Result<i32> {
         Command::Stop { conf } => stop::stop(&conf),
         Command::List => go::list(),
         Command::Session { conf, argv } => session::session(&conf, &argv),
-        Command::Status { json } => list::list(json),
+        Command::Status { json, watch } => list::list(json, watch),
         Command::Go { name, argv } => go::go(&name, &argv),
         Command::Share {
             path,

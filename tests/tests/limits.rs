@@ -293,3 +293,118 @@ fn a_foreign_cgroup_of_the_same_name_is_not_taken_over() {
     assert!(still, "the foreign cgroup was removed");
     sh.assert_gone();
 }
+
+/// The `"usage":{…}` object of subhost `name` in a `--list --json`
+/// document, as key → value text.
+fn usage_of(json: &str, name: &str) -> Vec<(String, String)> {
+    let at = json
+        .find(&format!("{{\"name\":\"{name}\""))
+        .unwrap_or_else(|| panic!("{name} not listed: {json}"));
+    let rest = &json[at..];
+    let start = rest.find("\"usage\":{").expect("usage object") + "\"usage\":{".len();
+    let body = &rest[start..start + rest[start..].find('}').expect("end of usage")];
+    body.split(',')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once(':')?;
+            Some((k.trim_matches('"').to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn get(kv: &[(String, String)], key: &str) -> String {
+    kv.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{key} missing in {kv:?}"))
+}
+
+#[test]
+fn list_json_usage_matches_the_cgroup_files() {
+    require_root!();
+    let mut sh = Subhost::busybox("ljson").line("START=none\nMEMORY_MAX=96M\nPIDS_MAX=77");
+    sh.boot_ok();
+    let (mem, v1) = dir(&sh, "memory", "memory");
+    let (pids, _) = dir(&sh, "pids", "pids");
+    let (acct, _) = dir(&sh, "cpuacct", "cpu");
+    let cur = if v1 {
+        "memory.usage_in_bytes"
+    } else {
+        "memory.current"
+    };
+    let cpu = || -> f64 {
+        if v1 {
+            number(&acct.join("cpuacct.usage")) as f64 / 1e9
+        } else {
+            field(&acct.join("cpu.stat"), "usage_usec").unwrap_or(0) as f64 / 1e6
+        }
+    };
+    // Read the files before and after the listing: the figures lie between.
+    let (m0, c0, p0) = (
+        number(&mem.join(cur)),
+        cpu(),
+        number(&pids.join("pids.current")),
+    );
+    let out = sh.tool(
+        "overlay-boot",
+        &["--list", "--json"],
+        Duration::from_secs(20),
+    );
+    let (m1, c1, p1) = (
+        number(&mem.join(cur)),
+        cpu(),
+        number(&pids.join("pids.current")),
+    );
+    assert!(out.ok(), "{out}");
+    let kv = usage_of(&out.out, &sh.name);
+    assert_eq!(get(&kv, "memory_max_bytes"), (96u64 << 20).to_string());
+    assert_eq!(get(&kv, "pids_max"), "77");
+    let m: u64 = get(&kv, "memory_bytes").parse().expect("memory_bytes");
+    assert!(
+        m >= m0.min(m1) && m <= m0.max(m1),
+        "memory {m} not in [{m0}, {m1}]"
+    );
+    let p: u64 = get(&kv, "pids").parse().expect("pids");
+    assert!(
+        p >= p0.min(p1) && p <= p0.max(p1),
+        "pids {p} not in [{p0}, {p1}]"
+    );
+    let c: f64 = get(&kv, "cpu_seconds").parse().expect("cpu_seconds");
+    assert!(
+        c >= c0 - 1e-6 && c <= c1 + 1e-6,
+        "cpu {c} not in [{c0}, {c1}]"
+    );
+    // The text listing has the same figures in its columns.
+    let text = sh
+        .tool("overlay-boot", &["--list"], Duration::from_secs(20))
+        .out;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{} ", sh.name)))
+        .unwrap_or_else(|| panic!("not listed: {text}"));
+    assert!(line.contains("/96M ") && line.contains("/77 "), "{line}");
+    sh.stop_ok();
+}
+
+#[test]
+fn list_watch_prints_the_listing_again() {
+    require_root!();
+    let mut sh = Subhost::busybox("lwat").line("START=none\nPIDS_MAX=50");
+    sh.boot_ok();
+    let mut child = std::process::Command::new(e2e::bin("overlay-boot"))
+        .args(["--list", "--json", "--watch", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("overlay-boot --list --watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut docs = Vec::new();
+    for _ in 0..2 {
+        docs.push(lines.next().expect("a document").expect("read"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for d in &docs {
+        assert_eq!(get(&usage_of(d, &sh.name), "pids_max"), "50");
+    }
+    sh.stop_ok();
+}
