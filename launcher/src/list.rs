@@ -7,6 +7,9 @@
 //!       "uptime_seconds":93,"state":"ready","services":[{"name":"ssh",
 //!       "kind":"script","state":"started","restarts":0}]}]}
 //!
+//! Each service also has `"live"`: for a sysv START entry the word its
+//! `status` action gives (`running`, `not-running`, `unknown`,
+//! `no-status`; see `liveness`), else null.
 //! `pid` and `uptime_seconds` are null while PID 1 has not been started.
 //! Each subhost also has `"usage":{"memory_bytes":…,"memory_max_bytes":…,
 //! "cpu_seconds":…,"pids":…,"pids_max":…}` from its cgroup files (see
@@ -21,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::boot::require_root;
 use crate::error::Result;
+use crate::liveness;
 use crate::state::{self, Probe};
 use crate::status::{self, Service};
 use crate::usage::{self, Usage};
@@ -36,6 +40,21 @@ pub struct Entry {
     pub state: String,
     pub services: Vec<Service>,
     pub usage: Usage,
+    /// The sysv START entries' liveness from their `status` action.
+    pub live: Vec<(String, &'static str)>,
+}
+
+impl Entry {
+    /// A service's liveness word, if it has one.
+    fn live(&self, svc: &Service) -> Option<&'static str> {
+        if svc.kind != proto::status::Kind::Script {
+            return None;
+        }
+        self.live
+            .iter()
+            .find(|(n, _)| *n == svc.name)
+            .map(|(_, w)| *w)
+    }
 }
 
 pub fn list(json: bool, watch: Option<u64>) -> Result<i32> {
@@ -94,15 +113,26 @@ fn collect() -> Vec<Entry> {
                 .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
             services: snap.map(|s| s.services).unwrap_or_default(),
             usage: usage::read(&layout, &name),
+            live: Vec::new(),
             name,
         });
+    }
+    for e in &mut out {
+        let names: Vec<String> = e
+            .services
+            .iter()
+            .filter(|s| s.kind == proto::status::Kind::Script && liveness::sysv_name(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        e.live = liveness::sysv(&e.name, &names);
     }
     out
 }
 
 /// `NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG` (MEMORY and PIDS as
 /// current/max, CPU in seconds; see `usage`), then one indented line per service:
-/// `NAME KIND STATE RESTARTS`.
+/// `NAME KIND STATE RESTARTS LIVE` (LIVE: a sysv entry's `status`, see
+/// `liveness`; `-` for the others).
 pub fn to_text(entries: &[Entry]) -> String {
     let mut s = String::new();
     if entries.is_empty() {
@@ -123,11 +153,12 @@ pub fn to_text(entries: &[Entry]) -> String {
         for svc in &e.services {
             let _ = writeln!(
                 s,
-                "  {} {} {} {}",
+                "  {} {} {} {} {}",
                 field(&svc.name),
                 field(svc.kind.as_str()),
                 field(svc.state.as_str()),
-                svc.restarts
+                svc.restarts,
+                e.live(svc).unwrap_or("-")
             );
         }
     }
@@ -194,11 +225,12 @@ pub fn to_json(entries: &[Entry]) -> String {
             }
             let _ = write!(
                 s,
-                "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{}}}",
+                "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{},\"live\":{}}}",
                 string(&svc.name),
                 string(svc.kind.as_str()),
                 string(svc.state.as_str()),
-                svc.restarts
+                svc.restarts,
+                e.live(svc).map_or_else(|| "null".to_string(), string)
             );
         }
         s.push_str("]}");
@@ -281,6 +313,7 @@ mod tests {
                     pids: Some(5),
                     pids_max: Some(64),
                 },
+                live: vec![("ssh".into(), "not-running")],
             },
             Entry {
                 name: "new".into(),
@@ -290,6 +323,7 @@ mod tests {
                 state: "booting".into(),
                 services: vec![],
                 usage: Usage::default(),
+                live: Vec::new(),
             },
         ]
     }
@@ -305,8 +339,8 @@ mod tests {
                 "\"uptime_seconds\":93,\"state\":\"ready\",\"usage\":{\"memory_bytes\":12900000,",
                 "\"memory_max_bytes\":67108864,\"cpu_seconds\":1.500000,\"pids\":5,\"pids_max\":64},",
                 "\"services\":[",
-                "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0},",
-                "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2}]},",
+                "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\"},",
+                "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2,\"live\":null}]},",
                 "{\"name\":\"new\",\"pid\":null,\"config\":\"/opt/new/new.conf\",",
                 "\"uptime_seconds\":null,\"state\":\"booting\",\"usage\":{\"memory_bytes\":null,",
                 "\"memory_max_bytes\":null,\"cpu_seconds\":null,\"pids\":null,\"pids_max\":null},",
@@ -335,8 +369,8 @@ mod tests {
             to_text(&sample()),
             "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG\n\
              mta 4242 ready 1m33s 12.3M/64M 1.50s 5/64 /opt/mta/\"m\".conf\n  \
-             ssh script started 0\n  \
-             web%20ui supervised restarting 2\n\
+             ssh script started 0 not-running\n  \
+             web%20ui supervised restarting 2 -\n\
              new - booting - -/- - -/- /opt/new/new.conf\n"
         );
         assert_eq!(uptime(4), "4s");

@@ -20,6 +20,7 @@ mod ifupdown;
 mod inroot;
 mod limits;
 mod list;
+mod liveness;
 mod logging;
 mod loopdev;
 mod monitor;

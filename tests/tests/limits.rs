@@ -408,3 +408,44 @@ fn list_watch_prints_the_listing_again() {
     }
     sh.stop_ok();
 }
+
+/// The sysv script of the liveness test: start runs a daemon and records
+/// its pid, status says whether it still runs (LSB: 0 running, 3 not).
+const LSVC: &str = "#!/bin/sh\ncase $1 in\n\
+start) sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /run/lsvc.pid ;;\n\
+stop) kill $(cat /run/lsvc.pid) ;;\n\
+status) [ -e /run/lsvc.pid ] && kill -0 $(cat /run/lsvc.pid) 2>/dev/null && exit 0; exit 3 ;;\n\
+esac\n";
+
+#[test]
+fn list_shows_a_sysv_service_s_liveness_from_its_status_action() {
+    require_root!();
+    let mut sh = Subhost::busybox("llive").line("START=lsvc\nSERVICES=none");
+    sh.write_upper("etc/init.d/lsvc", LSVC, 0o755);
+    sh.boot_ok();
+    let line = |sh: &Subhost| {
+        let out = sh.tool("overlay-boot", &["--list"], Duration::from_secs(20));
+        out.out
+            .lines()
+            .find(|l| l.starts_with("  lsvc "))
+            .unwrap_or_else(|| panic!("lsvc not listed: {out}"))
+            .to_string()
+    };
+    let l = line(&sh);
+    assert!(l.ends_with(" running"), "{l}");
+    sh.sh("kill $(cat /run/lsvc.pid)");
+    let l = line(&sh);
+    assert!(l.ends_with(" not-running"), "{l}");
+    let json = sh
+        .tool(
+            "overlay-boot",
+            &["--list", "--json"],
+            Duration::from_secs(20),
+        )
+        .out;
+    assert!(
+        json.contains("{\"name\":\"lsvc\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\"}"),
+        "{json}"
+    );
+    sh.stop_ok();
+}

@@ -1,0 +1,134 @@
+//! Whether a subhost's sysv services still run, for `--list`: the `status`
+//! action of each START entry that is an /etc/init.d script inside the
+//! subhost, run there (as `overlay-go NAME /bin/sh -c …` would) only when
+//! listing, all of one subhost's in one shell, bounded by STATUS_TIMEOUT.
+//! LSB exit codes (init-functions): 0 running, 1 to 3 not running, others
+//! unknown; a run cut off by the deadline is unknown too.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::sys::{pidfd_open, pidfd_send_signal};
+
+/// How long all the status actions of one subhost may take.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs each name's status action; prints `NAME CODE`, or `NAME -` when
+/// there is no such script.
+const SCRIPT: &str = "for n; do if [ -x \"/etc/init.d/$n\" ]; then \
+     \"/etc/init.d/$n\" status </dev/null >/dev/null 2>&1; echo \"$n $?\"; \
+     else echo \"$n -\"; fi; done";
+
+/// A name that can only be a script in /etc/init.d.
+pub fn sysv_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@+-".contains(&b))
+}
+
+/// The word for an LSB status exit code (`-`: no script).
+pub fn word(code: &str) -> &'static str {
+    match code {
+        "0" => "running",
+        "1" | "2" | "3" => "not-running",
+        "-" => "no-status",
+        _ => "unknown",
+    }
+}
+
+/// (name, liveness word) for each of `names`, from inside subhost `subhost`.
+pub fn sysv(subhost: &str, names: &[String]) -> Vec<(String, &'static str)> {
+    let unknown = || names.iter().map(|n| (n.clone(), "unknown")).collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return unknown();
+    };
+    let spawned = Command::new(exe)
+        .arg0("overlay-go")
+        .args([subhost, "/bin/sh", "-c", SCRIPT, "status"])
+        .args(names)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        return unknown();
+    };
+    let ended = wait(&child, STATUS_TIMEOUT);
+    let _ = child.wait();
+    let mut text = String::new();
+    if let (true, Some(mut out)) = (ended, child.stdout.take()) {
+        let _ = out.read_to_string(&mut text);
+    }
+    names
+        .iter()
+        .map(|n| {
+            let code = text
+                .lines()
+                .find_map(|l| l.strip_prefix(n.as_str())?.strip_prefix(' '))
+                .unwrap_or("");
+            (n.clone(), word(code))
+        })
+        .collect()
+}
+
+/// Waits for `child` up to `timeout`; on the deadline SIGTERM (overlay-go
+/// passes it on inside), SIGKILL a second later. True if it ended in time.
+fn wait(child: &std::process::Child, timeout: Duration) -> bool {
+    let Ok(fd) = pidfd_open(Pid::from_raw(child.id() as i32)) else {
+        return false;
+    };
+    let exited = |limit: Duration| {
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(n) if n > 0 => return true,
+                Ok(_) => return false,
+                Err(_) if left.is_zero() => return false,
+                Err(_) => continue,
+            }
+        }
+    };
+    if exited(timeout) {
+        return true;
+    }
+    let _ = pidfd_send_signal(fd.as_fd(), Signal::SIGTERM);
+    if !exited(Duration::from_secs(1)) {
+        let _ = pidfd_send_signal(fd.as_fd(), Signal::SIGKILL);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_words() {
+        assert!(sysv_name("ssh") && sysv_name("lighttpd") && sysv_name("x.y-z@1"));
+        for bad in ["", "../x", ".hidden", "/etc/rc.local", "a b", "a;b"] {
+            assert!(!sysv_name(bad), "{bad}");
+        }
+        assert_eq!(word("0"), "running");
+        assert_eq!(word("3"), "not-running");
+        assert_eq!(word("4"), "unknown");
+        assert_eq!(word(""), "unknown");
+        assert_eq!(word("-"), "no-status");
+    }
+}
