@@ -9,7 +9,9 @@
 //!
 //! Each service also has `"live"`: for a sysv START entry the word its
 //! `status` action gives (`running`, `not-running`, `unknown`,
-//! `no-status`; see `liveness`), else null.
+//! `no-status`; see `liveness`), else null; and `"pid"` and
+//! `"uptime_seconds"`: a running supervised service's host pid and how long
+//! its `run` has run, else null.
 //! `pid` and `uptime_seconds` are null while PID 1 has not been started.
 //! Each subhost also has `"usage":{"memory_bytes":…,"memory_max_bytes":…,
 //! "cpu_seconds":…,"pids":…,"pids_max":…}` from its cgroup files (see
@@ -42,6 +44,8 @@ pub struct Entry {
     pub usage: Usage,
     /// The sysv START entries' liveness from their `status` action.
     pub live: Vec<(String, &'static str)>,
+    /// The running supervised services: name, host pid, seconds up.
+    pub procs: Vec<(String, i32, u64)>,
 }
 
 impl Entry {
@@ -54,6 +58,25 @@ impl Entry {
             .iter()
             .find(|(n, _)| *n == svc.name)
             .map(|(_, w)| *w)
+    }
+
+    /// A running supervised service's host pid and seconds up.
+    fn proc(&self, svc: &Service) -> Option<(i32, u64)> {
+        if svc.kind != proto::status::Kind::Supervised {
+            return None;
+        }
+        let found = self.procs.iter().find(|(n, ..)| *n == svc.name);
+        found.map(|(_, p, u)| (*p, *u))
+    }
+
+    /// The LIVE column: the sysv word, `pid=N,up=T` for a running
+    /// supervised service, else `-`.
+    fn live_word(&self, svc: &Service) -> String {
+        match (self.live(svc), self.proc(svc)) {
+            (Some(w), _) => w.to_string(),
+            (None, Some((pid, up))) => format!("pid={pid},up={}", uptime(up)),
+            (None, None) => "-".to_string(),
+        }
     }
 }
 
@@ -114,6 +137,7 @@ fn collect() -> Vec<Entry> {
             services: snap.map(|s| s.services).unwrap_or_default(),
             usage: usage::read(&layout, &name),
             live: Vec::new(),
+            procs: Vec::new(),
             name,
         });
     }
@@ -125,6 +149,15 @@ fn collect() -> Vec<Entry> {
             .map(|s| s.name.clone())
             .collect();
         e.live = liveness::sysv(&e.name, &names);
+        let pid1 = e.pid.unwrap_or(0);
+        e.procs = e
+            .services
+            .iter()
+            .filter_map(|s| {
+                let (host, up) = liveness::supervised(pid1, s.pid?)?;
+                Some((s.name.clone(), host, up))
+            })
+            .collect();
     }
     out
 }
@@ -132,7 +165,7 @@ fn collect() -> Vec<Entry> {
 /// `NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG` (MEMORY and PIDS as
 /// current/max, CPU in seconds; see `usage`), then one indented line per service:
 /// `NAME KIND STATE RESTARTS LIVE` (LIVE: a sysv entry's `status`, see
-/// `liveness`; `-` for the others).
+/// `liveness`; `pid=N,up=T` for a running supervised one; `-` else).
 pub fn to_text(entries: &[Entry]) -> String {
     let mut s = String::new();
     if entries.is_empty() {
@@ -158,7 +191,7 @@ pub fn to_text(entries: &[Entry]) -> String {
                 field(svc.kind.as_str()),
                 field(svc.state.as_str()),
                 svc.restarts,
-                e.live(svc).unwrap_or("-")
+                e.live_word(svc)
             );
         }
     }
@@ -225,12 +258,14 @@ pub fn to_json(entries: &[Entry]) -> String {
             }
             let _ = write!(
                 s,
-                "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{},\"live\":{}}}",
+                "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{},\"live\":{},\"pid\":{},\"uptime_seconds\":{}}}",
                 string(&svc.name),
                 string(svc.kind.as_str()),
                 string(svc.state.as_str()),
                 svc.restarts,
-                e.live(svc).map_or_else(|| "null".to_string(), string)
+                e.live(svc).map_or_else(|| "null".to_string(), string),
+                e.proc(svc).map_or_else(|| "null".to_string(), |p| p.0.to_string()),
+                e.proc(svc).map_or_else(|| "null".to_string(), |p| p.1.to_string()),
             );
         }
         s.push_str("]}");
@@ -298,12 +333,14 @@ mod tests {
                         kind: Kind::Script,
                         state: ServiceState::Started,
                         restarts: 0,
+                        pid: None,
                     },
                     Service {
                         name: "web ui".into(),
                         kind: Kind::Supervised,
                         state: ServiceState::Restarting,
                         restarts: 2,
+                        pid: None,
                     },
                 ],
                 usage: Usage {
@@ -314,6 +351,7 @@ mod tests {
                     pids_max: Some(64),
                 },
                 live: vec![("ssh".into(), "not-running")],
+                procs: vec![("web ui".into(), 5151, 64)],
             },
             Entry {
                 name: "new".into(),
@@ -324,6 +362,7 @@ mod tests {
                 services: vec![],
                 usage: Usage::default(),
                 live: Vec::new(),
+                procs: Vec::new(),
             },
         ]
     }
@@ -339,8 +378,8 @@ mod tests {
                 "\"uptime_seconds\":93,\"state\":\"ready\",\"usage\":{\"memory_bytes\":12900000,",
                 "\"memory_max_bytes\":67108864,\"cpu_seconds\":1.500000,\"pids\":5,\"pids_max\":64},",
                 "\"services\":[",
-                "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\"},",
-                "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2,\"live\":null}]},",
+                "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\",\"pid\":null,\"uptime_seconds\":null},",
+                "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2,\"live\":null,\"pid\":5151,\"uptime_seconds\":64}]},",
                 "{\"name\":\"new\",\"pid\":null,\"config\":\"/opt/new/new.conf\",",
                 "\"uptime_seconds\":null,\"state\":\"booting\",\"usage\":{\"memory_bytes\":null,",
                 "\"memory_max_bytes\":null,\"cpu_seconds\":null,\"pids\":null,\"pids_max\":null},",
@@ -370,7 +409,7 @@ mod tests {
             "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG\n\
              mta 4242 ready 1m33s 12.3M/64M 1.50s 5/64 /opt/mta/\"m\".conf\n  \
              ssh script started 0 not-running\n  \
-             web%20ui supervised restarting 2 -\n\
+             web%20ui supervised restarting 2 pid=5151,up=1m04s\n\
              new - booting - -/- - -/- /opt/new/new.conf\n"
         );
         assert_eq!(uptime(4), "4s");

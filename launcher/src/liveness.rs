@@ -3,7 +3,9 @@
 //! subhost, run there (as `overlay-go NAME /bin/sh -c …` would) only when
 //! listing, all of one subhost's in one shell, bounded by STATUS_TIMEOUT.
 //! LSB exit codes (init-functions): 0 running, 1 to 3 not running, others
-//! unknown; a run cut off by the deadline is unknown too.
+//! unknown; a run cut off by the deadline is unknown too. A supervised
+//! service's running `run` (its pid inside, from the status snapshot) is
+//! found on the host, with how long it has run.
 
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -113,6 +115,40 @@ fn wait(child: &std::process::Child, timeout: Duration) -> bool {
         let _ = pidfd_send_signal(fd.as_fd(), Signal::SIGKILL);
     }
     false
+}
+
+/// A supervised service's `run`, pid `inside` in the pid namespace of
+/// PID 1 (host pid `pid1`): its host pid and how long it has run, seconds.
+pub fn supervised(pid1: i32, inside: u32) -> Option<(i32, u64)> {
+    let ns = std::fs::read_link(format!("/proc/{pid1}/ns/pid")).ok()?;
+    let host = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .find(|p| {
+            std::fs::read_link(format!("/proc/{p}/ns/pid"))
+                .ok()
+                .as_ref()
+                == Some(&ns)
+                && innermost_pid(*p) == Some(inside)
+        })?;
+    Some((host, age(host)?))
+}
+
+/// The last NSpid of a process: its pid in its own pid namespace.
+fn innermost_pid(pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
+/// Seconds since process `pid` started.
+fn age(pid: i32) -> Option<u64> {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    let start = crate::state::start_time(pid)? / u64::try_from(ticks).ok()?.max(1);
+    let up = std::fs::read_to_string("/proc/uptime").ok()?;
+    let up: f64 = up.split_whitespace().next()?.parse().ok()?;
+    Some((up as u64).saturating_sub(start))
 }
 
 #[cfg(test)]

@@ -444,7 +444,52 @@ fn list_shows_a_sysv_service_s_liveness_from_its_status_action() {
         )
         .out;
     assert!(
-        json.contains("{\"name\":\"lsvc\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\"}"),
+        json.contains("{\"name\":\"lsvc\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\",\"pid\":null"),
+        "{json}"
+    );
+    sh.stop_ok();
+}
+
+#[test]
+fn list_shows_a_supervised_service_s_pid_and_uptime() {
+    require_root!();
+    let mut sh = Subhost::busybox("lsup").line("START=none");
+    sh.write_upper(
+        "etc/overlay-boot/services.d/tick/run",
+        "#!/bin/sh\nexec sleep 1000\n",
+        0o755,
+    );
+    sh.boot_ok();
+    let mut line = String::new();
+    let found = wait_until(Duration::from_secs(10), || {
+        let out = sh.tool("overlay-boot", &["--list"], Duration::from_secs(20));
+        line = out
+            .out
+            .lines()
+            .find(|l| l.starts_with("  tick "))
+            .unwrap_or_default()
+            .to_string();
+        line.contains(" running ") && line.contains("pid=")
+    });
+    assert!(found, "tick: {line:?}");
+    let pid: i32 = line
+        .split("pid=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|p| p.parse().ok())
+        .expect("pid");
+    let cmd = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(cmd.starts_with("sleep\0"), "pid {pid} is {cmd:?}");
+    assert!(line.contains(",up="), "{line}");
+    let json = sh
+        .tool(
+            "overlay-boot",
+            &["--list", "--json"],
+            Duration::from_secs(20),
+        )
+        .out;
+    assert!(
+        json.contains(&format!("\"pid\":{pid},\"uptime_seconds\":")),
         "{json}"
     );
     sh.stop_ok();
