@@ -6,7 +6,11 @@
 //!
 //! v1 membership before PID 1 runs anything: the monitor joins the v1
 //! cgroups itself just before clone3 (the child inherits them, and its
-//! cgroup namespace is rooted there), then goes back where it was.
+//! cgroup namespace is rooted there), then goes back where it was. It
+//! moves its one thread ("0" into each v1 `tasks` file): a move of the
+//! caller's own thread skips the kernel's global threadgroup lock, whose
+//! first writer after a quiet spell waits an RCU grace period (~10 ms
+//! here); a process move through cgroup.procs would pay that each boot.
 
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
@@ -119,7 +123,7 @@ pub fn visit(layout: &Layout, dirs: &[PathBuf]) -> Result<Visit> {
             ours.then(|| h.mount.join(path.trim_start_matches('/')))
         });
         let Some(here) = here else { continue };
-        cgroup::join(dir, 0)?;
+        join_thread(dir)?;
         visit.back.push(here);
     }
     Ok(visit)
@@ -129,16 +133,23 @@ impl Visit {
     /// Goes back to the cgroups this process was in.
     pub fn leave(mut self) -> Result<()> {
         let back = std::mem::take(&mut self.back);
-        back.iter().try_for_each(|dir| cgroup::join(dir, 0))
+        back.iter().try_for_each(|dir| join_thread(dir))
     }
 }
 
 impl Drop for Visit {
     fn drop(&mut self) {
         for dir in &self.back {
-            let _ = cgroup::join(dir, 0);
+            let _ = join_thread(dir);
         }
     }
+}
+
+/// Moves the calling thread (the whole process while it has one thread)
+/// into the v1 cgroup `dir`, without the global lock (see the module note).
+pub fn join_thread(dir: &Path) -> Result<()> {
+    let tasks = dir.join("tasks");
+    fs::write(&tasks, "0").at("write", &tasks)
 }
 
 /// Ends every process left in the v1 directories, waits for them, removes

@@ -141,8 +141,13 @@ fn enter(
     setpgid(Pid::from_raw(0), Pid::from_raw(0)).op("setpgid")?;
     // Why first: the cgroup paths are host paths, gone after setns; every
     // hierarchy the subhost uses (v2 and v1).
+    // v1 directories by this (single-threaded) child's own thread, which
+    // avoids the kernel's global lock (see cgroups).
     for dir in cg.iter().filter(|d| d.exists()) {
-        cgroup::join(dir, std::process::id() as i32)?;
+        match dir.join("tasks").exists() {
+            true => crate::cgroups::join_thread(dir)?,
+            false => cgroup::join(dir, std::process::id() as i32)?,
+        }
     }
     // Why: PID 1 could ptrace a dumpable joiner and steal its host fds
     // (CVE-2016-9962); exec makes the command dumpable again.

@@ -321,7 +321,7 @@ fn get(kv: &[(String, String)], key: &str) -> String {
 #[test]
 fn list_json_usage_matches_the_cgroup_files() {
     require_root!();
-    let mut sh = Subhost::busybox("ljson").line("START=none\nMEMORY_MAX=96M\nPIDS_MAX=77");
+    let mut sh = Subhost::busybox("ljsn").line("START=none\nMEMORY_MAX=96M\nPIDS_MAX=77");
     sh.boot_ok();
     let (mem, v1) = dir(&sh, "memory", "memory");
     let (pids, _) = dir(&sh, "pids", "pids");
@@ -420,7 +420,7 @@ esac\n";
 #[test]
 fn list_shows_a_sysv_service_s_liveness_from_its_status_action() {
     require_root!();
-    let mut sh = Subhost::busybox("llive").line("START=lsvc\nSERVICES=none");
+    let mut sh = Subhost::busybox("lliv").line("START=lsvc\nSERVICES=none");
     sh.write_upper("etc/init.d/lsvc", LSVC, 0o755);
     sh.boot_ok();
     let line = |sh: &Subhost| {
