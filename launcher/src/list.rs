@@ -141,14 +141,18 @@ fn collect() -> Vec<Entry> {
             name,
         });
     }
-    for e in &mut out {
-        let names: Vec<String> = e
-            .services
-            .iter()
-            .filter(|s| s.kind == proto::status::Kind::Script && liveness::sysv_name(&s.name))
-            .map(|s| s.name.clone())
+    let pending: Vec<liveness::Pending> =
+        out.iter()
+            .map(|e| {
+                let sysv = e.services.iter().filter(|s| {
+                    s.kind == proto::status::Kind::Script && liveness::sysv_name(&s.name)
+                });
+                liveness::start(&e.name, sysv.map(|s| s.name.clone()).collect())
+            })
             .collect();
-        e.live = liveness::sysv(&e.name, &names);
+    let deadline = std::time::Instant::now() + liveness::STATUS_TIMEOUT;
+    for (e, p) in out.iter_mut().zip(pending) {
+        e.live = p.finish(deadline);
         let pid1 = e.pid.unwrap_or(0);
         e.procs = e
             .services

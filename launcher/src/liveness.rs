@@ -1,7 +1,8 @@
 //! Whether a subhost's sysv services still run, for `--list`: the `status`
 //! action of each START entry that is an /etc/init.d script inside the
 //! subhost, run there (as `overlay-go NAME /bin/sh -c …` would) only when
-//! listing, all of one subhost's in one shell, bounded by STATUS_TIMEOUT.
+//! listing, all of one subhost's in one shell, the subhosts' side by side,
+//! all bounded by STATUS_TIMEOUT.
 //! LSB exit codes (init-functions): 0 running, 1 to 3 not running, others
 //! unknown; a run cut off by the deadline is unknown too. A supervised
 //! service's running `run` (its pid inside, from the status snapshot) is
@@ -19,7 +20,7 @@ use nix::unistd::Pid;
 
 use crate::sys::{pidfd_open, pidfd_send_signal};
 
-/// How long all the status actions of one subhost may take.
+/// How long the status actions may take (all subhosts' side by side).
 pub const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Runs each name's status action; prints `NAME CODE`, or `NAME -` when
@@ -47,42 +48,49 @@ pub fn word(code: &str) -> &'static str {
     }
 }
 
-/// (name, liveness word) for each of `names`, from inside subhost `subhost`.
-pub fn sysv(subhost: &str, names: &[String]) -> Vec<(String, &'static str)> {
-    let unknown = || names.iter().map(|n| (n.clone(), "unknown")).collect();
-    if names.is_empty() {
-        return Vec::new();
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return unknown();
+/// The status actions of one subhost, running.
+pub struct Pending {
+    names: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+/// Starts the status actions of `names` inside subhost `subhost`; the
+/// subhosts' run side by side, each bounded from `finish`'s deadline.
+pub fn start(subhost: &str, names: Vec<String>) -> Pending {
+    let child = match (names.is_empty(), std::env::current_exe()) {
+        (false, Ok(exe)) => Command::new(exe)
+            .arg0("overlay-go")
+            .args([subhost, "/bin/sh", "-c", SCRIPT, "status"])
+            .args(&names)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok(),
+        _ => None,
     };
-    let spawned = Command::new(exe)
-        .arg0("overlay-go")
-        .args([subhost, "/bin/sh", "-c", SCRIPT, "status"])
-        .args(names)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = spawned else {
-        return unknown();
-    };
-    let ended = wait(&child, STATUS_TIMEOUT);
-    let _ = child.wait();
-    let mut text = String::new();
-    if let (true, Some(mut out)) = (ended, child.stdout.take()) {
-        let _ = out.read_to_string(&mut text);
+    Pending { names, child }
+}
+
+impl Pending {
+    /// (name, liveness word) for each name; waits until `deadline` at most.
+    pub fn finish(self, deadline: Instant) -> Vec<(String, &'static str)> {
+        let mut text = String::new();
+        if let Some(mut child) = self.child {
+            let ended = wait(&child, deadline.saturating_duration_since(Instant::now()));
+            let _ = child.wait();
+            if let (true, Some(mut out)) = (ended, child.stdout.take()) {
+                let _ = out.read_to_string(&mut text);
+            }
+        }
+        let code = |n: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(n)?.strip_prefix(' '))
+                .unwrap_or("")
+        };
+        let words = self.names.iter().map(|n| (n.clone(), word(code(n))));
+        words.collect()
     }
-    names
-        .iter()
-        .map(|n| {
-            let code = text
-                .lines()
-                .find_map(|l| l.strip_prefix(n.as_str())?.strip_prefix(' '))
-                .unwrap_or("");
-            (n.clone(), word(code))
-        })
-        .collect()
 }
 
 /// Waits for `child` up to `timeout`; on the deadline SIGTERM (overlay-go
