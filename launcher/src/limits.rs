@@ -9,7 +9,7 @@
 //! | CPU_MAX     | cpu.max "Q 100000"    | cpu.cfs_period_us 100000, cpu.cfs_quota_us Q |
 //! | CPU_WEIGHT  | cpu.weight            | cpu.shares = weight × 1024 / 100         |
 //! | PIDS_MAX    | pids.max              | pids.max                                 |
-//! | IO_WEIGHT   | io.weight "default W" | blkio.bfq.weight (1..1000)               |
+//! | IO_WEIGHT   | io.weight "default W" (else io.bfq.weight 1..1000) | blkio.bfq.weight (1..1000) |
 
 use std::path::{Path, PathBuf};
 
@@ -103,7 +103,12 @@ pub fn targets(layout: &Layout, name: &str, l: &Limits) -> Vec<(PathBuf, String)
 /// Writes the limits (the cgroups exist).
 pub fn apply(layout: &Layout, name: &str, l: &Limits) -> Result<()> {
     for (file, text) in targets(layout, name, l) {
-        write(&file, &text)?;
+        // io.weight is iocost's; with BFQ alone cgroup2 has io.bfq.weight.
+        let bfq = file.with_file_name("io.bfq.weight");
+        match (file.ends_with("io.weight") && !file.exists(), l.io_weight) {
+            (true, Some(w)) => write(&bfq, &w.clamp(1, 1000).to_string())?,
+            _ => write(&file, &text)?,
+        }
     }
     Ok(())
 }

@@ -494,3 +494,29 @@ fn list_shows_a_supervised_service_s_pid_and_uptime() {
     );
     sh.stop_ok();
 }
+
+#[test]
+fn every_limit_lands_in_its_cgroup_file() {
+    require_root!();
+    let mut sh = Subhost::busybox("lall").line(
+        "START=none\nMEMORY_MAX=200M\nMEMORY_HIGH=150M\nCPU_MAX=150%\nCPU_WEIGHT=50\nPIDS_MAX=99",
+    );
+    sh.boot_ok();
+    let (mem, v1) = dir(&sh, "memory", "memory");
+    let (cpu, _) = dir(&sh, "cpu", "cpu");
+    let (pids, _) = dir(&sh, "pids", "pids");
+    if v1 {
+        assert_eq!(number(&mem.join("memory.limit_in_bytes")), 200 << 20);
+        assert_eq!(number(&mem.join("memory.soft_limit_in_bytes")), 150 << 20);
+        assert_eq!(number(&cpu.join("cpu.cfs_period_us")), 100_000);
+        assert_eq!(number(&cpu.join("cpu.cfs_quota_us")), 150_000);
+        assert_eq!(number(&cpu.join("cpu.shares")), 512);
+    } else {
+        assert_eq!(number(&mem.join("memory.max")), 200 << 20);
+        assert_eq!(number(&mem.join("memory.high")), 150 << 20);
+        assert_eq!(read(&cpu.join("cpu.max")).trim(), "150000 100000");
+        assert_eq!(number(&cpu.join("cpu.weight")), 50);
+    }
+    assert_eq!(number(&pids.join("pids.max")), 99);
+    sh.stop_ok();
+}
