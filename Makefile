@@ -2,24 +2,48 @@
 #   make example   boot the built-in example, show it running, stop it
 #   make check     the whole test suite (what CI runs)
 # Both install what a fresh Debian 12 machine lacks (.ci/deps) and need root.
+# Installing: make install / make uninstall (DESTDIR, PREFIX, SYSCONFDIR,
+# LIBDIR...), make deb (the Debian package overlay-boot-rs in target/debian).
+# Building and installing need only .ci/deps-build; the tests .ci/deps-test.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:$(PATH)
-BIN := target/x86_64-unknown-linux-gnu/release
+# The binaries, one variable each (a change of target is one line here).
+LAUNCHER_BIN := target/x86_64-unknown-linux-gnu/release/overlay-boot
+SUBINIT_BIN := target/x86_64-unknown-linux-gnu/release/subinit
 PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(LIBDIR)/systemd/system
+# The subinit's installed path is baked into the launcher (see
+# launcher/src/subinit_path.rs); /usr/lib is its default.
+ifneq ($(LIBDIR),/usr/lib)
+export OVERLAY_BOOT_LIBDIR := $(LIBDIR)
+endif
+INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SBINDIR="$(SBINDIR)" LIBDIR="$(LIBDIR)" \
+	MANDIR="$(MANDIR)" SYSCONFDIR="$(SYSCONFDIR)" UNITDIR="$(UNITDIR)" \
+	LAUNCHER_BIN="$(CURDIR)/$(LAUNCHER_BIN)" SUBINIT_BIN="$(CURDIR)/$(SUBINIT_BIN)"
 
-.PHONY: all deps build example check lint test bench install clean
+.PHONY: all deps deps-build deps-test build example check lint test bench install uninstall deb clean
 
 all: build
 
 deps:
 	@.ci/deps
 
-build: deps
+deps-build:
+	@.ci/deps-build
+
+deps-test:
+	@.ci/deps-test
+
+build: deps-build
 	cargo build --release --workspace --bins --locked
 
-example: build
+example: build deps-test
 	.ci/example
 
 lint: deps
@@ -34,7 +58,7 @@ TEST_LOG := $(CURDIR)/target/test-output.txt
 
 # The last line sums up every cargo test binary (a skipped test returns
 # early, so cargo counts it as passed: it is counted as skipped here).
-test: build
+test: build deps-test
 	rm -f $(SKIP_LOG)
 	OB_SKIP_LOG=$(SKIP_LOG) cargo test --workspace --locked 2>&1 | tee $(TEST_LOG)
 	@if [ -s $(SKIP_LOG) ]; then echo "Skipped (kernel features missing here):"; cat $(SKIP_LOG); fi
@@ -45,17 +69,19 @@ test: build
 
 check: lint test
 
-bench: build
+bench: build deps-test
 	bench/pid1-bench
 	bench/boot-bench --cables 0,1,2
 
 install: build
-	install -D -m 755 $(BIN)/overlay-boot $(DESTDIR)$(PREFIX)/sbin/overlay-boot
-	for name in overlay-stop overlay-go overlay-share overlay-diskfile; do \
-		ln -sf overlay-boot $(DESTDIR)$(PREFIX)/sbin/$$name; done
-	install -D -m 755 $(BIN)/subinit $(DESTDIR)$(PREFIX)/lib/overlay-boot/subinit
-	for page in man/*.[58]; do \
-		install -D -m 644 $$page $(DESTDIR)$(PREFIX)/share/man/man$${page##*.}/$${page##*/}; done
+	$(INSTALL_ENV) pkg/install install
+
+uninstall:
+	$(INSTALL_ENV) pkg/install uninstall
+
+# Reproducible: SOURCE_DATE_EPOCH (default: the last commit's time).
+deb: build
+	LAUNCHER_BIN="$(CURDIR)/$(LAUNCHER_BIN)" SUBINIT_BIN="$(CURDIR)/$(SUBINIT_BIN)" pkg/deb
 
 clean:
 	cargo clean

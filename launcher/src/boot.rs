@@ -105,6 +105,7 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
         let sink = Sink::Terminal(Outcome::default());
         let mut monitor = Monitor::new(cfg, log, lock, sink);
         monitor.upper_lock = Some(upper_lock);
+        monitor.notify = Some(crate::notify::Notifier::from_env());
         return Ok(monitor.run(subinit));
     }
     let (r, w) = pipe2(OFlag::O_CLOEXEC).op("pipe").map_err(abandon)?;
@@ -201,8 +202,15 @@ fn open_log(path: &Path) -> Result<File> {
             if let LogKind::Null = kind {
                 return Ok(file);
             }
-            file.set_len(0).at("truncate", path)?;
-            file
+            // The previous boot's lines are kept as LOG.1 where possible.
+            let used = meta.metadata().map(|m| m.len() > 0).unwrap_or(false);
+            if used && crate::logrotate::keep_previous(path) {
+                drop(file);
+                create_log(path)?
+            } else {
+                file.set_len(0).at("truncate", path)?;
+                file
+            }
         }
     };
     // Appending keeps the monitor's and the subhost's lines whole.

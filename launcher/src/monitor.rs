@@ -54,6 +54,8 @@ pub struct Monitor {
     pub sink: Sink,
     /// PID 1's status pipe and, for `--session`, its pty and command.
     pub attach: Attach,
+    /// `--foreground`: the service manager's NOTIFY_SOCKET (sd_notify).
+    pub notify: Option<crate::notify::Notifier>,
 }
 
 /// What this monitor created on the host, so teardown removes only that.
@@ -80,6 +82,7 @@ impl Monitor {
             upper_lock: None,
             sink,
             attach: Attach::default(),
+            notify: None,
         }
     }
 
@@ -165,6 +168,7 @@ impl Monitor {
                 drain(signals);
                 stopped |= ready.is_some();
                 log::info!("stop signal: SIGTERM to PID 1");
+                self.notify_stopping("stopping");
                 if let Err(e) = pidfd_send_signal(child.pidfd.as_fd(), Signal::SIGTERM) {
                     log::warn!("signal PID 1: {}", e.desc());
                 }
@@ -180,11 +184,18 @@ impl Monitor {
                 }
             }
             if exited {
+                // PID 1 may have reported ready and ended at once (a quick
+                // session): poll saw both; what it wrote still counts.
+                if let Some(r) = ready.take() {
+                    read_rest(&r, &mut text);
+                    self.relay_ready(&text);
+                }
                 break;
             }
         }
         let status = waitpid(child.pid, None);
         log::info!("PID 1 ended: {}", describe(&status));
+        self.notify_stopping(&format!("PID 1 ended: {}", describe(&status)));
         self.send(Event::Exited(describe(&status)));
         if stopped {
             self.send(Event::Error(Error::Stopped.to_string()));
@@ -207,7 +218,21 @@ impl Monitor {
             self.send(Event::Failed(f));
         }
         self.send(Event::Ready);
+        if let Some(n) = self.notify.as_mut() {
+            let pid = match &self.sink {
+                Sink::Terminal(o) => o.pid.unwrap_or(0),
+                Sink::Pipe(_) => 0,
+            };
+            n.ready(&format!("{} ready: pid {pid}", self.cfg.name));
+        }
         self.close();
+    }
+
+    /// STOPPING=1, once, to the service manager (`--foreground`).
+    fn notify_stopping(&mut self, status: &str) {
+        if let Some(mut n) = self.notify.take() {
+            n.stopping(&format!("{}: {status}", self.cfg.name));
+        }
     }
 
     fn send(&mut self, ev: Event) {
@@ -358,6 +383,16 @@ fn signal_pipe() -> Result<UnixStream> {
         .at("set nonblocking", "signal pipe")?;
     let _ = SIGNALS.set(r.try_clone().at("dup", "signal pipe")?);
     Ok(r)
+}
+
+/// What is left in the ready pipe, without waiting for a writer.
+fn read_rest(r: &File, text: &mut Vec<u8>) {
+    let _ = nix::fcntl::fcntl(r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let mut buf = [0u8; 512];
+    let mut r = r;
+    while let Ok(n @ 1..) = r.read(&mut buf) {
+        text.extend_from_slice(&buf[..n]);
+    }
 }
 
 fn drain(mut s: &UnixStream) {

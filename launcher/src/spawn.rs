@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, AtFlags, FcntlArg, FdFlag, OFlag, SealFlag};
@@ -22,24 +22,10 @@ use nix::unistd::{
 use crate::error::{At, Error, Op, Result};
 use crate::sys::{clone3, close_range_from, Cloned};
 
-pub const DEFAULT_SUBINIT: &str = "/usr/lib/overlay-boot/subinit";
-
-/// Opens the subinit binary on the host: env OVERLAY_BOOT_SUBINIT, else the
-/// installed path, else `subinit` next to this executable.
+/// Opens the subinit binary on the host, from the first path of
+/// `subinit_path::search_list` that exists.
 pub fn open_subinit() -> Result<OwnedFd> {
-    let mut tried: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("OVERLAY_BOOT_SUBINIT") {
-        tried.push(PathBuf::from(p));
-    } else {
-        tried.push(PathBuf::from(DEFAULT_SUBINIT));
-        if let Some(dir) = std::env::current_exe()
-            .ok()
-            .as_deref()
-            .and_then(Path::parent)
-        {
-            tried.push(dir.join("subinit"));
-        }
-    }
+    let tried = crate::subinit_path::search_list();
     for p in &tried {
         match open(p, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
             Ok(fd) => {

@@ -30,6 +30,9 @@ pub fn stop(conf: &Path) -> Result<i32> {
     require_root()?;
     let conf = fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
     let Some(name) = find_by_conf(&conf) else {
+        if let Some(code) = crate::legacy::stop(&conf)? {
+            return Ok(code);
+        }
         return Err(Error::NotRunning {
             what: format!("the subhost of {}", conf.display()),
         });

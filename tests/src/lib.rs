@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 pub mod pid1;
 pub mod rootfs;
 pub mod subhost;
+pub mod system;
 pub mod user;
 
 /// Prefix of every object a test creates (names, directories, netns), so the

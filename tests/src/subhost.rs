@@ -739,9 +739,17 @@ impl Drop for Subhost {
             let regular = fs::symlink_metadata(log).is_ok_and(|m| m.is_file());
             if !log.starts_with(&self.scratch.path) && regular {
                 let _ = fs::remove_file(log);
+                // The previous boot's log, kept by the launcher.
+                let mut old = log.as_os_str().to_owned();
+                old.push(".1");
+                let _ = fs::remove_file(old);
             }
         }
         let _ = fs::remove_file(format!("/tmp/oly-{}.log", self.name));
+        let old = format!("/tmp/oly-{}.log.1", self.name);
+        if fs::symlink_metadata(&old).is_ok_and(|m| m.is_file()) {
+            let _ = fs::remove_file(old);
+        }
         if !by_hand.is_empty() && !std::thread::panicking() {
             panic!(
                 "{}: overlay-stop left these behind; removed by hand:\n  {}\nconf {}:\n{}",

@@ -98,7 +98,7 @@ fn parent_dir(file: &Path) -> &Path {
 }
 
 /// The default NAME: the file's base name without `.conf`.
-fn default_name(file: &Path) -> Result<String, Fault> {
+pub(super) fn default_name(file: &Path) -> Result<String, Fault> {
     let base = file
         .file_name()
         .and_then(|n| n.to_str())

@@ -132,3 +132,17 @@ impl Config {
         load::load(path, env)
     }
 }
+
+/// NAME as the file `path` states it, without running any `!` command: its
+/// NAME assignment, else its base name without `.conf`; None when that is
+/// not a valid name. For finding a subhost booted by the original tool.
+pub fn plain_name(path: &Path) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    let assignments = parse::parse(&text).ok()?;
+    let name = match assignments.get(parse::Var::Name) {
+        Some(a) if a.value.starts_with('!') => return None,
+        Some(a) => a.value.clone(),
+        None => load::default_name(path).ok()?,
+    };
+    name::check_name(&name).ok().map(|()| name)
+}
