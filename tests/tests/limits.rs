@@ -105,6 +105,13 @@ fn a_memory_hog_is_killed_near_memory_max_and_the_subhost_stops_gracefully() {
     assert!(field(&events, key).unwrap_or(0) >= 1, "no OOM kill counted");
     if v1 {
         let peak = number(&cg.join("memory.max_usage_in_bytes"));
+        eprintln!(
+            "memory peak {peak} bytes ({} MiB) under MEMORY_MAX=64M",
+            peak >> 20
+        );
+    }
+    if v1 {
+        let peak = number(&cg.join("memory.max_usage_in_bytes"));
         assert!(peak > 60 << 20 && peak <= 64 << 20, "peak {peak}");
     }
     assert!(pid1_alive(&sh), "PID 1 died:\n{}", sh.log_text());
@@ -115,6 +122,13 @@ fn a_memory_hog_is_killed_near_memory_max_and_the_subhost_stops_gracefully() {
             .any(|l| l.contains("out of memory") && l.contains("hog"))
     });
     assert!(log_ok, "LOG does not name the victim:\n{}", sh.log_text());
+    for l in sh
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("out of memory"))
+    {
+        eprintln!("LOG: {l}");
+    }
     sh.stop_ok();
 }
 
@@ -142,6 +156,7 @@ fn a_fork_bomb_stays_within_pids_max_and_the_subhost_still_stops() {
     let took = t0.elapsed();
     assert!(out.ok(), "stop failed: {out}\nlog:\n{}", sh.log_text());
     sh.assert_gone();
+    eprintln!("fork bomb: PIDS_MAX=64, stop took {took:?} (STOP_TIMEOUT=3)");
     // STOP_TIMEOUT=3: SIGTERM, then SIGKILL at 3 s; the teardown after it.
     assert!(took < Duration::from_secs(4), "stop took {took:?}");
 }
