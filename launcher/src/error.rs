@@ -58,6 +58,13 @@ pub enum Error {
         command: String,
         status: std::process::ExitStatus,
     },
+    /// A configured hook command still ran at its deadline (its process
+    /// group was killed).
+    HookTimedOut {
+        which: &'static str,
+        command: String,
+        secs: u64,
+    },
     /// The subhost's PID 1 failed before exec: step and errno, as it reported them.
     Child { step: String, errno: Errno },
     /// A stop signal (overlay-stop) reached the monitor during the set-up.
@@ -137,6 +144,14 @@ impl fmt::Display for Error {
             } => {
                 write!(f, "{which} command {command:?} failed: {status}")
             }
+            Self::HookTimedOut {
+                which,
+                command,
+                secs,
+            } => write!(
+                f,
+                "{which} command {command:?} did not end within {secs} s; it and its process group were killed"
+            ),
             Self::Child { step, errno } => {
                 write!(f, "subhost PID 1 setup: {step}: {}", errno.desc())
             }

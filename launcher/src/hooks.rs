@@ -2,16 +2,18 @@
 //! commands (env CONFIG=conf path, run in BASE, output to LOG).
 
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::stat::Mode;
+use nix::unistd::Whence;
 
 use crate::config::{Cable, Config};
+use crate::contain::{self, Waited};
 use crate::error::{At, Error, Op, Result};
 use crate::inroot::Root;
 
@@ -20,9 +22,12 @@ use crate::inroot::Root;
 pub fn builtin_premount(cfg: &Config) -> Result<()> {
     let upper = Root::open(&cfg.upper)?;
     let rel = Path::new("etc/network/interfaces");
-    let fd = match upper.create_file(rel, Mode::from_bits_truncate(0o644)) {
-        Ok(Some(fd)) => fd,
-        Ok(None) => return Ok(()),
+    let text = interfaces(&cfg.cables);
+    // Whole or not at all: a full UPPER must not leave an empty file that
+    // the next boot would keep.
+    match upper.write_new_file(rel, Mode::from_bits_truncate(0o644), text.as_bytes()) {
+        Ok(true) => log::info!("wrote {}", upper.show(rel).display()),
+        Ok(false) => {}
         // A symlink in UPPER leads where no directory is (inside the
         // subhost): nothing sensible to write, and nothing to follow out.
         Err(Error::Sys {
@@ -33,14 +38,9 @@ pub fn builtin_premount(cfg: &Config) -> Result<()> {
                 "{}: no directory to write it in; left alone",
                 upper.show(rel).display()
             );
-            return Ok(());
         }
         Err(e) => return Err(e),
-    };
-    File::from(fd)
-        .write_all(interfaces(&cfg.cables).as_bytes())
-        .at("write", upper.show(rel))?;
-    log::info!("wrote {}", upper.show(rel).display());
+    }
     Ok(())
 }
 
@@ -73,9 +73,10 @@ pub fn run(
     run_to_end(which, argv, &mut cmd, out, err)
 }
 
-/// Spawns `cmd` (the hook `argv`) with its output on `out` and `err`, waits
-/// for it (a stop during the boot interrupts it), and fails unless it
-/// exited 0.
+/// Spawns `cmd` (the hook `argv`) with its output on `out` and `err`, in a
+/// process group of its own, and waits for it at most `contain::timeout()`
+/// (a stop during the boot interrupts it). However it ends, its process
+/// group is killed; it fails unless the command exited 0.
 fn run_to_end(
     which: &'static str,
     argv: &[String],
@@ -83,34 +84,51 @@ fn run_to_end(
     out: File,
     err: File,
 ) -> Result<()> {
-    let mut child = cmd
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .at("run", &argv[0])?;
-    let status = crate::monitor::wait_setup(&mut child)?;
-    if !status.success() {
-        return Err(Error::Hook {
+    cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
+    let mut child = contain::spawn(cmd).at("run", &argv[0])?;
+    let limit = contain::timeout();
+    let waited = contain::wait(&mut child, limit, None);
+    contain::finish(&mut child, &waited);
+    let command = argv.join(" ");
+    match waited.at("wait", &argv[0])? {
+        Waited::Exited(status) if status.success() => Ok(()),
+        Waited::Exited(status) => Err(Error::Hook {
             which,
-            command: argv.join(" "),
+            command,
             status,
-        });
+        }),
+        Waited::Stopped => Err(Error::Stopped),
+        Waited::TimedOut | Waited::LineTooLong => Err(Error::HookTimedOut {
+            which,
+            command,
+            secs: limit.as_secs(),
+        }),
     }
-    Ok(())
 }
 
+/// The longest init script INIT may print.
+const INIT_MAX: i64 = 1 << 20;
+
 /// Runs the configured INIT command and returns its output (the init
-/// script) in a sealed-off memory file for the subinit's --init-fd.
+/// script, at most INIT_MAX bytes) in a memory file for the subinit's --init-fd.
 pub fn init_script(argv: &[String], cfg: &Config, log: &File) -> Result<OwnedFd> {
     let mut cmd = command("INIT", argv, cfg)?;
     let err = log.try_clone().at("dup", &cfg.log)?;
-    // The command writes straight into it. A memfd has no path on the host
-    // and no size limit, unlike a pipe the subinit would have to drain.
-    let fd = memfd_create("overlay-boot-init", MFdFlags::MFD_CLOEXEC).op("memfd_create")?;
+    // The command writes straight into it. A memfd has no path on the host,
+    // unlike a pipe the subinit would have to drain. Sized INIT_MAX and
+    // sealed against growth: a longer output fails the write (and INIT),
+    // never the host's memory. The shared offset is the length written.
+    let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+    let fd = memfd_create("overlay-boot-init", flags).op("memfd_create")?;
+    nix::unistd::ftruncate(&fd, INIT_MAX).op("ftruncate init script")?;
+    let seal = FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_GROW);
+    nix::fcntl::fcntl(&fd, seal).op("seal init script")?;
     let file = File::from(fd);
     let out = file.try_clone().at("dup", "memfd:overlay-boot-init")?;
     run_to_end("INIT", argv, &mut cmd, out, err)?;
-    nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekSet).op("lseek init script")?;
+    let len = nix::unistd::lseek(&file, 0, Whence::SeekCur).op("lseek init script")?;
+    nix::unistd::ftruncate(&file, len).op("ftruncate init script")?;
+    nix::unistd::lseek(&file, 0, Whence::SeekSet).op("lseek init script")?;
     Ok(OwnedFd::from(file))
 }
 

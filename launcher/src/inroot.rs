@@ -7,13 +7,15 @@
 //! fd, so no path string is resolved twice.
 
 use std::ffi::CString;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, OFlag};
+use nix::fcntl::{open, openat, renameat2, OFlag, RenameFlags};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use crate::error::{At, Error, Result};
 use crate::sys::{openat2, IN_ROOT};
@@ -142,6 +144,44 @@ impl Root {
         }
     }
 
+    /// Writes `text` as the new regular file `rel` (missing parents made),
+    /// whole or not at all: into a temporary file beside it, renamed into
+    /// place only once written and synced (a full UPPER leaves nothing).
+    /// False, and nothing written, when something of that name exists.
+    pub fn write_new_file(&self, rel: &Path, mode: Mode, text: &[u8]) -> Result<bool> {
+        if self.lookup(rel)?.is_some() {
+            return Ok(false);
+        }
+        let (parent, name) = split(rel, &self.path)?;
+        let dir = self.mkdir_all(parent, Mode::from_bits_truncate(0o755))?;
+        let mut temp = std::ffi::OsString::from(".");
+        temp.push(name);
+        temp.push(".overlay-boot-new");
+        let temp = Path::new(&temp);
+        let shown = self.show(&parent.join(temp));
+        // A leftover of a launcher killed mid-write; never followed.
+        match unlinkat(&dir, temp, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(errno) => return Err(sys("unlink", &shown, errno)),
+        }
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&dir, temp, flags, mode).map_err(|e| sys("create", &shown, e))?;
+        let mut file = std::fs::File::from(fd);
+        let written = file.write_all(text).and_then(|()| file.sync_all());
+        let placed = written.at("write", &shown).and_then(|()| {
+            match renameat2(&dir, temp, &dir, name, RenameFlags::RENAME_NOREPLACE) {
+                Ok(()) => Ok(true),
+                Err(Errno::EEXIST) => Ok(false),
+                Err(errno) => Err(sys("rename", &self.show(rel), errno)),
+            }
+        });
+        if !matches!(placed, Ok(true)) {
+            let _ = unlinkat(&dir, temp, UnlinkatFlags::NoRemoveDir);
+        }
+        placed
+    }
+
     /// An O_PATH fd to mount onto at `rel`: a directory (created if missing)
     /// or, when `want_dir` is false, a regular file (created empty if
     /// missing). Symlinks on the way, the last one included, are followed
@@ -182,6 +222,14 @@ impl Root {
             });
         }
         Ok(fd)
+    }
+}
+
+fn sys(op: &'static str, path: &Path, errno: Errno) -> Error {
+    Error::Sys {
+        op,
+        path: path.into(),
+        errno,
     }
 }
 

@@ -9,6 +9,7 @@ mod cgroup;
 mod cgroups;
 mod cli;
 mod config;
+mod contain;
 mod devfs;
 mod diskfile;
 mod diskmounts;
@@ -46,6 +47,7 @@ mod stop;
 mod subinit_path;
 mod sys;
 mod usage;
+mod watchdog;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -312,6 +312,12 @@ fn wait_any(pidfd: &OwnedFd, sig: &UnixStream, ready: Option<&File>) -> Result<(
     Ok((hit(0), hit(1), hit(2)))
 }
 
+/// The stop signals' pipe, when the set-up runs in a monitor: readable
+/// once one has come (`contain::wait` ends a hook's wait on it).
+pub fn stop_fd() -> Option<std::os::fd::BorrowedFd<'static>> {
+    SIGNALS.get().map(|s| s.as_fd())
+}
+
 /// Whether a stop signal has come (and not yet been passed on to PID 1).
 pub fn stop_requested() -> bool {
     let Some(sig) = SIGNALS.get() else {

@@ -21,6 +21,7 @@ use crate::core::plan;
 use crate::core::service::Service;
 use crate::runtime::effects::{Effects, SessionSpawn};
 use crate::runtime::event_loop::Runtime;
+use crate::runtime::lsb;
 use crate::runtime::services_dir;
 use crate::runtime::signals;
 use crate::runtime::status_pipe::StatusPipe;
@@ -123,6 +124,7 @@ fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<Runtime, 
         init_script,
         &entries,
         service_command.as_deref(),
+        &lsb::provides_network,
     );
     if steps.is_empty() {
         log::info!(target: SELF, "no services: maintenance boot, idle until stopped");

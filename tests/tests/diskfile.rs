@@ -185,17 +185,18 @@ fn a_refused_boot_releases_the_image() {
 }
 
 /// A boot that fails in the monitor (after the image was mounted and
-/// recorded) releases it too: here UPPER and WORK on different filesystems
-/// is refused by the overlay mount.
+/// recorded) releases it too: here a PREMOUNT that fails. (UPPER and WORK
+/// on different filesystems, used here before, is now refused with the
+/// configuration, issue 11 item 8.)
 #[test]
 fn a_boot_failing_later_releases_the_image() {
     require_root!();
     let (mut sh, image, img) = subhost_on_image("dff", "dos");
     let conf = fs::read_to_string(&sh.conf).expect("conf");
-    // WORK inside the image's filesystem, UPPER outside it.
-    sh.set_conf(&format!("{conf}WORK=img/work\n"));
+    sh.set_conf(&format!("{conf}PREMOUNT=/bin/false\n"));
     let out = sh.boot();
     assert_eq!(out.code, 1, "{out}");
+    assert!(out.err.contains("PREMOUNT"), "{out}");
     assert_released(&image, &img);
     sh.assert_gone();
 }

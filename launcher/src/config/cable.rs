@@ -63,8 +63,8 @@ fn parse_vlan_tag(tag: &str) -> Result<u16, Fault> {
     }
 }
 
-/// `xx:xx:xx:xx:xx:xx`, two hex digits each; a multicast address is refused
-/// here because the kernel would refuse it at boot.
+/// `xx:xx:xx:xx:xx:xx`, two hex digits each; a multicast or all-zero
+/// address is refused here because the kernel would refuse it at boot.
 fn parse_mac(text: &str) -> Result<[u8; 6], Fault> {
     let bad = || Fault::BadMac(text.to_string());
     let mut mac = [0u8; 6];
@@ -81,6 +81,9 @@ fn parse_mac(text: &str) -> Result<[u8; 6], Fault> {
     }
     if mac[0] & 1 == 1 {
         return Err(Fault::MulticastMac(text.to_string()));
+    }
+    if mac == [0; 6] {
+        return Err(Fault::ZeroMac(text.to_string()));
     }
     Ok(mac)
 }
@@ -175,6 +178,14 @@ mod tests {
         assert!(matches!(
             parse_cables("=01:00:5e:00:00:01"),
             Err(Fault::MulticastMac(_))
+        ));
+        assert!(matches!(
+            parse_cables("=ff:ff:ff:ff:ff:ff"),
+            Err(Fault::MulticastMac(_))
+        ));
+        assert!(matches!(
+            parse_cables("=00:00:00:00:00:00"),
+            Err(Fault::ZeroMac(_))
         ));
     }
 

@@ -1,14 +1,18 @@
 //! `!command` values: the words after `!` are run (no shell) in a given
 //! directory, stdin `/dev/null`, stderr inherited; the first line of stdout
-//! becomes the value.
+//! becomes the value. Bounded: the line at most `VALUE_MAX` bytes, the run
+//! at most `contain::timeout()`, and nothing it starts outlives it.
 
 use std::ffi::OsStr;
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::contain::{finish, spawn, timeout, wait, FirstLine, Waited};
+
 use super::error::Fault;
-use super::parse::trim_blanks;
+use super::parse::{check_raw, trim_blanks, VALUE_MAX};
 use super::paths::find_executable;
 use super::trust::{self, Guarded};
 
@@ -47,31 +51,51 @@ pub fn run(
     } else {
         program.into()
     };
-    let output = Command::new(real)
-        .arg0(arg0)
+    let mut cmd = Command::new(real);
+    cmd.arg0(arg0)
         .args(args)
         .current_dir(cwd)
         .env("PATH", search_path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|source| Fault::CommandSpawn {
-            command: value.into(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(Fault::CommandFailed {
-            command: value.into(),
-            status: output.status,
-        });
-    }
-    let first = output
+        .stderr(Stdio::inherit());
+    let spawn_failed = |source| Fault::CommandSpawn {
+        command: value.into(),
+        source,
+    };
+    let mut child = spawn(&mut cmd).map_err(spawn_failed)?;
+    let limit = timeout();
+    let out = child
+        .child
         .stdout
-        .split(|&b| b == b'\n')
-        .next()
-        .unwrap_or_default();
-    let first = std::str::from_utf8(first).map_err(|_| Fault::NotUtf8)?;
+        .take()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))
+        .and_then(|pipe| FirstLine::new(pipe, VALUE_MAX));
+    let (waited, out) = match out {
+        Ok(mut out) => (wait(&mut child, limit, Some(&mut out)), Some(out)),
+        Err(e) => (Err(e), None),
+    };
+    // Whatever it left running in its process group ends with it.
+    finish(&mut child, &waited);
+    let waited = waited.map_err(spawn_failed)?;
+    let out = out.ok_or_else(|| spawn_failed(io::ErrorKind::BrokenPipe.into()))?;
+    match waited {
+        Waited::Exited(status) if status.success() => {}
+        Waited::Exited(status) => {
+            return Err(Fault::CommandFailed {
+                command: value.into(),
+                status,
+            })
+        }
+        Waited::LineTooLong => return Err(Fault::CommandLineTooLong(value.into())),
+        Waited::TimedOut | Waited::Stopped => {
+            return Err(Fault::CommandTimedOut {
+                command: value.into(),
+                secs: limit.as_secs(),
+            })
+        }
+    }
+    let first = check_raw(out.line()).map_err(Fault::from)?;
     match trim_blanks(first) {
         "" => Err(Fault::CommandSilent(value.into())),
         text => Ok(text.to_string()),

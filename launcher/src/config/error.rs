@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
-use super::parse::Var;
+use super::parse::{Flaw, Var};
 use super::trust::Distrust;
 
 /// Where the faulty value of a variable came from.
@@ -42,6 +42,10 @@ pub enum ConfigError {
 #[derive(Debug)]
 pub enum Fault {
     NotUtf8,
+    /// A NUL byte in the value (as written or from a `!` command).
+    Nul,
+    /// A value longer than `VALUE_MAX` bytes; its length.
+    TooLong(usize),
     NoSuchDirectory(PathBuf),
     NotADirectory(PathBuf),
     NoSuchPath(PathBuf),
@@ -63,6 +67,13 @@ pub enum Fault {
         status: ExitStatus,
     },
     CommandSilent(String),
+    /// A `!` command still running at the deadline; its process group was killed.
+    CommandTimedOut {
+        command: String,
+        secs: u64,
+    },
+    /// A `!` command whose first line of output is longer than `VALUE_MAX`.
+    CommandLineTooLong(String),
     /// A program to run that is not root's alone (security check 25).
     Untrusted {
         program: PathBuf,
@@ -85,9 +96,26 @@ pub enum Fault {
     BadBridge(String),
     BadMac(String),
     MulticastMac(String),
+    ZeroMac(String),
     BadVlanTag(String),
     VlanWithoutCable(String),
     BadRamSize(String),
+    /// RAM_SIZE 0 (or 0%): tmpfs would take it as "no limit".
+    ZeroRamSize(String),
+    /// RAM_SIZE above the host's memory (bytes), or beyond 100%.
+    HugeRamSize {
+        size: String,
+        memory: u64,
+    },
+    /// START's entries need more argument space than exec(2) can be counted on for.
+    StartTooLongForExec(usize),
+    /// The LOG file name's length, longer than NAME_MAX.
+    LogNameTooLong(usize),
+    /// WORK not on the same mount (filesystem) as UPPER, as overlayfs needs.
+    WorkNotWithUpper {
+        work: PathBuf,
+        upper: PathBuf,
+    },
     BadTimeout(String),
     NotAbsolute(String),
     DotDot(String),
@@ -110,6 +138,16 @@ pub enum Fault {
     NoController {
         controller: String,
     },
+}
+
+impl From<Flaw> for Fault {
+    fn from(flaw: Flaw) -> Fault {
+        match flaw {
+            Flaw::NotUtf8 => Fault::NotUtf8,
+            Flaw::Nul => Fault::Nul,
+            Flaw::TooLong(n) => Fault::TooLong(n),
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -179,6 +217,12 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotUtf8 => write!(f, "value is not valid UTF-8"),
+            Self::Nul => write!(f, "value holds a NUL byte"),
+            Self::TooLong(n) => write!(
+                f,
+                "value is {n} bytes long; the limit is {} bytes",
+                super::parse::VALUE_MAX
+            ),
             Self::NoSuchDirectory(p) => write!(f, "{}: no such directory", p.display()),
             Self::NotADirectory(p) => write!(f, "{}: not a directory", p.display()),
             Self::NoSuchPath(p) => write!(f, "{}: no such file or directory", p.display()),
@@ -199,6 +243,15 @@ impl fmt::Display for Fault {
                 )
             }
             Self::CommandSilent(c) => write!(f, "command {c:?} printed nothing"),
+            Self::CommandTimedOut { command, secs } => write!(
+                f,
+                "command {command:?} did not end within {secs} s; it and its process group were killed"
+            ),
+            Self::CommandLineTooLong(c) => write!(
+                f,
+                "command {c:?} printed a first line longer than {} bytes",
+                super::parse::VALUE_MAX
+            ),
             Self::Untrusted { program, distrust } => {
                 write!(f, "program {} refused: {distrust}", program.display())
             }
@@ -228,6 +281,7 @@ impl fmt::Display for Fault {
                     "MAC address {m:?} is a multicast address (lowest bit of the first byte set)"
                 )
             }
+            Self::ZeroMac(m) => write!(f, "MAC address {m:?} is all zeros"),
             Self::BadVlanTag(t) => write!(f, "bad VLAN tag {t:?}: expected .1 to .4095"),
             Self::VlanWithoutCable(c) => {
                 write!(
@@ -238,6 +292,32 @@ impl fmt::Display for Fault {
             Self::BadRamSize(s) => {
                 write!(f, "bad size {s:?}: expected a number with an optional k, m, g or % suffix, or none")
             }
+            Self::ZeroRamSize(s) => {
+                write!(f, "size {s:?} is zero, which tmpfs takes as no limit at all")
+            }
+            Self::HugeRamSize { size, .. } if size.ends_with('%') => {
+                write!(f, "size {size:?} is more than 100%")
+            }
+            Self::HugeRamSize { size, memory } => write!(
+                f,
+                "size {size:?} is more than this host's memory ({} MiB)",
+                memory >> 20
+            ),
+            Self::StartTooLongForExec(n) => write!(
+                f,
+                "the entries take {n} bytes as the subinit's arguments; the limit is {} bytes",
+                super::values::START_ARGS_MAX
+            ),
+            Self::LogNameTooLong(n) => write!(
+                f,
+                "the file name is {n} bytes long; a file name has at most 255 (NAME_MAX)"
+            ),
+            Self::WorkNotWithUpper { work, upper } => write!(
+                f,
+                "{} is not on the same mount as UPPER {}, as overlayfs needs",
+                work.display(),
+                upper.display()
+            ),
             Self::BadTimeout(t) => {
                 write!(f, "{t:?} is not a whole number of seconds from 1 to 3600")
             }

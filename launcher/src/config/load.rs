@@ -16,6 +16,9 @@ use super::resolve::{HostEnv, Resolver, Value};
 use super::trust;
 use super::Config;
 
+/// The longest file name the kernel takes (one path component).
+const NAME_MAX: usize = 255;
+
 /// Loads `file` (as the user named it) with the host facts in `env`.
 pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let unreadable = |source| ConfigError::Unreadable {
@@ -25,9 +28,11 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let path = fs::canonicalize(file).map_err(unreadable)?;
     // Opened without following a last symlink, checked by its fd: what is
     // trusted is what is read (security check 25), before any `!` runs.
+    // Non-blocking, so that a FIFO is refused by the check, not waited on
+    // (a regular file reads the same either way).
     let mut opened = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(unreadable)?;
     trust::config_file(&path, &opened, &env.guarded).map_err(|distrust| {
@@ -43,7 +48,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         file: file.into(),
         var: e.var,
         origin: Origin::Line(e.line),
-        fault: Fault::NotUtf8,
+        fault: e.flaw.into(),
     })?;
     let r = Resolver {
         file,
@@ -129,6 +134,9 @@ impl Resolver<'_> {
             let file_name = path
                 .file_name()
                 .ok_or_else(|| Fault::NotAFile(path.clone()))?;
+            if file_name.len() > NAME_MAX {
+                return Err(Fault::LogNameTooLong(file_name.len()));
+            }
             let log = canonical_dir(parent_dir(&path))?.join(file_name);
             if log.is_dir() {
                 return Err(Fault::NotAFile(path));

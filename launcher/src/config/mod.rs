@@ -19,6 +19,8 @@ mod load_tests;
 mod mountinfo;
 mod name;
 mod parse;
+#[cfg(test)]
+mod parse_props;
 mod paths;
 mod resolve;
 mod roots;

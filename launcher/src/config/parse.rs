@@ -114,11 +114,38 @@ impl Assignments {
     }
 }
 
-/// A known variable's value that is not valid UTF-8, at this line.
+/// The longest value accepted, in bytes, as written or as a `!` command's
+/// first line of output. Far below what exec(2) takes for one argument
+/// (128 KiB), so that a value can always be passed on.
+pub const VALUE_MAX: usize = 64 * 1024;
+
+/// What is wrong with a known variable's value, before any meaning is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    NotUtf8,
+    /// A NUL byte: no argument or path can hold it.
+    Nul,
+    /// Longer than [`VALUE_MAX`]; the length.
+    TooLong(usize),
+}
+
+/// A known variable's value that cannot be used, at this line.
 #[derive(Debug, PartialEq, Eq)]
-pub struct NotUtf8 {
+pub struct BadValue {
     pub line: usize,
     pub var: Var,
+    pub flaw: Flaw,
+}
+
+/// Checks a raw value: UTF-8, no NUL byte, at most [`VALUE_MAX`] bytes.
+pub fn check_raw(raw: &[u8]) -> Result<&str, Flaw> {
+    if raw.len() > VALUE_MAX {
+        return Err(Flaw::TooLong(raw.len()));
+    }
+    if raw.contains(&0) {
+        return Err(Flaw::Nul);
+    }
+    std::str::from_utf8(raw).map_err(|_| Flaw::NotUtf8)
 }
 
 /// Blanks trimmed from values: spaces and tabs, and a carriage return so that
@@ -129,8 +156,8 @@ pub fn trim_blanks(s: &str) -> &str {
 
 /// Parses the file's bytes. Lines that are not assignments (comments, blank
 /// lines, text in any encoding) are ignored; only a known variable's value
-/// must be UTF-8.
-pub fn parse(text: &[u8]) -> Result<Assignments, NotUtf8> {
+/// must pass [`check_raw`].
+pub fn parse(text: &[u8]) -> Result<Assignments, BadValue> {
     let mut out = Assignments::default();
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let number = i + 1;
@@ -138,7 +165,11 @@ pub fn parse(text: &[u8]) -> Result<Assignments, NotUtf8> {
             log_unknown(number, line);
             continue;
         };
-        let value = std::str::from_utf8(raw).map_err(|_| NotUtf8 { line: number, var })?;
+        let value = check_raw(raw).map_err(|flaw| BadValue {
+            line: number,
+            var,
+            flaw,
+        })?;
         let assignment = Assignment {
             line: number,
             value: trim_blanks(value).to_string(),
@@ -251,10 +282,27 @@ mod tests {
         assert!(parse(b"# caf\xe9\nFOO=\xe9\nNAME=a\n").is_ok());
         assert_eq!(
             parse(b"\nBASE=/caf\xe9\n"),
-            Err(NotUtf8 {
+            Err(BadValue {
                 line: 2,
-                var: Var::Base
+                var: Var::Base,
+                flaw: Flaw::NotUtf8
             })
         );
+    }
+
+    #[test]
+    fn nul_bytes_and_overlong_values_are_refused() {
+        assert!(parse(b"# a\0b\nFOO=\0\n").is_ok());
+        assert_eq!(
+            parse(b"BASE=.\nSTART=/a\0/svc.sh\n").map_err(|e| (e.line, e.var, e.flaw)),
+            Err((2, Var::Start, Flaw::Nul))
+        );
+        let long = format!("START={}\n", "x".repeat(VALUE_MAX + 1));
+        assert_eq!(
+            parse(long.as_bytes()).map_err(|e| e.flaw),
+            Err(Flaw::TooLong(VALUE_MAX + 1))
+        );
+        let fits = format!("START={}\n", "x".repeat(VALUE_MAX));
+        assert!(parse(fits.as_bytes()).is_ok());
     }
 }

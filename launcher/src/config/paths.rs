@@ -64,6 +64,49 @@ pub fn find_executable(word: &str, base: &Path, search_path: &OsStr) -> Result<P
         .ok_or_else(|| Fault::NotInPath(word.into()))
 }
 
+/// The mount of an existing path: its filesystem and, where the kernel
+/// says (statx STATX_MNT_ID, Linux 5.8), its mount id.
+fn mount_of(path: &Path) -> Result<(u64, Option<u64>), Fault> {
+    use std::os::unix::fs::MetadataExt;
+    let io = |source| Fault::Io {
+        path: path.into(),
+        source,
+    };
+    let dev = fs::metadata(path).map_err(io)?.dev();
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Fault::Nul)?;
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: statx writes at most one `struct statx` into `stx`, a valid
+    // buffer of that type; `c` is a NUL-terminated path alive for the call.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            0,
+            libc::STATX_MNT_ID,
+            stx.as_mut_ptr(),
+        )
+    };
+    // SAFETY: zero-initialised, and filled by statx when rc == 0.
+    let stx = unsafe { stx.assume_init() };
+    let mnt = (rc == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id);
+    Ok((dev, mnt))
+}
+
+/// WORK must be on UPPER's mount, as overlayfs requires ("workdir and
+/// upperdir must reside under the same mount").
+pub fn same_mount(work: &Path, upper: &Path) -> Result<(), Fault> {
+    let (wdev, wmnt) = mount_of(work)?;
+    let (udev, umnt) = mount_of(upper)?;
+    let mnt_differs = matches!((wmnt, umnt), (Some(w), Some(u)) if w != u);
+    if wdev != udev || mnt_differs {
+        return Err(Fault::WorkNotWithUpper {
+            work: work.into(),
+            upper: upper.into(),
+        });
+    }
+    Ok(())
+}
+
 /// The root mode from the canonical LIVE, UPPER and LOWER
 /// (compat "Root filesystem modes").
 pub fn select_mode(live: &Path, upper: &Path, lower: &Path) -> RootMode {

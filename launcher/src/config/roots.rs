@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::error::{ConfigError, Fault};
 use super::mountinfo::is_mount_point;
 use super::parse::Var;
-use super::paths::{absolute, canonical_dir, select_mode};
+use super::paths::{absolute, canonical_dir, same_mount, select_mode};
 use super::resolve::{Resolver, Value};
 use super::RootMode;
 
@@ -32,7 +32,7 @@ impl Resolver<'_> {
         self.roots_alone(Var::Lower, lower_value.origin, &lower)?;
         let mode = select_mode(&live, &upper, &lower);
         let work_value = work.clone();
-        let work = self.work(&work, base, mode)?;
+        let work = self.work(&work, base, mode, &upper)?;
         if mode == RootMode::Overlay {
             self.roots_alone(Var::Work, work_value.origin, &work)?;
         }
@@ -57,12 +57,22 @@ impl Resolver<'_> {
         Ok((value, path))
     }
 
-    /// WORK must be a directory in overlay mode; elsewhere it is unused and
+    /// WORK must be a directory on UPPER's mount in overlay mode; elsewhere it is unused and
     /// only made absolute (canonical when it exists).
-    fn work(&self, value: &Value, base: &Path, mode: RootMode) -> Result<PathBuf, ConfigError> {
+    fn work(
+        &self,
+        value: &Value,
+        base: &Path,
+        mode: RootMode,
+        upper: &Path,
+    ) -> Result<PathBuf, ConfigError> {
         let path = absolute(base, &value.text);
         if mode == RootMode::Overlay {
-            self.check(Var::Work, value, |_| canonical_dir(&path))
+            self.check(Var::Work, value, |_| {
+                let work = canonical_dir(&path)?;
+                same_mount(&work, upper)?;
+                Ok(work)
+            })
         } else {
             Ok(fs::canonicalize(&path).unwrap_or(path))
         }

@@ -25,6 +25,11 @@ const DEFAULT_STOP_TIMEOUT: &str = "10";
 /// The longest STOP_TIMEOUT accepted, in seconds.
 const MAX_STOP_TIMEOUT: u64 = 3600;
 
+/// The most bytes START's entries may take in the subinit's argument list
+/// (`--start ENTRY` each, with its pointer): half of the 128 KiB that
+/// exec(2) grants whatever the stack limit, the rest for the other arguments.
+pub const START_ARGS_MAX: usize = 64 * 1024;
+
 /// START: blank-separated entries; `none` is the empty list.
 pub fn parse_start(value: &str) -> Vec<String> {
     if value == "none" {
@@ -34,18 +39,55 @@ pub fn parse_start(value: &str) -> Vec<String> {
     }
 }
 
+/// START's entries, refused when exec(2) could not pass them on.
+pub fn check_start(value: &str) -> Result<Vec<String>, Fault> {
+    let start = parse_start(value);
+    let pointer = std::mem::size_of::<usize>();
+    let bytes: usize = start
+        .iter()
+        .map(|e| "--start".len() + e.len() + 2 + 2 * pointer)
+        .sum();
+    if bytes > START_ARGS_MAX {
+        return Err(Fault::StartTooLongForExec(bytes));
+    }
+    Ok(start)
+}
+
 /// RAM_SIZE: `none`, or a tmpfs size: digits with an optional k, m, g, t,
-/// p, e suffix (either case) or `%`.
-pub fn parse_ram_size(value: &str) -> Result<RamSize, Fault> {
+/// p, e suffix (either case) or `%`; not zero (tmpfs: no limit), at most
+/// `memory` bytes or 100%.
+pub fn parse_ram_size(value: &str, memory: u64) -> Result<RamSize, Fault> {
     if value == "none" {
         return Ok(RamSize::None);
     }
     let digits = value.trim_end_matches(|c: char| "kKmMgGtTpPeE%".contains(c));
-    let suffix_ok = value.len() - digits.len() <= 1;
-    if digits.is_empty() || !suffix_ok || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let suffix = &value[digits.len()..];
+    if digits.is_empty() || suffix.len() > 1 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Fault::BadRamSize(value.into()));
     }
-    Ok(RamSize::Size(value.into()))
+    let huge = || Fault::HugeRamSize {
+        size: value.into(),
+        memory,
+    };
+    let number: u64 = digits.parse().map_err(|_| huge())?;
+    if number == 0 {
+        return Err(Fault::ZeroRamSize(value.into()));
+    }
+    let shift = match suffix {
+        "%" if number > 100 => return Err(huge()),
+        "%" => return Ok(RamSize::Size(value.into())),
+        "" => 0,
+        s => 10 * (1 + "kmgtpe".find(s.to_ascii_lowercase().as_str()).unwrap_or(0)),
+    };
+    match number.checked_mul(1u64 << shift) {
+        Some(bytes) if bytes <= memory => Ok(RamSize::Size(value.into())),
+        _ => Err(huge()),
+    }
+}
+
+/// The host's memory in bytes (all of it, not what is free).
+fn host_memory() -> u64 {
+    nix::sys::sysinfo::sysinfo().map_or(u64::MAX, |info| info.ram_total())
 }
 
 /// SERVICES: `none`, or an absolute path inside the subhost.
@@ -81,9 +123,8 @@ impl Resolver<'_> {
     }
 
     pub fn start(&self, base: &Path) -> Result<Vec<String>, ConfigError> {
-        Ok(parse_start(
-            &self.or_default(Var::Start, base, DEFAULT_START)?.text,
-        ))
+        let value = self.or_default(Var::Start, base, DEFAULT_START)?;
+        self.check(Var::Start, &value, check_start)
     }
 
     /// PREMOUNT, POSTMOUNT or INIT: built in unless set; when set, its first
@@ -112,7 +153,7 @@ impl Resolver<'_> {
 
     pub fn ram_size(&self, base: &Path) -> Result<RamSize, ConfigError> {
         let value = self.or_default(Var::RamSize, base, DEFAULT_RAM_SIZE)?;
-        self.check(Var::RamSize, &value, parse_ram_size)
+        self.check(Var::RamSize, &value, |v| parse_ram_size(v, host_memory()))
     }
 
     pub fn services(&self, base: &Path) -> Result<Option<PathBuf>, ConfigError> {
@@ -140,22 +181,45 @@ mod tests {
         );
     }
 
+    const GIB: u64 = 1 << 30;
+
     #[test]
     fn ram_sizes() {
-        assert_eq!(parse_ram_size("none").ok(), Some(RamSize::None));
-        for good in ["50M", "1g", "4096", "10%"] {
+        assert_eq!(parse_ram_size("none", GIB).ok(), Some(RamSize::None));
+        for good in ["50M", "1g", "4096", "10%", "100%", "1048576k", "1073741824"] {
             assert_eq!(
-                parse_ram_size(good).ok(),
+                parse_ram_size(good, GIB).ok(),
                 Some(RamSize::Size(good.into())),
                 "{good}"
             );
         }
-        for bad in ["", "M", "50MB", "-1", "5 M", "1.5G"] {
+        for bad in ["", "M", "50MB", "-1", "5 M", "1.5G", "%"] {
             assert!(
-                matches!(parse_ram_size(bad), Err(Fault::BadRamSize(_))),
+                matches!(parse_ram_size(bad, GIB), Err(Fault::BadRamSize(_))),
                 "{bad}"
             );
         }
+        for zero in ["0", "0M", "00g", "0%"] {
+            assert!(
+                matches!(parse_ram_size(zero, GIB), Err(Fault::ZeroRamSize(_))),
+                "{zero}"
+            );
+        }
+        for huge in ["2g", "1025M", "1T", "101%", "16E", "99999999999999999999"] {
+            assert!(
+                matches!(parse_ram_size(huge, GIB), Err(Fault::HugeRamSize { .. })),
+                "{huge}"
+            );
+        }
+    }
+
+    #[test]
+    fn start_lists_too_long_for_exec() {
+        assert!(check_start(&"a ".repeat(1000)).is_ok());
+        assert!(matches!(
+            check_start(&"a ".repeat(5000)),
+            Err(Fault::StartTooLongForExec(_))
+        ));
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub enum Action {
     KillGroup(Pid),
     /// Every process but PID 1 (or, not PID 1, every descendant).
     SignalAll(Signal),
+    /// As `SignalAll`, sparing the pids of the omit list (Debian's
+    /// `/run/sendsigs.omit.d/*` and `/run/sendsigs.omit`): the sweep before
+    /// a `$network` entry stops.
+    Sweep(Signal),
     /// Write the ready report (and close the ready fd).
     ReportReady(ReadyReport),
     /// Close the ready fd without a report: a stop came first.
@@ -102,4 +106,7 @@ pub struct Facts {
     /// No process but PID 1 is left (asked for only while stopping, see
     /// `Machine::wants_census`).
     pub nothing_left: bool,
+    /// No process but PID 1 and the omitted ones is left (asked for as
+    /// `nothing_left`; zombies do not count).
+    pub no_strays: bool,
 }

@@ -12,10 +12,19 @@ use proto::Outcome;
 
 use super::plan::Step;
 
+/// What undoes a boot script at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopAction {
+    pub tag: String,
+    pub argv: Vec<OsString>,
+    /// Its entry provides `$network`: the stop sweeps before it runs.
+    pub network: bool,
+}
+
 pub struct Boot {
     queue: VecDeque<Step>,
     /// Stop actions of the scripts whose start was attempted, in start order.
-    stop_actions: Vec<(String, Vec<OsString>)>,
+    stop_actions: Vec<StopAction>,
     failures: Vec<Failure>,
     /// Each boot script and its state (starting, started, failed).
     scripts: Vec<(String, ServiceState)>,
@@ -56,10 +65,15 @@ impl Boot {
         if let Step::Script {
             tag,
             stop: Some(stop),
+            network,
             ..
         } = &step
         {
-            self.stop_actions.push((tag.clone(), stop.clone()));
+            self.stop_actions.push(StopAction {
+                tag: tag.clone(),
+                argv: stop.clone(),
+                network: *network,
+            });
         }
         Some(step)
     }
@@ -115,12 +129,13 @@ impl Boot {
     }
 
     /// The next stop action, last started first.
-    pub fn pop_stop_action(&mut self) -> Option<(String, Vec<OsString>)> {
+    pub fn pop_stop_action(&mut self) -> Option<StopAction> {
         self.stop_actions.pop()
     }
 
-    pub fn has_stop_actions(&self) -> bool {
-        !self.stop_actions.is_empty()
+    /// The stop action `pop_stop_action` would return.
+    pub fn next_stop_action(&self) -> Option<&StopAction> {
+        self.stop_actions.last()
     }
 
     /// Waits for supervised service `index` to report ready, until `until`.

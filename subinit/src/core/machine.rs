@@ -91,6 +91,12 @@ impl Machine {
         self.stop.as_ref().is_some_and(Stop::counts_processes)
     }
 
+    /// The stop's sweep wants to know whether any process is left but
+    /// PID 1 and the omitted ones (`Facts::no_strays`).
+    pub fn wants_stray_census(&self) -> bool {
+        self.stop.as_ref().is_some_and(Stop::sweeping)
+    }
+
     /// The exit status once the stop is done: the session's, or 0.
     pub fn exit_status(&self) -> Option<i32> {
         let done = self.stop.as_ref().is_some_and(Stop::finished);
@@ -141,7 +147,10 @@ impl Machine {
             Role::Run(i) => self.run_exited(i, outcome, now),
             Role::Finish(i) => self.services.finish_ended(i),
             Role::Session => {
-                if self.session.as_mut().is_some_and(|s| s.ended(outcome)) {
+                let ended = self.session.as_mut().is_some_and(|s| s.ended(outcome));
+                // During a stop (its sweep or final SIGTERM ended it) this
+                // is no second stop request.
+                if ended && self.stop.is_none() {
                     self.request_stop("session ended", now);
                 }
             }
@@ -264,10 +273,13 @@ impl Machine {
 
     fn advance_stop(&mut self, now: Instant) {
         loop {
+            let next_action = self.boot.next_stop_action();
             let view = View {
                 services_busy: self.services.busy(),
                 script_running: self.foreground.is_some(),
-                stop_actions_left: self.boot.has_stop_actions(),
+                stop_actions_left: next_action.is_some(),
+                network_next: next_action.is_some_and(|a| a.network),
+                no_strays: self.facts.no_strays,
                 nothing_left: self.facts.nothing_left,
             };
             let Some(stop) = self.stop.as_mut() else {
@@ -277,11 +289,17 @@ impl Machine {
                 Move::Wait | Move::Finished => return,
                 Move::Next => {}
                 Move::SignalAll(sig) => self.out.push(Action::SignalAll(sig)),
+                Move::Sweep(sig) => {
+                    let tag = self.boot.next_stop_action().map(|a| a.tag.as_str());
+                    let before = tag.unwrap_or_default();
+                    log::info!(target: SELF, "{sig} to every process left but the omitted, before `{before} stop` (sendsigs)");
+                    self.out.push(Action::Sweep(sig));
+                }
                 Move::RunStopAction => {
                     let left = stop.left(now);
-                    let launch = self.boot.pop_stop_action().and_then(|(tag, argv)| {
+                    let launch = self.boot.pop_stop_action().and_then(|a| {
                         let timeout = self.cfg.script_timeout.min(left);
-                        self.script(format!("{tag} stop"), argv, timeout, false)
+                        self.script(format!("{} stop", a.tag), a.argv, timeout, false)
                     });
                     self.spawn(launch);
                     return;

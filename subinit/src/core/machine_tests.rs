@@ -29,6 +29,8 @@ struct Harness {
     strangers: bool,
     /// Tags whose spawn fails (exit:127).
     missing: Vec<String>,
+    /// Tags of running processes whose pids are in the omit list.
+    omitted: Vec<String>,
     log: Vec<String>,
 }
 
@@ -53,7 +55,7 @@ impl Harness {
             script_timeout: SCRIPT_TIMEOUT,
             stop_timeout: STOP_TIMEOUT,
         };
-        let steps = plan(&start, None, entries, None);
+        let steps = plan(&start, None, entries, None, &|_| false);
         let services = Service::from_entries(entries, t0);
         Harness {
             m: Machine::new(cfg, steps, services, session, t0),
@@ -63,6 +65,7 @@ impl Harness {
             running: HashMap::new(),
             strangers: false,
             missing: Vec::new(),
+            omitted: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -80,9 +83,12 @@ impl Harness {
         loop {
             let no_children = self.running.is_empty();
             let had_census = self.m.wants_census();
+            let sweeping = self.m.wants_stray_census();
+            let strays = self.running.keys().any(|t| !self.omitted.contains(t));
             let facts = Facts {
                 no_children,
                 nothing_left: had_census && no_children && !self.strangers,
+                no_strays: sweeping && !strays && !self.strangers,
             };
             let actions = self.m.advance(self.now, facts);
             let mut again = !had_census && self.m.wants_census();
@@ -116,6 +122,7 @@ impl Harness {
             Action::Signal { pid, signal } => format!("signal {} {signal}", self.tag(pid)),
             Action::KillGroup(pid) => format!("killpg {}", self.tag(pid)),
             Action::SignalAll(sig) => format!("all {sig}"),
+            Action::Sweep(sig) => format!("sweep {sig}"),
             Action::ReportReady(r) => {
                 format!("report {}", r.encode().trim_end().replace('\n', " / "))
             }
@@ -421,4 +428,113 @@ fn processes_that_are_not_children_are_looked_for_every_sweep_interval() {
     h.strangers = false;
     assert_eq!(h.at(110), Vec::<String>::new());
     assert_eq!(h.m.exit_status(), Some(0));
+}
+
+// ------------------------------------------------ the sweep before $network
+
+/// A process no START entry or service owns (an ssh session, say).
+fn stray(h: &mut Harness, tag: &str) {
+    h.next_pid += 1;
+    let pid = Pid::from_raw(h.next_pid);
+    h.running.insert(tag.into(), (pid, Role::Run(99)));
+}
+
+/// Boots START /a networking /b and supervised s; stopped at 1000 ms.
+fn stopping_with_networking() -> Harness {
+    let entries = [supervised("s", Signal::SIGTERM, false, None)];
+    let mut h = Harness::new(&["/a", "networking", "/b"], &entries, false);
+    h.at(0);
+    h.exit("/a", OK, 1);
+    assert_eq!(h.exit("networking", OK, 2), ["spawn /b start"]);
+    h.exit("/b", OK, 3);
+    stray(&mut h, "sshd-session");
+    assert_eq!(h.stop(1000), ["signal s SIGTERM"]);
+    assert_eq!(h.exit("s", OK, 1010), ["spawn /b stop"]);
+    h
+}
+
+#[test]
+fn the_sweep_comes_before_networking_stops_and_once() {
+    let mut h = stopping_with_networking();
+    // The entries after networking in START have stopped: then every
+    // process left gets SIGTERM, and networking waits for them.
+    assert_eq!(h.exit("/b stop", OK, 1020), ["sweep SIGTERM"]);
+    assert_eq!(
+        h.ms(h.m.next_deadline(h.now)),
+        Some(1030),
+        "looks again soon"
+    );
+    assert_eq!(h.at(1030), Vec::<String>::new(), "the stray still runs");
+    assert_eq!(
+        h.exit("sshd-session", OK, 1040),
+        ["spawn /etc/init.d/networking stop"]
+    );
+    // The entries before it stop as before: no second sweep.
+    assert_eq!(h.exit("networking stop", OK, 1050), ["spawn /a stop"]);
+    assert_eq!(h.exit("/a stop", OK, 1060), ["all SIGTERM"]);
+    assert_eq!(h.m.exit_status(), Some(0));
+}
+
+#[test]
+fn the_sweep_waits_half_the_budget_left_then_kills_and_goes_on() {
+    let mut h = stopping_with_networking();
+    assert_eq!(h.exit("/b stop", OK, 2000), ["sweep SIGTERM"]);
+    // 9 s of the budget were left: the sweep waits 4.5 s at most.
+    assert_eq!(h.at(6499), Vec::<String>::new());
+    assert_eq!(
+        h.at(6500),
+        ["sweep SIGKILL", "spawn /etc/init.d/networking stop"]
+    );
+    // networking's stop gets the script timeout, within what is left.
+    h.exit("sshd-session", Outcome::Signal(9), 6501);
+    assert_eq!(h.ms(h.m.next_deadline(h.now)), Some(9500));
+    assert_eq!(h.exit("networking stop", OK, 6600), ["spawn /a stop"]);
+    // A second stop request during the sweep kills at once.
+    let mut h = stopping_with_networking();
+    h.exit("/b stop", OK, 2000);
+    assert_eq!(h.stop(2001), ["all SIGKILL"]);
+}
+
+#[test]
+fn omitted_processes_do_not_hold_the_sweep() {
+    let mut h = stopping_with_networking();
+    h.omitted.push("sshd-session".into());
+    assert_eq!(
+        h.exit("/b stop", OK, 1020),
+        ["sweep SIGTERM", "spawn /etc/init.d/networking stop"]
+    );
+}
+
+#[test]
+fn without_a_network_entry_the_order_is_unchanged() {
+    let mut h = Harness::new(&["/a", "/opt/networking.d", "ssh"], &[], false);
+    h.at(0);
+    h.exit("/a", OK, 1);
+    h.exit("/opt/networking.d", OK, 2);
+    h.exit("ssh", OK, 3);
+    stray(&mut h, "orphan");
+    assert_eq!(h.stop(100), ["spawn /etc/init.d/ssh stop"]);
+    assert_eq!(
+        h.exit("ssh stop", OK, 110),
+        ["spawn /opt/networking.d stop"]
+    );
+    assert_eq!(h.exit("/opt/networking.d stop", OK, 120), ["spawn /a stop"]);
+    assert_eq!(h.exit("/a stop", OK, 130), ["all SIGTERM"]);
+}
+
+#[test]
+fn a_session_ended_by_the_sweep_is_no_second_stop_request() {
+    let mut h = Harness::new(&["/etc/init.d/networking"], &[], true);
+    h.at(0);
+    assert_eq!(
+        h.exit("/etc/init.d/networking", OK, 1),
+        ["report ready 0", "session", "boot done"]
+    );
+    assert_eq!(h.stop(100), ["sweep SIGTERM"]);
+    assert_eq!(
+        h.exit("session", Outcome::Signal(15), 110),
+        ["spawn /etc/init.d/networking stop"]
+    );
+    h.exit("/etc/init.d/networking stop", OK, 120);
+    assert_eq!(h.m.exit_status(), Some(143));
 }

@@ -43,6 +43,9 @@ pub enum Step {
         tag: String,
         start: Vec<OsString>,
         stop: Option<Vec<OsString>>,
+        /// A START entry that provides `$network` (see [`provides_network`]):
+        /// the stop sends every remaining process SIGTERM before its `stop`.
+        network: bool,
     },
     /// Supervised service N (its index among the supervised entries).
     Supervise(usize),
@@ -50,12 +53,14 @@ pub enum Step {
 
 /// The boot steps: the INIT script if given, else the START entries; then
 /// the services directory's entries. `service` is sysvinit's wrapper, if
-/// the subhost has one.
+/// the subhost has one. `header` says whether a START entry's LSB header
+/// provides `$network` (read by the runtime).
 pub fn plan(
     start: &[OsString],
     init_script: Option<String>,
     services: &[Entry],
     service: Option<&Path>,
+    header: &dyn Fn(&OsStr) -> bool,
 ) -> Vec<Step> {
     let mut steps: Vec<Step> = match init_script {
         Some(script) => vec![Step::Script {
@@ -64,13 +69,17 @@ pub fn plan(
                 .map(OsString::from)
                 .to_vec(),
             stop: None,
+            network: false,
         }],
-        None => start.iter().map(|e| start_entry(e, service)).collect(),
+        None => start
+            .iter()
+            .map(|e| start_entry(e, service, provides_network(e) || header(e)))
+            .collect(),
     };
     let mut supervised = 0;
     for entry in services {
         match entry.kind {
-            Kind::Script => steps.push(script_step(&entry.name, &entry.path)),
+            Kind::Script => steps.push(script_step(&entry.name, &entry.path, false)),
             Kind::Supervised { .. } => {
                 steps.push(Step::Supervise(supervised));
                 supervised += 1;
@@ -80,20 +89,34 @@ pub fn plan(
     steps
 }
 
-fn script_step(tag: &str, path: &Path) -> Step {
+fn script_step(tag: &str, path: &Path, network: bool) -> Step {
     let with = |action: &str| vec![OsString::from(path), OsString::from(action)];
     Step::Script {
         tag: tag.to_owned(),
         start: with("start"),
         stop: Some(with("stop")),
+        network,
     }
 }
 
+/// The START entries that bring the network up, as insserv's `$network`
+/// facility (`/etc/insserv.conf`: `$network +networking +ifupdown`): the
+/// entry, or the file name of a `/path` entry, is `networking` or
+/// `ifupdown`, or its script's LSB header `Provides:` one of them or
+/// `$network` (`runtime::lsb`).
+pub const NETWORK_ENTRIES: [&str; 2] = ["networking", "ifupdown"];
+
+/// True when the START entry `entry` provides `$network` by its name.
+pub fn provides_network(entry: &OsStr) -> bool {
+    let name = Path::new(entry).file_name().unwrap_or(entry);
+    NETWORK_ENTRIES.iter().any(|n| name == *n)
+}
+
 /// `/path` runs as `/path start`; a name is a sysvinit service.
-fn start_entry(entry: &OsStr, service: Option<&Path>) -> Step {
+fn start_entry(entry: &OsStr, service: Option<&Path>, network: bool) -> Step {
     let tag = entry.to_string_lossy();
     if entry.as_bytes().starts_with(b"/") {
-        return script_step(&tag, Path::new(entry));
+        return script_step(&tag, Path::new(entry), network);
     }
     let with = |action: &str| match service {
         Some(service) => vec![service.into(), entry.into(), action.into()],
@@ -103,12 +126,17 @@ fn start_entry(entry: &OsStr, service: Option<&Path>) -> Step {
         tag: tag.into_owned(),
         start: with("start"),
         stop: Some(with("stop")),
+        network,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn no_header(_: &OsStr) -> bool {
+        false
+    }
 
     fn entry(name: &str, kind: Kind) -> Entry {
         Entry {
@@ -142,7 +170,7 @@ mod tests {
             entry("30-c", Kind::Script),
             entry("40-d", supervised),
         ];
-        let steps = plan(&["/opt/x".into()], None, &services, None);
+        let steps = plan(&["/opt/x".into()], None, &services, None, &no_header);
         assert_eq!(
             tags(&steps),
             ["/opt/x", "10-a", "supervise 0", "30-c", "supervise 1"]
@@ -160,7 +188,7 @@ mod tests {
     #[test]
     fn names_are_sysvinit_services() {
         let service = Path::new("/usr/sbin/service");
-        let steps = plan(&["ssh".into()], None, &[], Some(service));
+        let steps = plan(&["ssh".into()], None, &[], Some(service), &no_header);
         let Step::Script { start, .. } = &steps[0] else {
             panic!("script expected")
         };
@@ -168,7 +196,7 @@ mod tests {
             start,
             &["/usr/sbin/service", "ssh", "start"].map(OsString::from)
         );
-        let steps = plan(&["ssh".into()], None, &[], None);
+        let steps = plan(&["ssh".into()], None, &[], None, &no_header);
         let Step::Script { stop, .. } = &steps[0] else {
             panic!("script expected")
         };
@@ -179,10 +207,43 @@ mod tests {
     }
 
     #[test]
+    fn networking_entries_provide_network() {
+        let entries = [
+            "networking",
+            "/etc/init.d/ifupdown",
+            "/opt/networking",
+            "ssh",
+            "/etc/init.d/networking.old",
+        ];
+        let mut start: Vec<OsString> = entries.iter().map(OsString::from).collect();
+        let services = [entry("networking", Kind::Script)];
+        let header = |e: &OsStr| e == "/opt/net.sh";
+        start.push("/opt/net.sh".into());
+        let network: Vec<bool> = plan(&start, None, &services, None, &header)
+            .iter()
+            .map(|s| matches!(s, Step::Script { network: true, .. }))
+            .collect();
+        assert_eq!(
+            network,
+            [true, true, true, false, false, true, false],
+            "a services-directory script never is"
+        );
+    }
+
+    #[test]
     fn init_script_replaces_start_entries() {
-        let steps = plan(&["ssh".into()], Some("echo hi".into()), &[], None);
+        let steps = plan(
+            &["ssh".into()],
+            Some("echo hi".into()),
+            &[],
+            None,
+            &no_header,
+        );
         assert_eq!(steps.len(), 1);
-        let Step::Script { tag, start, stop } = &steps[0] else {
+        let Step::Script {
+            tag, start, stop, ..
+        } = &steps[0]
+        else {
             panic!("script expected")
         };
         assert_eq!(tag, "INIT");

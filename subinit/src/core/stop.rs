@@ -5,6 +5,13 @@
 //! from the request) runs out gets SIGKILL, sweep after sweep, until PID 1 is
 //! alone. A step ends as soon as its condition holds, never by sleeping out
 //! the budget. Pure: `now` and a view of the rest in, the next move out.
+//!
+//! Before the `stop` of a START entry that provides `$network` (Debian's
+//! rc0 runs `sendsigs` before `networking`), once per stop: the sweep.
+//! Every process but PID 1 and those in the omit list gets SIGTERM; the
+//! stop waits until none is left, at most half of what is left of the
+//! budget, then SIGKILLs the rest of them and runs that `stop`. So servers
+//! close their connections while the network still carries the FIN.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +27,8 @@ pub const KILL_SWEEP: Duration = Duration::from_millis(10);
 pub enum Step {
     Services,
     Scripts,
+    /// The sweep before a `$network` entry's stop action.
+    Sweep,
     Term,
     Kill,
 }
@@ -33,6 +42,10 @@ pub struct View {
     pub script_running: bool,
     /// A stop action is left to run.
     pub stop_actions_left: bool,
+    /// The next stop action is a `$network` START entry's.
+    pub network_next: bool,
+    /// A census found no process left but PID 1 and the omitted ones.
+    pub no_strays: bool,
     /// Every process but PID 1 is gone and reaped.
     pub nothing_left: bool,
 }
@@ -48,6 +61,8 @@ pub enum Move {
     RunStopAction,
     /// Send this signal to every remaining process.
     SignalAll(Signal),
+    /// Send this signal to every process but PID 1 and the omitted ones.
+    Sweep(Signal),
     /// Done: PID 1 may exit.
     Finished,
 }
@@ -58,6 +73,8 @@ pub struct Stop {
     step: Step,
     step_began: Instant,
     next_sweep: Option<Instant>,
+    /// When the sweep gives up waiting (set once the sweep has begun).
+    sweep_until: Option<Instant>,
     finished: bool,
 }
 
@@ -69,6 +86,7 @@ impl Stop {
             step: Step::Services,
             step_began: now,
             next_sweep: None,
+            sweep_until: None,
             finished: false,
         }
     }
@@ -89,19 +107,27 @@ impl Stop {
 
     /// The census of processes matters (Term and Kill end when none is left).
     pub fn counts_processes(&self) -> bool {
-        !self.finished && matches!(self.step, Step::Term | Step::Kill)
+        !self.finished && matches!(self.step, Step::Sweep | Step::Term | Step::Kill)
+    }
+
+    /// The sweep is under way: its census (processes left but the omitted)
+    /// matters.
+    pub fn sweeping(&self) -> bool {
+        !self.finished && self.step == Step::Sweep
     }
 
     /// When to look again without an event: at the budget's end, at the
     /// next kill sweep, or soon when only processes that are not PID 1's
     /// children (entered sessions) remain, since their exit sends PID 1 no
-    /// SIGCHLD.
+    /// SIGCHLD. The sweep looks every `KILL_SWEEP` until its end, for the
+    /// same reason (and PID 1's children it spares may keep running).
     pub fn wake_at(&self, now: Instant, no_children: bool) -> Option<Instant> {
         if self.finished {
             return None;
         }
         match self.step {
             Step::Kill => self.next_sweep,
+            Step::Sweep => self.sweep_until.map(|until| until.min(now + KILL_SWEEP)),
             Step::Term if no_children => Some(self.deadline.min(now + KILL_SWEEP)),
             _ => Some(self.deadline),
         }
@@ -118,9 +144,17 @@ impl Stop {
                 self.enter(Step::Scripts, now);
                 Move::Next
             }
+            Step::Scripts
+                if !v.script_running && !over && v.network_next && self.sweep_until.is_none() =>
+            {
+                self.sweep_until = Some(now + self.left(now) / 2);
+                self.enter(Step::Sweep, now);
+                Move::Sweep(Signal::SIGTERM)
+            }
             Step::Scripts if !v.script_running && !over && v.stop_actions_left => {
                 Move::RunStopAction
             }
+            Step::Sweep => self.sweep_step(now, v),
             Step::Scripts if !v.script_running => {
                 self.enter(Step::Term, now);
                 Move::SignalAll(Signal::SIGTERM)
@@ -132,6 +166,21 @@ impl Stop {
             Step::Term if over => self.kill(now),
             Step::Kill if self.next_sweep.is_some_and(|at| at <= now) => self.sweep(now),
             _ => Move::Wait,
+        }
+    }
+
+    /// The sweep ends when no stray is left, or at its time, with SIGKILL
+    /// to those left; then the stop actions go on.
+    fn sweep_step(&mut self, now: Instant, v: View) -> Move {
+        let until = self.sweep_until.unwrap_or(now);
+        if v.no_strays || now >= self.deadline {
+            self.enter(Step::Scripts, now);
+            Move::Next
+        } else if now >= until {
+            self.enter(Step::Scripts, now);
+            Move::Sweep(Signal::SIGKILL)
+        } else {
+            Move::Wait
         }
     }
 

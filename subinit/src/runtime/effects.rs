@@ -15,7 +15,7 @@ use proto::Outcome;
 use super::children::Children;
 use super::notify::ReadyPipes;
 use super::output::OutputPipes;
-use super::{memory, procs, spawn};
+use super::{memory, omit, procs, spawn};
 use crate::core::action::{Action, Launch, Role, Started};
 use crate::logging::SELF;
 
@@ -70,6 +70,7 @@ impl Effects {
                 }
             }
             Action::SignalAll(sig) => self.signal_all(sig),
+            Action::Sweep(sig) => self.sweep(sig),
             Action::ReportReady(report) => self.report_ready(&report),
             // Closing the fd without a report tells the launcher.
             Action::CancelReady => self.ready_fd = None,
@@ -150,6 +151,29 @@ impl Effects {
         // The launcher may be gone (a killed caller): the subhost runs on.
         if let Err(err) = fd.write_all(report.encode().as_bytes()) {
             log::warn!(target: SELF, "cannot report readiness: {err}");
+        }
+    }
+
+    /// `sig` to every process but PID 1 and the omitted ones: `kill(-1)`
+    /// when PID 1 spares nobody (atomic: a fork cannot slip past it), else
+    /// one by one.
+    fn sweep(&self, sig: Signal) {
+        let omitted = omit::omitted();
+        let strays = procs::strays(self.is_pid1, &omitted);
+        log::info!(
+            target: SELF,
+            "sweep: {sig} to {} process(es), {} pid(s) omitted",
+            strays.len(),
+            omitted.len()
+        );
+        if omitted.is_empty() {
+            return self.signal_all(sig);
+        }
+        for pid in strays {
+            match kill(pid, sig) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(err) => log::warn!(target: SELF, "sweep: {sig} to {pid}: {err}"),
+            }
         }
     }
 

@@ -12,9 +12,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
 use super::effects::Effects;
-use super::procs;
 use super::signals::{self, Meaning, Sender};
 use super::status_pipe::StatusPipe;
+use super::{omit, procs};
 use crate::core::action::{Facts, Role};
 use crate::core::machine::Machine;
 use crate::logging::SELF;
@@ -68,12 +68,15 @@ impl Runtime {
     fn facts(&self) -> Facts {
         let no_children = self.effects.children.none();
         // /proc is read only while the stop waits for the last processes.
-        let nothing_left = self.machine.wants_census()
-            && no_children
-            && (!self.is_pid1 || procs::alone_in_namespace());
+        let census = self.machine.wants_census();
+        let nothing_left = census && no_children && (!self.is_pid1 || procs::alone_in_namespace());
+        let no_strays = nothing_left
+            || (self.machine.wants_stray_census()
+                && procs::strays(self.is_pid1, &omit::omitted()).is_empty());
         Facts {
             no_children,
             nothing_left,
+            no_strays,
         }
     }
 
