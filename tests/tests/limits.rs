@@ -438,19 +438,21 @@ fn list_shows_a_sysv_service_s_liveness_from_its_status_action() {
     let mut sh = Subhost::busybox("lliv").line("START=lsvc\nSERVICES=none");
     sh.write_upper("etc/init.d/lsvc", LSVC, 0o755);
     sh.boot_ok();
-    let line = |sh: &Subhost| {
-        let out = sh.tool("overlay-boot", &["--list"], Duration::from_secs(20));
-        out.out
-            .lines()
-            .find(|l| l.starts_with("  lsvc "))
-            .unwrap_or_else(|| panic!("lsvc not listed: {out}"))
-            .to_string()
+    // The subinit's snapshot may lag the ready line, and a status action
+    // may be cut off on a loaded machine: wait for the listing to say it.
+    let shows = |sh: &Subhost, word: &str| {
+        let mut seen = String::new();
+        let ok = wait_until(Duration::from_secs(15), || {
+            let out = sh.tool("overlay-boot", &["--list"], Duration::from_secs(20));
+            seen = out.out;
+            seen.lines()
+                .any(|l| l.starts_with("  lsvc ") && l.ends_with(&format!(" {word}")))
+        });
+        assert!(ok, "lsvc never {word}:\n{seen}");
     };
-    let l = line(&sh);
-    assert!(l.ends_with(" running"), "{l}");
+    shows(&sh, "running");
     sh.sh("kill $(cat /run/lsvc.pid)");
-    let l = line(&sh);
-    assert!(l.ends_with(" not-running"), "{l}");
+    shows(&sh, "not-running");
     let json = sh
         .tool(
             "overlay-boot",
