@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use crate::cli::UsageError;
-use crate::config::ConfigError;
-use crate::netlink::NetlinkError;
+use crate::kernel::netlink::NetlinkError;
+use crate::model::config::ConfigError;
 
 #[derive(Debug)]
 pub enum Error {
@@ -79,7 +79,7 @@ pub enum Error {
     /// A disk image's partition table does not give the partition asked for.
     Image {
         path: PathBuf,
-        fault: crate::parttable::Fault,
+        fault: crate::model::parttable::Fault,
     },
     /// No filesystem of a known type on a disk image's loop device.
     NoFilesystem { path: PathBuf },

@@ -2,52 +2,13 @@
 //! One binary; argv[0] picks the tool: overlay-boot, overlay-stop,
 //! overlay-go, overlay-share, overlay-diskfile.
 
-mod attach;
-mod boot;
-mod cables;
-mod cgroup;
-mod cgroups;
 mod cli;
-mod config;
-mod contain;
-mod devfs;
-mod diskfile;
-mod diskmounts;
+mod cmd;
 mod error;
-mod go;
-mod hierarchy;
-mod hooks;
-mod ifupdown;
-mod inroot;
-mod legacy;
-mod limits;
-mod list;
-mod liveness;
+mod kernel;
 mod logging;
-mod logrotate;
-mod loopdev;
-mod monitor;
-mod mountinfo;
-mod netlink;
-mod netns;
-mod notify;
-mod oom;
-mod parttable;
-mod pty;
-mod relay;
-mod report;
-mod rootfs;
-mod session;
-mod setup;
-mod share;
-mod spawn;
-mod state;
-mod status;
-mod stop;
-mod subinit_path;
-mod sys;
-mod usage;
-mod watchdog;
+mod model;
+mod subhost;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -61,7 +22,7 @@ fn main() {
     // be held by the monitor for the subhost's life (it forks, it does not
     // exec, so close-on-exec would not do), nor reach the hooks, ifup or
     // the subhost: every fd of ours is opened after this.
-    if let Err(errno) = sys::close_range_from(3, 0) {
+    if let Err(errno) = kernel::sys::close_range_from(3, 0) {
         let _ = writeln!(std::io::stderr(), "close_range: {}", errno.desc());
     }
     logging::init();
@@ -82,18 +43,20 @@ fn main() {
 
 fn run(cmd: Command) -> error::Result<i32> {
     match cmd {
-        Command::Boot { conf, foreground } => boot::boot(&conf, foreground),
-        Command::Stop { conf } => stop::stop(&conf),
-        Command::List => go::list(),
-        Command::Session { conf, argv } => session::session(&conf, &argv),
-        Command::Status { json, watch } => list::list(json, watch),
-        Command::Go { name, argv } => go::go(&name, &argv),
+        Command::Boot { conf, foreground } => cmd::boot::boot(&conf, foreground),
+        Command::Stop { conf } => cmd::stop::stop(&conf),
+        Command::List => cmd::go::list(),
+        Command::Session { conf, argv } => cmd::session::session(&conf, &argv),
+        Command::Status { json, watch } => cmd::list::list(json, watch),
+        Command::Go { name, argv } => cmd::go::go(&name, &argv),
         Command::Share {
             path,
             name,
             subpath,
-        } => share::share(&path, &name, subpath.as_deref()),
-        Command::Diskfile { mnt, image, part } => diskfile::diskfile(&mnt, image.as_deref(), part),
+        } => cmd::share::share(&path, &name, subpath.as_deref()),
+        Command::Diskfile { mnt, image, part } => {
+            cmd::diskfile::diskfile(&mnt, image.as_deref(), part)
+        }
         Command::Help { tool } => {
             let _ = writeln!(std::io::stdout(), "{}", tool.usage());
             Ok(0)

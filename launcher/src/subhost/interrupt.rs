@@ -1,0 +1,117 @@
+//! Stop requests, passed as a value: SIGTERM, SIGINT and SIGHUP to the
+//! monitor (overlay-stop, a ^C in --foreground) write to a socket whose
+//! read end an `Interrupt` holds. Before PID 1 exists they abort the
+//! set-up: every step that can take long checks it (`check`) or waits for
+//! its command through it (`wait_child`); then the monitor's wait loop
+//! polls its fd and asks PID 1 to stop gracefully. No global: whoever may
+//! be interrupted is handed the `Interrupt`.
+
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, ExitStatus};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::error::{At, Error, Op, Result};
+use crate::kernel::pidfd;
+use crate::kernel::sys::pidfd_open;
+
+/// How long a set-up command may take to end after SIGTERM on a stop.
+const SETUP_GRACE: Duration = Duration::from_secs(5);
+
+/// The stop signals, as they arrive; `none()` never has one.
+pub struct Interrupt {
+    pipe: Option<UnixStream>,
+}
+
+impl Interrupt {
+    /// Catches SIGTERM, SIGINT and SIGHUP from now on.
+    pub fn catch() -> Result<Interrupt> {
+        let (r, w) = UnixStream::pair().at("socketpair", "signal pipe")?;
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            let w2 = w.try_clone().at("dup", "signal pipe")?;
+            signal_hook::low_level::pipe::register(sig, w2).at("register signal", "signal pipe")?;
+        }
+        r.set_nonblocking(true)
+            .at("set nonblocking", "signal pipe")?;
+        Ok(Interrupt { pipe: Some(r) })
+    }
+
+    /// Outside a monitor: nothing interrupts, commands are simply waited for.
+    pub fn none() -> Interrupt {
+        Interrupt { pipe: None }
+    }
+
+    /// The fd that reads readable once a stop signal has come, for a
+    /// caller's own poll.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.pipe.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Whether a stop signal has come (and not been drained).
+    pub fn requested(&self) -> bool {
+        let Some(fd) = self.fd() else {
+            return false;
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+    }
+
+    /// Err(Stopped) once a stop signal has come during the set-up.
+    pub fn check(&self) -> Result<()> {
+        if self.requested() {
+            return Err(Error::Stopped);
+        }
+        Ok(())
+    }
+
+    /// Forgets the signals read so far (the monitor has passed them on).
+    pub fn drain(&self) {
+        let Some(mut s) = self.pipe.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+    }
+
+    /// Waits for a command of the set-up (ifup, PREMOUNT, POSTMOUNT, INIT).
+    /// A stop signal meanwhile ends it (SIGTERM, SIGKILL after
+    /// SETUP_GRACE) and gives Err(Stopped).
+    pub fn wait_child(&self, child: &mut Child) -> Result<ExitStatus> {
+        let wait = |child: &mut Child| child.wait().at("wait", "set-up command");
+        let Some(sig) = self.fd() else {
+            return wait(child);
+        };
+        // The child is not reaped yet: its pid is still its own.
+        let fd = pidfd_open(Pid::from_raw(child.id() as i32)).op("pidfd_open set-up command")?;
+        let mut fds = [
+            PollFd::new(fd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sig, PollFlags::POLLIN),
+        ];
+        loop {
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(errno) => return Err(Error::Call { op: "poll", errno }),
+            }
+            let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            if hit(&fds[0]) {
+                return wait(child);
+            }
+            if hit(&fds[1]) {
+                break;
+            }
+        }
+        log::info!("stop signal during the set-up: ending pid {}", child.id());
+        let _ = pidfd::signal(fd.as_fd(), Signal::SIGTERM);
+        if !pidfd::wait_exit(&fd, SETUP_GRACE).unwrap_or(false) {
+            let _ = pidfd::signal(fd.as_fd(), Signal::SIGKILL);
+        }
+        let _ = child.wait();
+        Err(Error::Stopped)
+    }
+}

@@ -1,0 +1,194 @@
+//! The locks of a subhost: `/run/overlay-boot/NAME/lock`, flock'ed by
+//! the monitor while the subhost lives (a run directory whose lock nobody
+//! holds is stale: left by a launcher that died), and UPPER itself.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::{At, Error, Result};
+use crate::model::config::Guarded;
+use crate::subhost::state::{self, dir, State, RUN_DIR};
+
+pub type Lock = Flock<File>;
+
+/// What the run directory says about a subhost.
+pub enum Probe {
+    /// No run directory.
+    Absent,
+    /// The lock is held: the subhost is running (or booting).
+    Running,
+    /// Left behind; the returned lock is now ours.
+    Stale(Lock),
+}
+
+/// Takes the lock for a boot; `Ok((lock, stale))` where `stale` says state
+/// of an earlier, dead launcher is there to clean.
+pub fn acquire(name: &str) -> Result<(Lock, bool)> {
+    mkdir_root_only(Path::new(RUN_DIR))?;
+    let run = dir(name);
+    let existed = !mkdir_root_only(&run)?;
+    match probe(name)? {
+        Probe::Stale(lock) => Ok((lock, existed)),
+        Probe::Running => Err(Error::AlreadyRunning {
+            name: name.to_string(),
+        }),
+        // Removed under us by a monitor finishing its teardown: try again.
+        Probe::Absent => acquire(name),
+    }
+}
+
+/// Locks UPPER itself for the subhost's life, so that no second subhost,
+/// under another NAME, mounts the same upper (and work) directory at the
+/// same time: overlayfs calls that undefined behaviour, and in the bind and
+/// as-is modes two PID 1s would share one root (security check 22). The
+/// name lock cannot see it, and the LIVE mount lives only in the
+/// subhost's private mount namespace. Close-on-exec: the monitor alone
+/// holds it.
+pub fn lock_upper(upper: &Path) -> Result<Lock> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(upper)
+        .map_err(|source| Error::Io {
+            op: "open",
+            path: upper.to_path_buf(),
+            source,
+        })?;
+    match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((_, Errno::EWOULDBLOCK)) => Err(Error::InUse {
+            what: "UPPER",
+            path: upper.to_path_buf(),
+        }),
+        Err((_, errno)) => Err(Error::Sys {
+            op: "flock",
+            path: upper.to_path_buf(),
+            errno,
+        }),
+    }
+}
+
+/// Looks at the lock without waiting (creating the lock file if missing).
+pub fn probe(name: &str) -> Result<Probe> {
+    probe_lock(name, true)
+}
+
+/// As `probe`, but creates nothing: a run directory without a lock file is
+/// `Absent`. For looks that change nothing (`--list`).
+pub fn peek(name: &str) -> Result<Probe> {
+    probe_lock(name, false)
+}
+
+fn probe_lock(name: &str, create: bool) -> Result<Probe> {
+    let path = dir(name).join("lock");
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::Absent),
+        Err(e) => {
+            return Err(Error::Io {
+                op: "open",
+                path,
+                source: e,
+            })
+        }
+    };
+    let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, Errno::EWOULDBLOCK)) => return Ok(Probe::Running),
+        Err((_, errno)) => {
+            return Err(Error::Sys {
+                op: "flock",
+                path,
+                errno,
+            })
+        }
+    };
+    // The file we locked must still be the one at that path: a monitor
+    // unlinks it at the end of its teardown.
+    let same = match fs::symlink_metadata(&path) {
+        Ok(m) => lock
+            .metadata()
+            .map(|l| l.ino() == m.ino() && l.dev() == m.dev())
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    Ok(if same {
+        Probe::Stale(lock)
+    } else {
+        Probe::Absent
+    })
+}
+
+/// mkdir with mode 0755; false when it already existed. An existing entry
+/// must be a real directory owned by root.
+fn mkdir_root_only(path: &Path) -> Result<bool> {
+    match nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+        Ok(()) => return Ok(true),
+        Err(Errno::EEXIST) => {}
+        Err(errno) => {
+            return Err(Error::Sys {
+                op: "mkdir",
+                path: path.into(),
+                errno,
+            })
+        }
+    }
+    let meta = fs::symlink_metadata(path).at("stat", path)?;
+    if !meta.is_dir() || meta.uid() != 0 {
+        return Err(Error::Untrusted {
+            path: path.into(),
+            why: "not a directory owned by root",
+        });
+    }
+    Ok(false)
+}
+
+/// The state of a running subhost and a pidfd on its PID 1 (checked as
+/// `open_pid1` does), or `NotRunning`.
+pub fn running(name: &str) -> Result<(State, OwnedFd)> {
+    let not_running = || Error::NotRunning {
+        what: format!("subhost {name}"),
+    };
+    if !matches!(probe(name)?, Probe::Running) {
+        return Err(not_running());
+    }
+    let st = state::read(name).ok_or_else(not_running)?;
+    let pid1 = state::open_pid1(&st).ok_or_else(not_running)?;
+    Ok((st, pid1))
+}
+
+/// The trees of every running (or booting) subhost, as recorded.
+pub fn guarded() -> Vec<Guarded> {
+    let mut out = Vec::new();
+    for name in state::names() {
+        if !matches!(peek(&name), Ok(Probe::Running)) {
+            continue;
+        }
+        let Ok(bytes) = fs::read(dir(&name).join("roots")) else {
+            continue;
+        };
+        let paths = bytes.split(|b| *b == 0).filter(|p| !p.is_empty());
+        for (what, path) in ["UPPER", "WORK", "LIVE"].into_iter().zip(paths) {
+            let path = PathBuf::from(OsStr::from_bytes(path));
+            out.push(Guarded {
+                what: format!("{what} {} of running subhost {name}", path.display()),
+                path,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,27 @@
+//! A subhost's life: its run state, the set-up step by step, PID 1's
+//! spawn, the monitor that waits for it, and the one teardown. Built on
+//! the kernel primitives and the model; never imports a command.
+
+pub mod attach;
+pub mod cables;
+pub mod devfs;
+pub mod diskmounts;
+pub mod hooks;
+pub mod ifupdown;
+pub mod interrupt;
+pub mod legacy;
+pub mod lock;
+pub mod logrotate;
+pub mod monitor;
+pub mod oom;
+pub mod policy;
+pub mod reserve;
+pub mod rootfs;
+pub mod setup;
+pub mod spawn;
+pub mod state;
+pub mod status;
+pub mod subinit_path;
+pub mod teardown;
+pub mod tell;
+mod watch;

@@ -1,0 +1,227 @@
+//! The subhost's PID 1: cloned with its namespaces into its cgroup, it
+//! joins the netns, pivots into LIVE, mounts /proc and execs the subinit
+//! from an fd opened on the host (nothing is copied into the subhost).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, open, AtFlags, FcntlArg, FdFlag, OFlag, SealFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::{
+    chdir, dup2_stderr, dup2_stdin, dup2_stdout, execveat, fchdir, pipe2, pivot_root, Pid,
+};
+
+use proto::child::ChildReport;
+
+use crate::error::{At, Error, Op, Result};
+use crate::kernel::sys::{clone3, close_range_from, Cloned};
+
+/// Opens the subinit binary on the host, from the first path of
+/// `subinit_path::search_list` that exists.
+pub fn open_subinit() -> Result<OwnedFd> {
+    let tried = crate::subhost::subinit_path::search_list();
+    for p in &tried {
+        match open(p, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => {
+                log::debug!("subinit: {}", p.display());
+                return sealed_copy(fd, p);
+            }
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => {
+                return Err(Error::Sys {
+                    op: "open subinit",
+                    path: p.clone(),
+                    errno,
+                })
+            }
+        }
+    }
+    Err(Error::NoSubinit { tried })
+}
+
+/// MFD_EXEC (kernel ≥ 6.3), missing from libc 0.2.191: the memfd may be
+/// executed whatever vm.memfd_noexec says.
+const MFD_EXEC: libc::c_uint = 0x10;
+
+/// Copies the subinit into a sealed memfd. PID 1 then runs a file no path
+/// on the host names (/proc/1/exe and maps show `memfd:subinit`), which
+/// nobody can write through /proc/1/exe (CVE-2019-5736).
+fn sealed_copy(file: OwnedFd, path: &Path) -> Result<OwnedFd> {
+    let base = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+    let mfd = match memfd_create("subinit", base | MFdFlags::from_bits_retain(MFD_EXEC)) {
+        Err(Errno::EINVAL) => memfd_create("subinit", base),
+        made => made,
+    }
+    .op("memfd_create")?;
+    let mut copy = File::from(mfd);
+    std::io::copy(&mut File::from(file), &mut copy).at("copy", path)?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&copy, FcntlArg::F_ADD_SEALS(seals)).op("seal the subinit copy")?;
+    Ok(OwnedFd::from(copy))
+}
+
+/// Everything PID 1 needs, prepared before the clone so the child only
+/// makes system calls.
+pub struct Plan<'a> {
+    pub live: &'a Path,
+    pub netns: &'a OwnedFd,
+    pub cgroup: Option<&'a OwnedFd>,
+    pub subinit: &'a OwnedFd,
+    pub log: &'a OwnedFd,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    /// fds the subinit inherits (--ready-fd, --init-fd).
+    pub keep: Vec<RawFd>,
+}
+
+/// Clones PID 1 and returns its host pid and pidfd once it has exec'd the
+/// subinit; a failure before exec comes back as `Error::Child`.
+pub fn spawn(plan: &Plan) -> Result<(Pid, OwnedFd)> {
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
+    let flags = (libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWTIME
+        | libc::CLONE_NEWCGROUP
+        | libc::CLONE_PIDFD) as u64;
+    // Why: one call gives new namespaces, birth inside the cgroup (nothing
+    // of the subhost ever runs outside it; with CLONE_INTO_CGROUP the new
+    // cgroup namespace is rooted there) and a pidfd immune to pid reuse.
+    match clone3(flags, plan.cgroup.map(|fd| fd.as_fd())).op("clone3")? {
+        Cloned::Child => {
+            drop(err_r);
+            let (step, errno) = match child(plan) {
+                Ok(never) => match never {},
+                Err(failed) => failed,
+            };
+            let msg = ChildReport::encode(step, errno as i32);
+            let _ = nix::unistd::write(&err_w, msg.as_bytes());
+            // SAFETY: _exit in the child skips the parent's atexit handlers.
+            unsafe { libc::_exit(127) }
+        }
+        Cloned::Parent { pid, pidfd } => {
+            drop(err_w);
+            let mut report = String::new();
+            let _ = std::fs::File::from(err_r).read_to_string(&mut report);
+            let failed = match ChildReport::decode(&report) {
+                Ok(None) => return Ok((pid, pidfd)),
+                Ok(Some(r)) => (r.step, Errno::from_raw(r.errno)),
+                Err(e) => (format!("(unreadable report: {e})"), Errno::UnknownErrno),
+            };
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Err(Error::Child {
+                step: failed.0,
+                errno: failed.1,
+            })
+        }
+    }
+}
+
+/// The child's steps; returns only on failure (step, errno).
+fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static str, Errno)> {
+    // Why: a session of its own, so no terminal of the caller's is its
+    // controlling tty (no TIOCSTI into the host) and ^C does not reach it.
+    nix::unistd::setsid().map_err(|e| ("setsid", e))?;
+    // Why: PID 1 is never the OOM victim (MEMORY_MAX); the subinit puts its
+    // children back to 0. Host /proc still, before the pivot. Without
+    // CAP_SYS_RESOURCE (EACCES) it keeps its score: the monitor says so.
+    if let Ok(adj) = open(
+        "/proc/self/oom_score_adj",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        let _ = nix::unistd::write(&adj, b"-1000");
+    }
+    setns(plan.netns, CloneFlags::CLONE_NEWNET).map_err(|e| ("setns netns", e))?;
+    pivot(plan.live)?;
+    // Why here: /proc shows the pid namespace of the mounter: ours, as PID 1.
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
+        .map_err(|e| ("mount /proc", e))?;
+    stdio(plan.log)?;
+    // Blocked signals and ignored dispositions survive exec; start clean.
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(|e| ("sigprocmask", e))?;
+    // SAFETY: restoring the default disposition installs no handler.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(|e| ("signal", e))?;
+    // Why: no host fd may cross into the subhost (CVE-2024-21626); mark all
+    // close-on-exec, then let only the declared ones through.
+    close_range_from(3, libc::CLOSE_RANGE_CLOEXEC).map_err(|e| ("close_range", e))?;
+    for &fd in &plan.keep {
+        // SAFETY: fd is one of the plan's open descriptors, valid until exec.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        fcntl(bfd, FcntlArg::F_SETFD(FdFlag::empty())).map_err(|e| ("keep fd", e))?;
+    }
+    let empty = c"";
+    execveat(
+        plan.subinit,
+        empty,
+        &plan.argv,
+        &plan.env,
+        AtFlags::AT_EMPTY_PATH,
+    )
+    .map_err(|e| ("execveat subinit", e))
+}
+
+/// Warns when PID 1 (host pid `pid`) could not be kept from the OOM killer.
+pub fn check_oom_score(pid: Pid) {
+    let file = format!("/proc/{pid}/oom_score_adj");
+    match std::fs::read_to_string(&file).map(|t| t.trim().to_string()) {
+        Ok(v) if v == "-1000" => {}
+        Ok(v) => log::warn!(
+            "PID 1's oom_score_adj is {v}, not -1000 (no CAP_SYS_RESOURCE here): \
+             under MEMORY_MAX the OOM killer picks it only if it is the largest process"
+        ),
+        Err(e) => log::warn!("{file}: {e}"),
+    }
+}
+
+/// pivot_root(".", ".") in LIVE, then detach the old root so no path
+/// inside leads to the host's files (the nsenter -m escape).
+fn pivot(live: &Path) -> std::result::Result<(), (&'static str, Errno)> {
+    let dir = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let old = open("/", dir, Mode::empty()).map_err(|e| ("open /", e))?;
+    chdir(live).map_err(|e| ("chdir LIVE", e))?;
+    pivot_root(".", ".").map_err(|e| ("pivot_root", e))?;
+    // The old root is now stacked on "/"; step onto it to detach it.
+    fchdir(&old).map_err(|e| ("fchdir old root", e))?;
+    // Why rslave: the detach must not propagate to any peer.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| ("make old root rslave", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| ("detach old root", e))?;
+    drop(old);
+    chdir("/").map_err(|e| ("chdir /", e))
+}
+
+/// stdin from the subhost's /dev/null (or an empty pipe), stdout and
+/// stderr to LOG.
+fn stdio(log: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
+    match open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(null) => dup2_stdin(&null).map_err(|e| ("dup2 stdin", e))?,
+        Err(_) => {
+            let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ("pipe", e))?;
+            drop(w);
+            dup2_stdin(&r).map_err(|e| ("dup2 stdin", e))?;
+        }
+    }
+    dup2_stdout(log).map_err(|e| ("dup2 stdout", e))?;
+    dup2_stderr(log).map_err(|e| ("dup2 stderr", e))
+}

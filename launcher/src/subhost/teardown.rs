@@ -1,0 +1,165 @@
+//! The one teardown: what a subhost leaves on the host besides its mounts
+//! (which go with its mount namespaces), removed in one checklist by the
+//! monitor at its end, by overlay-stop after a monitor died, and by a boot
+//! that finds a dead launcher's state under its NAME. Every step accepts
+//! "already gone", so a teardown that was cut short can run again.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::error::{Error, Result};
+use crate::kernel::{cgroup, cgroups, netns, pidfd};
+use crate::subhost::{cables, diskmounts, policy, state};
+
+/// Grace added to STOP_TIMEOUT for the subinit's own stop sequence, and
+/// given to PID 1 after SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// What a monitor created on the host, so its teardown removes only that.
+#[derive(Default)]
+pub struct Made {
+    pub netns: bool,
+    /// The subhost's cgroups: cgroup2's and the v1 hierarchies'.
+    pub cgroups: cgroups::Made,
+    pub cables: cables::Made,
+}
+
+/// Who tears down: it decides what is known and what stays.
+pub enum Scope<'a> {
+    /// The monitor, at its end: it knows what it made (and the LOG its
+    /// ifdown writes to), and removes all of it whatever fails.
+    Monitor { made: &'a Made, log: &'a File },
+    /// A monitor died (overlay-stop, or a stop finishing a killed
+    /// monitor's work): everything under the NAME goes, the run directory
+    /// last. When processes survive, the record stays for the next try.
+    Reclaim,
+    /// A boot reclaiming its NAME: as `Reclaim`, but the run directory
+    /// (whose lock the new boot holds) and the disk images (which the new
+    /// boot's `!overlay-diskfile` reuses, unnoted, when still mounted) stay.
+    ReclaimForBoot,
+}
+
+/// The checklist. Must run in the host's mount namespace (the netns bind
+/// lives there). `kill_wait`: how long the cgroup may take to empty.
+pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
+    let monitor = match scope {
+        Scope::Monitor { made, log } => Some((*made, *log)),
+        Scope::Reclaim | Scope::ReclaimForBoot => None,
+    };
+    // 1. Every process of the subhost ends (cgroup.kill) and its cgroups
+    //    go, in every hierarchy: nothing may use what the next steps remove.
+    let ended = match monitor {
+        Some((made, _)) => ended_made(&made.cgroups, kill_wait),
+        None => cgroups::teardown(name, kill_wait),
+    };
+    if let Err(e) = &ended {
+        log::error!("cgroup: {e}");
+    }
+    // 2. The host ends of the cables ifup configured are deconfigured
+    //    (ifdown), while the netns, and so the pairs, still exist.
+    // 3. The netns file: deleting the netns takes the veth pairs with it.
+    match monitor {
+        Some((made, log)) if made.netns => {
+            cables::deconfigure(&made.cables, log);
+            netns::remove(name);
+        }
+        Some(_) => {}
+        None => netns::remove(name),
+    }
+    // 4. Host sides still there (a process outside held the netns).
+    if let Some((made, _)) = monitor {
+        cables::remove(&made.cables);
+    }
+    if ended.is_err() && monitor.is_none() {
+        // Something still runs: the notes below stay for the next cleanup.
+        return ended;
+    }
+    // 5. The disk images overlay-diskfile mounted for this boot (the run
+    //    directory lists them); their loop devices detach themselves.
+    if !matches!(scope, Scope::ReclaimForBoot) {
+        diskmounts::release_recorded(name);
+    }
+    // 6. A session's policy-rc.d in UPPER, even when its caller was killed.
+    policy::release_recorded(name);
+    // 7. The run directory, the lock file with it (while held).
+    if !matches!(scope, Scope::ReclaimForBoot) {
+        if let Err(e) = state::remove(name) {
+            log::error!("{e}");
+            if monitor.is_none() {
+                return Err(e);
+            }
+        }
+    }
+    log::info!("torn down");
+    Ok(())
+}
+
+/// The cgroups a monitor made: cgroup2's (cgroup.kill, wait, remove), then
+/// the v1 directories (empty by then where cgroup2 is mounted).
+fn ended_made(made: &cgroups::Made, kill_wait: Duration) -> Result<()> {
+    let v2 = match &made.v2 {
+        Some(dir) => cgroup::teardown(dir, kill_wait),
+        None => Ok(()),
+    };
+    v2.and(cgroups::remove_v1(&made.v1, kill_wait))
+}
+
+/// With the lock held, what a launcher that died left under `name`: its
+/// PID 1, if it still runs, is stopped as gracefully as with a monitor,
+/// then its objects are removed for the new boot.
+pub fn reclaim_for_boot(name: &str, kill_wait: Duration) -> Result<()> {
+    log::warn!("{name}: cleaning state left by a launcher that died");
+    stop_orphan(name)?;
+    teardown(name, &Scope::ReclaimForBoot, kill_wait)
+}
+
+/// The monitor died but PID 1 may live on: stop it as gracefully as with
+/// a monitor. True when it was running. The caller holds the lock.
+pub fn stop_orphan(name: &str) -> Result<bool> {
+    let Some(st) = state::read(name) else {
+        return Ok(false);
+    };
+    let Some(pid1) = state::open_pid1(&st) else {
+        return Ok(false);
+    };
+    log::warn!("{name}: PID 1 runs without its monitor; stopping it");
+    end_pid1(name, &pid1, Duration::from_secs(st.stop_timeout) + GRACE)?;
+    Ok(true)
+}
+
+/// SIGTERM, a grace period, then SIGKILL to everything in the subhost.
+pub fn end_pid1(name: &str, pid1: &OwnedFd, grace: Duration) -> Result<()> {
+    pidfd::signal(pid1.as_fd(), Signal::SIGTERM).map_err(|errno| Error::Call {
+        op: "pidfd_send_signal SIGTERM",
+        errno,
+    })?;
+    if wait_exit(pid1, grace)? {
+        return Ok(());
+    }
+    log::warn!("{name}: still running after {} s; killing", grace.as_secs());
+    match cgroup::path(name)? {
+        Some(dir) if dir.exists() => cgroup::kill(&dir)?,
+        _ => pidfd::signal(pid1.as_fd(), Signal::SIGKILL).map_err(|errno| Error::Call {
+            op: "pidfd_send_signal SIGKILL",
+            errno,
+        })?,
+    }
+    if wait_exit(pid1, GRACE)? {
+        Ok(())
+    } else {
+        Err(Error::Timeout {
+            what: "the subhost's PID 1 to end",
+        })
+    }
+}
+
+/// Waits until the process behind `pidfd` has ended; false at the deadline.
+pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
+    pidfd::wait_exit(pidfd, timeout).map_err(|errno| Error::Call {
+        op: "poll pidfd",
+        errno,
+    })
+}
