@@ -6,6 +6,7 @@ pub mod attach;
 pub mod cables;
 pub mod devfs;
 pub mod diskmounts;
+pub mod exeseal;
 pub mod hooks;
 pub mod ifupdown;
 pub mod interrupt;

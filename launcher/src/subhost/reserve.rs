@@ -17,7 +17,7 @@ use crate::kernel::privilege::require_root;
 use crate::kernel::{cgroups, netns};
 use crate::model::config::Config;
 use crate::subhost::lock::{self, Lock};
-use crate::subhost::{diskmounts, logrotate, spawn, state, teardown};
+use crate::subhost::{diskmounts, exeseal, logrotate, state, teardown};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -54,7 +54,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
         e
     };
     require_root().map_err(release)?;
-    let subinit = spawn::open_subinit().map_err(release)?;
+    let subinit = exeseal::open_subinit().map_err(release)?;
     let (lock, stale) = lock::acquire(&cfg.name).map_err(release)?;
     if stale {
         // Not `abandon` when this fails: the stale record is the only trace

@@ -155,6 +155,9 @@ fn start_pid1(
         env: subinit_env(),
         keep,
     };
+    // The hooks have run and PID 1 gets its netns as an fd: the netns
+    // files of the other subhosts need not be copied into its namespace.
+    netns::detach_dir();
     // Why: PID 1 is born in the v1 cgroups too (see cgroups::visit).
     let visit = cgroups::visit(&cgroups::layout()?, v1)?;
     let spawned = spawn::spawn(&plan);
