@@ -197,12 +197,10 @@ fn end_all(dir: &Path, deadline: Instant) -> Result<()> {
     }
 }
 
-/// Tears down every cgroup of subhost `name` (stale reclaim, stop): v2
-/// first (cgroup.kill), then v1.
-pub fn teardown(name: &str, timeout: Duration) -> Result<()> {
+/// Subhost `name`'s cgroup2 directory (if cgroup2 is mounted) and v1
+/// directories, made or not (stale reclaim, stop).
+pub fn dirs(name: &str) -> Result<(Option<PathBuf>, Vec<PathBuf>)> {
     let layout = layout()?;
-    if let Some(v2) = layout.v2.as_ref().map(|m| m.join(name)) {
-        cgroup::teardown(&v2, timeout)?;
-    }
-    remove_v1(&v1_dirs(&layout, name), timeout)
+    let v2 = layout.v2.as_ref().map(|m| m.join(name));
+    Ok((v2, v1_dirs(&layout, name)))
 }

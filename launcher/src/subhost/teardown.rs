@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -49,12 +50,13 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
         Scope::Monitor { made, log } => Some((*made, *log)),
         Scope::Reclaim | Scope::ReclaimForBoot => None,
     };
-    // 1. Every process of the subhost ends (cgroup.kill) and its cgroups
-    //    go, in every hierarchy: nothing may use what the next steps remove.
-    let ended = match monitor {
-        Some((made, _)) => ended_made(&made.cgroups, kill_wait),
-        None => cgroups::teardown(name, kill_wait),
+    // 1. Every process of the subhost ends (cgroup.kill) and its cgroup2
+    //    directory goes: nothing may use what the next steps remove.
+    let (v2, v1) = match monitor {
+        Some((made, _)) => (made.cgroups.v2.clone(), made.cgroups.v1.clone()),
+        None => cgroups::dirs(name)?,
     };
+    let ended = end_processes(v2.as_deref(), &v1, kill_wait);
     if let Err(e) = &ended {
         log::error!("cgroup: {e}");
     }
@@ -73,6 +75,15 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     if let Some((made, _)) = monitor {
         cables::remove(&made.cables);
     }
+    // 4b. The v1 directories, empty since step 1. Why after the netns:
+    //     their removal's kernel work (css offlining) would otherwise delay
+    //     the netns's own cleanup, and with it the veth pairs' end.
+    let ended = match (ended, v2.is_some()) {
+        (Ok(()), true) => {
+            cgroups::remove_v1(&v1, kill_wait).inspect_err(|e| log::error!("cgroup: {e}"))
+        }
+        (other, _) => other,
+    };
     if ended.is_err() && monitor.is_none() {
         // Something still runs: the notes below stay for the next cleanup.
         return ended;
@@ -97,14 +108,14 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     Ok(())
 }
 
-/// The cgroups a monitor made: cgroup2's (cgroup.kill, wait, remove), then
-/// the v1 directories (empty by then where cgroup2 is mounted).
-fn ended_made(made: &cgroups::Made, kill_wait: Duration) -> Result<()> {
-    let v2 = match &made.v2 {
+/// Ends every process of the subhost: through cgroup2 (cgroup.kill, wait,
+/// remove) where it is mounted, else through the v1 directories (SIGKILL
+/// to each, wait, remove).
+fn end_processes(v2: Option<&Path>, v1: &[PathBuf], kill_wait: Duration) -> Result<()> {
+    match v2 {
         Some(dir) => cgroup::teardown(dir, kill_wait),
-        None => Ok(()),
-    };
-    v2.and(cgroups::remove_v1(&made.v1, kill_wait))
+        None => cgroups::remove_v1(v1, kill_wait),
+    }
 }
 
 /// With the lock held, what a launcher that died left under `name`: its
