@@ -16,6 +16,7 @@ pub mod logrotate;
 pub mod monitor;
 pub mod oom;
 pub mod policy;
+pub mod rclayer;
 pub mod reserve;
 pub mod rootfs;
 pub mod setup;

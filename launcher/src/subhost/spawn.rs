@@ -35,6 +35,8 @@ pub struct Plan<'a> {
     pub env: Vec<CString>,
     /// fds the subinit inherits (--ready-fd, --init-fd).
     pub keep: Vec<RawFd>,
+    /// Capabilities PID 1 gives up for good before exec (see caps).
+    pub drop_caps: crate::model::caps::Caps,
 }
 
 /// Clones PID 1 and returns its host pid and pidfd once it has exec'd the
@@ -115,6 +117,8 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     // as the subinit keeps it); ignored dispositions survive exec: reset.
     // SAFETY: restoring the default disposition installs no handler.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(|e| ("signal", e))?;
+    // Why: what acts on the whole machine leaves the subhost for good.
+    crate::kernel::caps::drop(plan.drop_caps)?;
     // Why: no host fd may cross into the subhost (CVE-2024-21626); mark all
     // close-on-exec, then let only the declared ones through.
     close_range_from(3, libc::CLOSE_RANGE_CLOEXEC).map_err(|e| ("close_range", e))?;

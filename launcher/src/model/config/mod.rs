@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod cable;
+mod caps;
 mod command;
 mod error;
 mod limits;
@@ -117,6 +118,8 @@ pub struct Config {
     pub stop_timeout: Duration,
     /// MEMORY_MAX, CPU_MAX and the other resource limits.
     pub limits: Limits,
+    /// `KEEP_CAPS`: capabilities of `caps::MACHINE` the subhost keeps.
+    pub keep_caps: crate::model::caps::Caps,
 }
 
 impl Config {

@@ -30,10 +30,11 @@ pub enum Var {
     CpuWeight,
     PidsMax,
     IoWeight,
+    KeepCaps,
 }
 
 impl Var {
-    pub const ALL: [Var; 22] = [
+    pub const ALL: [Var; 23] = [
         Var::Name,
         Var::Log,
         Var::Base,
@@ -56,6 +57,7 @@ impl Var {
         Var::CpuWeight,
         Var::PidsMax,
         Var::IoWeight,
+        Var::KeepCaps,
     ];
 
     /// The name as written in the file.
@@ -83,6 +85,7 @@ impl Var {
             Var::CpuWeight => "CPU_WEIGHT",
             Var::PidsMax => "PIDS_MAX",
             Var::IoWeight => "IO_WEIGHT",
+            Var::KeepCaps => "KEEP_CAPS",
         }
     }
 }
