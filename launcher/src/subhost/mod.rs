@@ -14,6 +14,7 @@ pub mod legacy;
 pub mod lock;
 pub mod logrotate;
 pub mod monitor;
+pub mod oom;
 pub mod output;
 pub mod policy;
 pub mod rclayer;

@@ -14,7 +14,7 @@ use nix::sys::stat::Mode;
 
 use crate::error::{At, Error, Result};
 use crate::kernel::privilege::require_root;
-use crate::kernel::{cgroup, netns};
+use crate::kernel::{cgroups, netns};
 use crate::model::config::Config;
 use crate::subhost::lock::{self, Lock, UpperLock};
 use crate::subhost::{diskmounts, exeseal, logrotate, state, teardown};
@@ -100,7 +100,7 @@ pub fn prepare(cfg: &mut Config) -> Result<File> {
             path: ns,
         });
     }
-    if let Some(cg) = cgroup::path(&cfg.name)?.filter(|p| p.exists()) {
+    if let Some(cg) = cgroups::existing(&cfg.name)? {
         return Err(Error::InTheWay {
             what: "cgroup",
             path: cg,

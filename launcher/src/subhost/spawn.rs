@@ -98,6 +98,16 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     // Why: a session of its own, so no terminal of the caller's is its
     // controlling tty (no TIOCSTI into the host) and ^C does not reach it.
     nix::unistd::setsid().map_err(|e| ("setsid", e))?;
+    // Why: PID 1 is never the OOM victim (MEMORY_MAX); the subinit puts its
+    // children back to 0. Host /proc still, before the pivot. Without
+    // CAP_SYS_RESOURCE (EACCES) it keeps its score: the monitor says so.
+    if let Ok(adj) = open(
+        "/proc/self/oom_score_adj",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        let _ = nix::unistd::write(&adj, b"-1000");
+    }
     setns(plan.netns, CloneFlags::CLONE_NEWNET).map_err(|e| ("setns netns", e))?;
     pivot(plan.live)?;
     // Why here: /proc shows the pid namespace of the mounter: ours, as PID 1.
@@ -128,6 +138,19 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
         AtFlags::AT_EMPTY_PATH,
     )
     .map_err(|e| ("execveat subinit", e))
+}
+
+/// Warns when PID 1 (host pid `pid`) could not be kept from the OOM killer.
+pub fn check_oom_score(pid: Pid) {
+    let file = format!("/proc/{pid}/oom_score_adj");
+    match std::fs::read_to_string(&file).map(|t| t.trim().to_string()) {
+        Ok(v) if v == "-1000" => {}
+        Ok(v) => log::warn!(
+            "PID 1's oom_score_adj is {v}, not -1000 (no CAP_SYS_RESOURCE here): \
+             under MEMORY_MAX the OOM killer picks it only if it is the largest process"
+        ),
+        Err(e) => log::warn!("{file}: {e}"),
+    }
 }
 
 /// Blocks every signal but the fault signals (as the subinit does) and

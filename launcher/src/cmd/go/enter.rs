@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, AtFlags, FcntlArg, FdFlag};
@@ -21,14 +21,15 @@ use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::Root;
 use crate::kernel::pty::{self, SlaveSetup};
 use crate::kernel::sys::close_range_from;
-use crate::kernel::{caps, cgroup};
+use crate::kernel::{caps, cgroup, cgroups};
 
 /// What the entering child needs, prepared before the fork.
 pub(super) struct Entering<'a> {
     pub(super) pid1: &'a OwnedFd,
     /// The subinit, opened on the host as PID 1's is (`exeseal`).
     pub(super) subinit: OwnedFd,
-    pub(super) cg: Option<&'a Path>,
+    /// The subhost's cgroup in every hierarchy (cgroup2, v1).
+    pub(super) cg: &'a [PathBuf],
     pub(super) setup: SlaveSetup,
     pub(super) null: OwnedFd,
 }
@@ -93,13 +94,19 @@ impl Entering<'_> {
 }
 
 /// Joins the subhost's cgroup and, with one setns, its namespaces.
-fn join(pid1: &OwnedFd, cg: Option<&Path>) -> Result<()> {
+fn join(pid1: &OwnedFd, cg: &[PathBuf]) -> Result<()> {
     // Why: the caller's terminal's ^C reaches the launcher only, which
     // passes it on once (see relay).
     setpgid(Pid::from_raw(0), Pid::from_raw(0)).op("setpgid")?;
-    if let Some(dir) = cg {
-        // Why first: the cgroup path is a host path, gone after setns.
-        cgroup::join(dir, std::process::id() as i32)?;
+    // Why first: the cgroup paths are host paths, gone after setns; every
+    // hierarchy the subhost uses (cgroup2 and v1). v1 directories by this
+    // (single-threaded) child's own thread, which avoids the kernel's
+    // global lock (see kernel::cgroups).
+    for dir in cg.iter().filter(|d| d.exists()) {
+        match dir.join("tasks").exists() {
+            true => cgroups::join_thread(dir)?,
+            false => cgroup::join(dir, std::process::id() as i32)?,
+        }
     }
     // Why: PID 1 could ptrace a dumpable joiner and steal its host fds
     // (CVE-2016-9962); exec makes the command dumpable again.

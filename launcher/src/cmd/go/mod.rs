@@ -23,7 +23,7 @@ use crate::kernel::privilege::require_root;
 use crate::kernel::pty;
 use crate::kernel::sys::pidfd_open;
 use crate::kernel::term::Caller;
-use crate::kernel::{cgroup, pidfd};
+use crate::kernel::{cgroups, pidfd};
 use crate::model::caps::Caps;
 use crate::model::exit::shell_code;
 use crate::subhost::attach::login_shell_argv;
@@ -66,7 +66,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let use_pty = caller.is_terminal()
         || isatty(std::io::stdout().as_fd()).unwrap_or(false)
         || isatty(std::io::stderr().as_fd()).unwrap_or(false);
-    let cg = cgroup::path(name)?;
+    let cg = cgroups::all(name)?;
     let null = nix::fcntl::open(
         "/dev/null",
         OFlag::O_RDWR | OFlag::O_CLOEXEC,
@@ -86,7 +86,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let entering = Entering {
         pid1: &pidfd,
         subinit,
-        cg: cg.as_deref(),
+        cg: &cg,
         setup: caller.slave_setup(),
         null,
     };

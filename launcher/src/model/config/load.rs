@@ -70,6 +70,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let stop_timeout = r.stop_timeout(&base)?;
     let keep_caps = r.keep_caps(&base)?;
     let shares = r.shares(&base, &roots.lower)?;
+    let limits = r.limits(&base)?;
 
     Ok(Config {
         path,
@@ -91,6 +92,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         shares,
         services,
         stop_timeout,
+        limits,
         keep_caps,
     })
 }

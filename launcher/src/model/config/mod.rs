@@ -13,6 +13,7 @@ mod cable;
 mod caps;
 mod command;
 mod error;
+mod limits;
 mod load;
 #[cfg(test)]
 mod load_tests;
@@ -30,6 +31,7 @@ mod trust_tests;
 mod values;
 
 pub use error::ConfigError;
+pub use limits::Limits;
 pub use resolve::HostEnv;
 pub use trust::{reachable_by_users, Guarded};
 
@@ -118,6 +120,8 @@ pub struct Config {
     pub services: Option<PathBuf>,
     /// `STOP_TIMEOUT` in seconds (default 10).
     pub stop_timeout: Duration,
+    /// MEMORY_MAX, CPU_MAX and the other resource limits.
+    pub limits: Limits,
     /// `KEEP_CAPS`: capabilities of `caps::MACHINE` the subhost keeps.
     pub keep_caps: crate::model::caps::Caps,
 }
