@@ -47,7 +47,7 @@ fn run(cmd: Command) -> error::Result<i32> {
         Command::Stop { conf } => cmd::stop::stop(&conf),
         Command::List => cmd::go::list(),
         Command::Session { conf, argv } => cmd::session::session(&conf, &argv),
-        Command::Status { json } => cmd::list::list(json),
+        Command::Status { json, watch } => cmd::list::list(json, watch),
         Command::Go { name, argv } => cmd::go::go(&name, &argv),
         Command::Share {
             path,

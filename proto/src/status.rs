@@ -3,12 +3,13 @@
 //!
 //! ```text
 //! state booting|ready|stopping
-//! service NAME KIND STATE [COUNT]
+//! service NAME KIND STATE [COUNT] [pid=PID]
 //! end
 //! ```
 //!
 //! NAME is escaped (see `escape_name`); COUNT, the restarts so far, follows
-//! only `restarting` and `failing`.
+//! only `restarting` and `failing`; `pid=PID` (the pid inside the subhost)
+//! follows a supervised service whose `run` is running.
 
 use std::fmt::Write as _;
 
@@ -79,6 +80,8 @@ pub struct Service {
     /// Restarts so far; written only for `restarting` and `failing`, read
     /// as 0 when absent.
     pub restarts: u64,
+    /// A supervised service's running `run`, as a pid inside the subhost.
+    pub pid: Option<u32>,
 }
 
 /// A whole snapshot.
@@ -101,6 +104,9 @@ impl Snapshot {
             );
             if s.state.counts_restarts() {
                 let _ = write!(text, " {}", s.restarts);
+            }
+            if let Some(pid) = s.pid {
+                let _ = write!(text, " pid={pid}");
             }
             text.push('\n');
         }
@@ -142,18 +148,20 @@ fn service(line: &str, rest: &str) -> Result<Service, DecodeError> {
     let name = unescape_name(next("name")?);
     let kind = Kind::parse("kind", next("kind")?)?;
     let state = ServiceState::parse("service state", next("state")?)?;
-    let restarts = match words.next() {
-        Some(n) => number("restart count", n)?,
-        None => 0,
-    };
-    if let Some(extra) = words.next() {
-        return Err(DecodeError::UnknownLine(format!("{line} ({extra:?})")));
+    let (mut restarts, mut pid) = (0, None);
+    for (i, word) in words.enumerate() {
+        match word.strip_prefix("pid=") {
+            Some(p) if pid.is_none() => pid = Some(number::<u32>("pid", p)?),
+            None if i == 0 => restarts = number("restart count", word)?,
+            _ => return Err(DecodeError::UnknownLine(format!("{line} ({word:?})"))),
+        }
     }
     Ok(Service {
         name,
         kind,
         state,
         restarts,
+        pid,
     })
 }
 
@@ -193,12 +201,14 @@ mod tests {
                     kind: Kind::Script,
                     state: ServiceState::Started,
                     restarts: 0,
+                    pid: None,
                 },
                 Service {
                     name: "web ui".into(),
                     kind: Kind::Supervised,
                     state: ServiceState::Restarting,
                     restarts: 3,
+                    pid: None,
                 },
             ],
         }
@@ -216,6 +226,24 @@ mod tests {
             services: vec![],
         };
         assert_eq!(Snapshot::decode(&bare.encode()), Ok(bare));
+    }
+
+    #[test]
+    fn supervised_pid_round_trip() {
+        let text = "state ready\nservice web supervised running pid=42\nend\n";
+        let snap = Snapshot::decode(text).expect("decodes");
+        assert_eq!(snap.services[0].pid, Some(42));
+        assert_eq!(snap.encode(), text);
+        let text = "state ready\nservice web supervised failing 2 pid=7\nend\n";
+        let snap = Snapshot::decode(text).expect("decodes");
+        assert_eq!(
+            (snap.services[0].restarts, snap.services[0].pid),
+            (2, Some(7))
+        );
+        assert!(
+            Snapshot::decode("state ready\nservice w supervised running pid=1 pid=2\n").is_err()
+        );
+        assert!(Snapshot::decode("state ready\nservice w supervised running pid=x\n").is_err());
     }
 
     #[test]

@@ -33,6 +33,11 @@ const EXIT_USAGE: i32 = 2;
 const MAX_INIT_SCRIPT: u64 = 128 * 1024 - 1;
 
 fn main() {
+    // overlay-go's exec helper (runtime::exec_helper), not PID 1.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == "--exec") {
+        std::process::exit(runtime::exec_helper::run(args.collect()));
+    }
     std::process::exit(run());
 }
 

@@ -78,6 +78,7 @@ usage: subinit [--name NAME] [--start ENTRY]... [--init-fd FD]
                [--services DIR|none] [--stop-timeout SECS]
                [--script-timeout SECS] [--ready-fd FD] [--status-fd FD]
                [--session-fd FD [--session-term TERM] -- CMD [ARG]...]
+       subinit --exec [--tty-fd FD] [--search] -- CMD [ARG]...
        subinit --help | --version
 PID 1 of an overlay-boot subhost; see subinit(8).";
 

@@ -122,6 +122,21 @@ pub fn cgroup2_root() -> Option<PathBuf> {
     })
 }
 
+/// The cgroup v1 hierarchies' mount points (hybrid or v1 hosts).
+pub fn cgroup1_roots() -> Vec<PathBuf> {
+    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split(' ').next() != Some("cgroup") {
+                return None;
+            }
+            Some(PathBuf::from(unescape(left.split(' ').nth(4)?)))
+        })
+        .collect()
+}
+
 /// A mountinfo path with its octal escapes (`\040` for a blank) decoded.
 pub fn unescape(field: &str) -> String {
     let mut out = String::new();
@@ -504,6 +519,14 @@ impl Subhost {
         cgroup2_root().map(|root| root.join(&self.name))
     }
 
+    /// The subhost's cgroup directories in the v1 hierarchies (made or not).
+    pub fn cgroups_v1(&self) -> Vec<PathBuf> {
+        cgroup1_roots()
+            .into_iter()
+            .map(|r| r.join(&self.name))
+            .collect()
+    }
+
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -547,7 +570,7 @@ impl Subhost {
                 left.push(format!("{} exists", path.display()));
             }
         }
-        if let Some(cg) = self.cgroup() {
+        for cg in self.cgroup().into_iter().chain(self.cgroups_v1()) {
             if cg.exists() {
                 left.push(format!("cgroup {} exists", cg.display()));
             }
@@ -643,6 +666,15 @@ impl Subhost {
                     .map(Pid::from_raw),
             );
         }
+        for cg in self.cgroups_v1() {
+            procs.extend(
+                fs::read_to_string(cg.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .map(Pid::from_raw),
+            );
+        }
         for pid in &procs {
             let _ = kill(*pid, Signal::SIGKILL);
         }
@@ -651,7 +683,7 @@ impl Subhost {
                 .iter()
                 .all(|p| kill(*p, None).is_err() || stat_field(*p, 3).as_deref() == Some("Z"))
         });
-        if let Some(cg) = self.cgroup() {
+        for cg in self.cgroup().into_iter().chain(self.cgroups_v1()) {
             if cg.exists() {
                 wait_for(Duration::from_secs(10), || {
                     fs::remove_dir(&cg).is_ok() || !cg.exists()

@@ -52,6 +52,21 @@ impl User {
         )
     }
 
+    /// Starts `script` as this user in the background, stdout piped; the
+    /// guard kills and reaps it (drop it before the user).
+    pub fn spawn(&self, script: &str) -> crate::ChildGuard {
+        crate::ChildGuard::spawn(
+            Command::new("setpriv")
+                .arg(format!("--reuid={}", self.uid))
+                .arg(format!("--regid={}", self.gid))
+                .args(["--clear-groups", "--", "/bin/sh", "-c", script])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .current_dir("/")
+                .stdout(std::process::Stdio::piped()),
+        )
+    }
+
     /// As [`User::sh`], and asserts that it succeeded.
     pub fn sh_ok(&self, script: &str) -> String {
         let (code, out, err) = self.sh(script);

@@ -625,8 +625,14 @@ fn status_snapshots_follow_the_boot_and_the_stop() {
     let text = read_until(&read, |t| t.contains("30-daemon supervised running"));
     assert!(text.starts_with("state booting\n"), "{text}");
     let last_ready = text.rsplit("state ").next().expect("snapshot");
+    // A running supervised service carries its run's pid inside (issue 12).
+    let (before, pid) = last_ready
+        .split_once(" pid=")
+        .expect("the running service's pid");
+    let (pid, after) = pid.split_once('\n').expect("end of the pid line");
+    assert!(pid.parse::<u32>().is_ok_and(|p| p > 1), "pid {pid:?}");
     assert_eq!(
-        last_ready,
+        format!("{before}\n{after}"),
         "ready\nservice 10-script script started\nservice 20-bad script failed\n\
          service 30-daemon supervised running\nservice 40-off supervised down\nend\n"
     );

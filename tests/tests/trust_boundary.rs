@@ -612,3 +612,331 @@ fn mountinfo_inside_names_no_host_layer_path() {
     }
     sh.stop_ok();
 }
+
+// ------------------------------------------------------------- hole 5: PID 1's output
+
+/// PID 1's fds 0–2 are pipes or the null device, never a host file (seen
+/// from inside with readlink, and from the host as no regular file), and
+/// LOG still gets the subinit's and a service's lines with their
+/// timestamps and tags: the monitor copies them, and drains the pipe to
+/// its end at stop, so the service's last words (written on SIGTERM) are
+/// in LOG once overlay-stop returns.
+#[test]
+fn pid1_output_is_a_pipe_and_log_keeps_every_line() {
+    require_root!();
+    let mut sh = Subhost::busybox("hout").line("START=none");
+    sh.write_upper(
+        "etc/overlay-boot/services.d/talk/run",
+        "#!/bin/sh\ntrap 'echo talk-bye-marker; exit 0' TERM\necho talk-hello-marker\n\
+         while :; do sleep 1 & wait $!; done\n",
+        0o755,
+    );
+    let pid = sh.boot_ok();
+    let seen = sh.go_ok(&[
+        "sh",
+        "-c",
+        "for f in 0 1 2; do readlink /proc/1/fd/$f; done",
+    ]);
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), 3, "readlink: {seen}");
+    for l in &lines {
+        assert!(
+            l.starts_with("pipe:[") || *l == "/dev/null",
+            "PID 1's fd is {l:?}, not a pipe or /dev/null: {seen}"
+        );
+    }
+    assert!(lines[1].starts_with("pipe:["), "stdout: {seen}");
+    for fd in 0..3 {
+        let m = fs::metadata(format!("/proc/{pid}/fd/{fd}")).expect("PID 1's fd");
+        assert!(
+            !m.is_file(),
+            "PID 1's fd {fd} is a regular file on the host"
+        );
+    }
+    let tagged = |text: &str, marker: &str| {
+        text.lines()
+            .any(|l| l.contains(marker) && l.contains("talk") && l.contains(':'))
+    };
+    assert!(
+        e2e::wait_for(STEP, || tagged(&sh.log_text(), "talk-hello-marker")),
+        "no tagged talk line in LOG:\n{}",
+        sh.log_text()
+    );
+    sh.stop_ok();
+    let log = sh.log_text();
+    assert!(
+        tagged(&log, "talk-bye-marker"),
+        "the last words are lost:\n{log}"
+    );
+    let bye = log.find("talk-bye-marker").expect("bye");
+    let ended = log.find("PID 1 ended").expect("the monitor's end line");
+    assert!(
+        bye < ended,
+        "PID 1's output after the monitor's end line:\n{log}"
+    );
+    // The subinit's own lines keep their timestamp (as before: a digit first).
+    let subinit = log
+        .lines()
+        .find(|l| l.contains("subinit"))
+        .expect("a subinit line");
+    assert!(
+        subinit.starts_with(|c: char| c.is_ascii_digit()),
+        "subinit line without its timestamp: {subinit}\n{log}"
+    );
+}
+
+// ------------------------------------------------------------- hole 3: a user blocks boots
+
+/// The first line a user's background command prints (it says its lock is
+/// held): the real event, read from its stdout.
+fn first_line(holder: &mut e2e::ChildGuard) -> String {
+    use std::io::BufRead;
+    let out = holder.child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(out)
+        .read_line(&mut line)
+        .expect("read");
+    line
+}
+
+/// Mode bits of `path` (not followed).
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path).expect("stat").mode() & 0o7777
+}
+
+/// A user holding `flock -x` on UPPER (reachable: BASE 0755) no longer
+/// blocks the boot: the UPPER lock is a file in a root-only run directory,
+/// keyed by UPPER's device and inode. Every run directory is 0700 and its
+/// lock 0600, so the user cannot open them; a second subhost on the same
+/// UPPER is still refused; the UPPER lock goes at stop.
+#[test]
+fn a_user_flock_on_upper_does_not_block_the_boot() {
+    require_root!();
+    let user = User::new("fu");
+    let mut sh = Subhost::busybox("hfu").line("START=none");
+    for dir in [&sh.scratch.path, &sh.base, &sh.upper] {
+        set_mode(dir, 0o755);
+    }
+    let mut holder = user.spawn(&format!(
+        "exec flock -x {} sh -c 'echo held; exec sleep 60'",
+        sh.upper.display()
+    ));
+    assert_eq!(first_line(&mut holder).trim(), "held", "the user's flock");
+    sh.boot_ok();
+    let run = Path::new("/run/overlay-boot");
+    let upper_locks = run.join(".upper-locks.d");
+    assert_eq!(mode_of(run), 0o700);
+    assert_eq!(mode_of(&sh.run_dir()), 0o700);
+    assert_eq!(mode_of(&upper_locks), 0o700);
+    assert_eq!(mode_of(&sh.run_dir().join("lock")), 0o600);
+    let meta = fs::metadata(&sh.upper).expect("UPPER");
+    let upper_lock = upper_locks.join(format!("{}:{}", meta.dev(), meta.ino()));
+    assert_eq!(mode_of(&upper_lock), 0o600);
+    let lock = sh.run_dir().join("lock");
+    let (code, _, err) = user.sh(&format!("flock -n {} true", lock.display()));
+    assert_ne!(code, 0, "the user could lock {}", lock.display());
+    assert!(err.contains("Permission denied"), "{err}");
+
+    // Another NAME on the same UPPER is still refused.
+    let twin = sh.base.join("twin.conf");
+    fs::write(
+        &twin,
+        format!(
+            "BASE=.\nLOWER=lower\nSTART=none\nUPPER={}\n",
+            sh.upper.display()
+        ),
+    )
+    .expect("twin conf");
+    let out = sh.tool("overlay-boot", &[&twin], STEP);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.err.contains("in use by another running subhost"),
+        "{out}"
+    );
+    sh.stop_ok();
+    assert!(!upper_lock.exists(), "the UPPER lock outlived the subhost");
+    drop(holder);
+}
+
+/// Removes a path (file or empty directory) a test planted, on failure too.
+struct Planted(PathBuf);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0).or_else(|_| fs::remove_dir(&self.0));
+    }
+}
+
+/// What a user plants at the default LOG, `/tmp/oly-NAME.log` (a
+/// directory, a FIFO, a symlink to a root file, a file of their own),
+/// never blocks the boot and never receives a byte: the boot warns once
+/// and logs to `/var/log/overlay-boot/NAME.log`, root's. An explicit LOG
+/// that is not safe is still refused (the LOG test above).
+#[test]
+fn a_users_plant_at_the_default_log_never_blocks_a_boot() {
+    require_root!();
+    let user = User::new("pl");
+    let mut sh = Subhost::busybox("hpl").line("START=none");
+    let default = sh.log.clone();
+    let fallback = PathBuf::from(format!("/var/log/overlay-boot/{}.log", sh.name));
+    sh.expect_log(fallback.clone());
+    let victim = sh.scratch.write("victim", "root's own\n", 0o644);
+    let d = default.display();
+    let plants = [
+        format!("mkdir {d}"),
+        format!("mkfifo {d}"),
+        format!("ln -s {} {d}", victim.display()),
+        format!("echo mine > {d}"),
+    ];
+    for plant in &plants {
+        let _planted = Planted(default.clone());
+        user.sh_ok(plant);
+        let before = id_of(&default);
+        let out = sh.boot();
+        assert!(out.ok(), "{plant}: {out}");
+        let warned: Vec<&str> = out
+            .err
+            .lines()
+            .filter(|l| l.contains("logging to"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{plant}: one warning wanted: {out}");
+        assert!(warned[0].contains(&fallback.display().to_string()), "{out}");
+        assert!(
+            out.out.contains(&format!("log {}", fallback.display())),
+            "{plant}: the ready line names the fallback: {out}"
+        );
+        sh.stop_ok();
+        assert_eq!(id_of(&default), before, "{plant}: the plant was changed");
+        let meta = fs::symlink_metadata(&fallback).expect("fallback log");
+        assert!(meta.is_file() && meta.uid() == 0, "{meta:?}");
+        assert_eq!(
+            mode_of(&fallback) & 0o007,
+            0,
+            "the fallback log is not root's"
+        );
+        assert!(sh.log_text().contains("ready"), "{}", sh.log_text());
+    }
+    assert_eq!(fs::read_to_string(&victim).expect("victim"), "root's own\n");
+    assert_eq!(mode_of(Path::new("/var/log/overlay-boot")), 0o700);
+}
+
+/// After the monitor is killed, a user can neither lock nor read the run
+/// state (0700), so nothing blocks root: overlay-stop reclaims the
+/// subhost whose monitor died, and the next boot works.
+#[test]
+fn a_killed_monitor_is_reclaimed_whatever_a_user_does() {
+    require_root!();
+    let user = User::new("km");
+    let mut sh = Subhost::busybox("hkm").line("START=none");
+    sh.boot_ok();
+    let meta = fs::metadata(&sh.upper).expect("UPPER");
+    let upper_lock = format!(
+        "/run/overlay-boot/.upper-locks.d/{}:{}",
+        meta.dev(),
+        meta.ino()
+    );
+    assert!(
+        Path::new(&upper_lock).exists(),
+        "no UPPER lock {upper_lock}"
+    );
+    let monitor = sh.monitor();
+    monitor.kill9();
+    assert!(
+        e2e::wait_for(STEP, || !monitor.alive()),
+        "monitor still alive"
+    );
+    let lock = sh.run_dir().join("lock");
+    let (code, _, err) = user.sh(&format!("flock -n {} true", lock.display()));
+    assert_ne!(code, 0, "the user could lock {}", lock.display());
+    assert!(err.contains("Permission denied"), "{err}");
+    let (code, _, _) = user.sh(&format!("cat {}/pid", sh.run_dir().display()));
+    assert_ne!(code, 0, "the user could read the run state");
+    let out = sh.stop();
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.err.contains("its monitor had died"), "{out}");
+    sh.assert_gone();
+    assert!(
+        !Path::new(&upper_lock).exists(),
+        "the dead monitor's UPPER lock is left"
+    );
+    sh.boot_ok();
+    sh.stop_ok();
+}
+
+// ------------------------------------------------------------- hole 10: the launcher inside
+
+/// What of the host's launcher binary process `pid` maps: its `exe` and
+/// every `map_files` entry, compared by (dev, ino) with the binary.
+fn maps_binary(pid: nix::unistd::Pid, binary: (u64, u64)) -> Vec<String> {
+    let mut hits = Vec::new();
+    let id = |p: &Path| fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let exe = PathBuf::from(format!("/proc/{pid}/exe"));
+    if id(&exe) == Some(binary) {
+        hits.push(format!("{}: {:?}", exe.display(), fs::read_link(&exe)));
+    }
+    let maps = PathBuf::from(format!("/proc/{pid}/map_files"));
+    for entry in fs::read_dir(&maps).into_iter().flatten().flatten() {
+        if id(&entry.path()) == Some(binary) {
+            hits.push(format!("{}", entry.path().display()));
+        }
+    }
+    hits
+}
+
+/// While overlay-go starts its command, no process in the subhost's pid
+/// namespace maps the host's launcher binary: the command is forked by
+/// the subinit's exec helper. strace delays every exec by 1.5 s, which
+/// holds the command's process in the pid namespace before its exec
+/// (where the launcher's own fork used to sit); the test looks at every
+/// process there meanwhile. The command's exit status still comes back.
+#[test]
+fn overlay_go_runs_no_host_binary_in_the_pid_namespace() {
+    require_root!();
+    if !Path::new("/usr/bin/strace").exists() {
+        assert!(!e2e::in_ci(), "strace missing (make deps-test)");
+        e2e::note_skip("strace missing");
+        return;
+    }
+    let mut sh = Subhost::busybox("hgo").line("START=none");
+    let pid1 = sh.boot_ok();
+    let ns = e2e::subhost::HeldNs::of(pid1, "pid").expect("PID 1's pid namespace");
+    let launcher = e2e::bin("overlay-boot");
+    let meta = fs::metadata(&launcher).expect("launcher");
+    let binary = (meta.dev(), meta.ino());
+    let go = sh.scratch.join("overlay-go");
+    std::os::unix::fs::symlink(&launcher, &go).expect("symlink overlay-go");
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=execve,execveat",
+    ])
+    .args(["-e", "inject=execve,execveat:delay_enter=1500000", "--"])
+    .arg(&go)
+    .args([&sh.name, "sh", "-c", "exit 7"])
+    .env("OVERLAY_BOOT_SUBINIT", e2e::bin("subinit"))
+    .stdin(std::process::Stdio::null());
+    let mut child = e2e::ChildGuard::spawn(&mut cmd);
+    let (mut seen, mut hits) = (0, std::collections::BTreeSet::new());
+    let status = loop {
+        for p in ns.members("pid").into_iter().filter(|p| *p != pid1) {
+            seen += 1;
+            hits.extend(maps_binary(p, binary));
+        }
+        if let Some(status) = child.child.try_wait().expect("wait") {
+            break status;
+        }
+        // A look every 2 ms (as e2e::wait_for polls) across the 1.5 s hold.
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(hits.is_empty(), "the host's launcher inside: {hits:?}");
+    assert!(
+        seen > 0,
+        "never saw the command's process in the pid namespace"
+    );
+    assert_eq!(status.code(), Some(7), "overlay-go's exit status");
+    sh.stop_ok();
+}

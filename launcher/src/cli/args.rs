@@ -136,20 +136,44 @@ pub(super) fn parse_session(args: &[OsString]) -> Result<Command, UsageError> {
     }
 }
 
-/// `--list [--json]`.
+/// `--list [--json] [--watch SECONDS]`, the options in any order.
 pub(super) fn parse_list(args: &[OsString]) -> Result<Command, UsageError> {
     let tool = Tool::Boot;
-    match args {
-        [] => Ok(Command::Status { json: false }),
-        [j] if j == "--json" => Ok(Command::Status { json: true }),
-        [o, ..] if o.to_str().is_some_and(|o| o.starts_with('-')) && o != "--json" => {
-            Err(UsageError::UnknownOption {
-                tool,
-                option: o.to_string_lossy().into_owned(),
-            })
+    let (mut json, mut watch) = (false, None);
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.to_str() {
+            Some("--json") if !json => json = true,
+            Some("--watch") if watch.is_none() => {
+                let secs = rest.next().ok_or(UsageError::MissingArgument {
+                    tool,
+                    what: "SECONDS after --watch",
+                })?;
+                watch = Some(watch_seconds(secs)?);
+            }
+            Some(o) if o.starts_with('-') => {
+                return Err(UsageError::UnknownOption {
+                    tool,
+                    option: o.to_string(),
+                })
+            }
+            _ => return Err(extra(tool, a)),
         }
-        [_, extra_arg, ..] | [extra_arg] => Err(extra(tool, extra_arg)),
     }
+    Ok(Command::Status { json, watch })
+}
+
+/// --watch's SECONDS: a whole number from 1 to 3600.
+fn watch_seconds(arg: &OsString) -> Result<u64, UsageError> {
+    arg.to_str()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .filter(|n| (1..=3600).contains(n))
+        .ok_or_else(|| UsageError::BadArgument {
+            tool: Tool::Boot,
+            what: "--watch SECONDS (1 to 3600)",
+            arg: arg.to_string_lossy().into_owned(),
+        })
 }
 
 pub(super) fn parse_stop(args: &[OsString]) -> Result<Command, UsageError> {

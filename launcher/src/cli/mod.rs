@@ -26,9 +26,11 @@ pub enum Command {
         conf: PathBuf,
         argv: Vec<OsString>,
     },
-    /// `overlay-boot --list [--json]`.
+    /// `overlay-boot --list [--json] [--watch SECONDS]`.
     Status {
         json: bool,
+        /// Refresh every this many seconds (1..=3600).
+        watch: Option<u64>,
     },
     /// `overlay-go` with no NAME lists the running subhosts.
     List,
@@ -93,12 +95,13 @@ impl Tool {
             Tool::Boot => {
                 "usage: overlay-boot [--foreground] CONF\n       \
                  overlay-boot --session CONF [CMD ARG...]\n       \
-                 overlay-boot --list [--json]\n\
+                 overlay-boot --list [--json] [--watch SECONDS]\n\
                  Boot the subhost that CONF describes; returns when it is ready.\n  \
                  --foreground  stay attached for the subhost's whole life\n  \
                  --session     boot with no services, run CMD (default a login shell)\n                \
                  on a terminal of its own, stop when it exits\n  \
-                 --list        show the running subhosts, their state and services"
+                 --list        show the running subhosts, their state, usage and services\n  \
+                 --watch N     with --list: show it again every N seconds"
             }
             Tool::Stop => {
                 "usage: overlay-stop CONF\n\
@@ -287,12 +290,34 @@ mod tests {
     fn list_and_json() {
         assert_eq!(
             parse(Tool::Boot, &args(&["--list"])),
-            Ok(Command::Status { json: false })
+            Ok(Command::Status {
+                json: false,
+                watch: None
+            })
         );
         assert_eq!(
             parse(Tool::Boot, &args(&["--list", "--json"])),
-            Ok(Command::Status { json: true })
+            Ok(Command::Status {
+                json: true,
+                watch: None
+            })
         );
+        assert_eq!(
+            parse(Tool::Boot, &args(&["--list", "--watch", "2", "--json"])),
+            Ok(Command::Status {
+                json: true,
+                watch: Some(2)
+            })
+        );
+        for bad in [
+            &["--list", "--watch"][..],
+            &["--list", "--watch", "0"],
+            &["--list", "--watch", "-1"],
+            &["--list", "--watch", "x"],
+            &["--list", "--json", "--json"],
+        ] {
+            assert!(parse(Tool::Boot, &args(bad)).is_err(), "{bad:?}");
+        }
         assert!(matches!(
             parse(Tool::Boot, &args(&["--list", "--yaml"])),
             Err(UsageError::UnknownOption { .. })

@@ -7,22 +7,34 @@
 //!       "uptime_seconds":93,"state":"ready","services":[{"name":"ssh",
 //!       "kind":"script","state":"started","restarts":0}]}]}
 //!
+//! Each service also has `"live"`: for a sysv START entry the word its
+//! `status` action gives (`running`, `not-running`, `unknown`,
+//! `no-status`; see `liveness`), else null; and `"pid"` and
+//! `"uptime_seconds"`: a running supervised service's host pid and how long
+//! its `run` has run, else null.
 //! `pid` and `uptime_seconds` are null while PID 1 has not been started.
+//! Each subhost also has `"usage":{"memory_bytes":…,"memory_max_bytes":…,
+//! "cpu_seconds":…,"pids":…,"pids_max":…}` from its cgroup files (see
+//! `usage`), null where unknown or unlimited. `--watch SECONDS` prints the
+//! listing again every SECONDS (the screen cleared first on a terminal;
+//! one JSON document per line with --json) until interrupted.
 
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::cmd::liveness;
 use crate::error::Result;
 use crate::kernel::privilege::require_root;
+use crate::kernel::usage::{self, Usage};
 use crate::subhost::lock::{self, Probe};
 use crate::subhost::state;
 use crate::subhost::status;
 use proto::status::Service;
 
 /// One running subhost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub name: String,
     pub pid: Option<i32>,
@@ -31,19 +43,74 @@ pub struct Entry {
     /// `booting`, `ready` or `stopping`.
     pub state: String,
     pub services: Vec<Service>,
+    pub usage: Usage,
+    /// The sysv START entries' liveness from their `status` action.
+    pub live: Vec<(String, &'static str)>,
+    /// The running supervised services: name, host pid, seconds up.
+    pub procs: Vec<(String, i32, u64)>,
 }
 
-pub fn list(json: bool) -> Result<i32> {
+impl Entry {
+    /// A service's liveness word, if it has one.
+    fn live(&self, svc: &Service) -> Option<&'static str> {
+        if svc.kind != proto::status::Kind::Script {
+            return None;
+        }
+        self.live
+            .iter()
+            .find(|(n, _)| *n == svc.name)
+            .map(|(_, w)| *w)
+    }
+
+    /// A running supervised service's host pid and seconds up.
+    fn proc(&self, svc: &Service) -> Option<(i32, u64)> {
+        if svc.kind != proto::status::Kind::Supervised {
+            return None;
+        }
+        let found = self.procs.iter().find(|(n, ..)| *n == svc.name);
+        found.map(|(_, p, u)| (*p, *u))
+    }
+
+    /// The LIVE column: the sysv word, `pid=N,up=T` for a running
+    /// supervised service, else `-`.
+    fn live_word(&self, svc: &Service) -> String {
+        match (self.live(svc), self.proc(svc)) {
+            (Some(w), _) => w.to_string(),
+            (None, Some((pid, up))) => format!("pid={pid},up={}", uptime(up)),
+            (None, None) => "-".to_string(),
+        }
+    }
+}
+
+pub fn list(json: bool, watch: Option<u64>) -> Result<i32> {
     // Why: the run directories' locks say what runs; only root may look.
     require_root()?;
-    let entries = collect();
-    let text = if json {
-        to_json(&entries) + "\n"
-    } else {
-        to_text(&entries)
-    };
-    let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(0)
+    let clear = watch.is_some() && !json && nix::unistd::isatty(std::io::stdout()).unwrap_or(false);
+    loop {
+        let entries = collect();
+        let mut text = if json {
+            to_json(&entries) + "\n"
+        } else {
+            to_text(&entries)
+        };
+        if clear {
+            text.insert_str(0, "\x1b[H\x1b[2J");
+        }
+        let mut out = std::io::stdout().lock();
+        // A closed reader (a pipe to head) ends the watch.
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            return Ok(0);
+        }
+        let Some(secs) = watch else {
+            return Ok(0);
+        };
+        // The refresh interval the user asked for, not a synchronisation.
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
 }
 
 /// Reads the run directories of the running subhosts.
@@ -53,6 +120,7 @@ fn collect() -> Vec<Entry> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut out = Vec::new();
+    let layout = crate::kernel::cgroups::layout().unwrap_or_default();
     for name in state::names() {
         if !matches!(lock::peek(&name), Ok(Probe::Running)) {
             continue;
@@ -67,7 +135,6 @@ fn collect() -> Vec<Entry> {
             .and_then(|s| s.parse().ok());
         let snap = started.and_then(|_| status::read(&name));
         out.push(Entry {
-            name,
             pid: started.and(pid),
             config: PathBuf::from(conf),
             uptime: started.map(|s| now.saturating_sub(s)),
@@ -75,37 +142,67 @@ fn collect() -> Vec<Entry> {
                 .as_ref()
                 .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
             services: snap.map(|s| s.services).unwrap_or_default(),
+            usage: usage::read(&layout, &name),
+            live: Vec::new(),
+            procs: Vec::new(),
+            name,
         });
+    }
+    let pending: Vec<liveness::Pending> =
+        out.iter()
+            .map(|e| {
+                let sysv = e.services.iter().filter(|s| {
+                    s.kind == proto::status::Kind::Script && liveness::sysv_name(&s.name)
+                });
+                liveness::start(&e.name, sysv.map(|s| s.name.clone()).collect())
+            })
+            .collect();
+    let deadline = std::time::Instant::now() + liveness::STATUS_TIMEOUT;
+    for (e, p) in out.iter_mut().zip(pending) {
+        e.live = p.finish(deadline);
+        let pid1 = e.pid.unwrap_or(0);
+        e.procs = e
+            .services
+            .iter()
+            .filter_map(|s| {
+                let (host, up) = liveness::supervised(pid1, s.pid?)?;
+                Some((s.name.clone(), host, up))
+            })
+            .collect();
     }
     out
 }
 
-/// `NAME PID STATE UPTIME CONFIG`, then one indented line per service:
-/// `NAME KIND STATE RESTARTS`.
+/// `NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG` (MEMORY and PIDS as
+/// current/max, CPU in seconds; see `usage`), then one indented line per service:
+/// `NAME KIND STATE RESTARTS LIVE` (LIVE: a sysv entry's `status`, see
+/// `liveness`; `pid=N,up=T` for a running supervised one; `-` else).
 pub fn to_text(entries: &[Entry]) -> String {
     let mut s = String::new();
     if entries.is_empty() {
         return s;
     }
-    let _ = writeln!(s, "NAME PID STATE UPTIME CONFIG");
+    let _ = writeln!(s, "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG");
     for e in entries {
         let pid = e.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
         let up = e.uptime.map_or_else(|| "-".to_string(), uptime);
         let _ = writeln!(
             s,
-            "{} {pid} {} {up} {}",
+            "{} {pid} {} {up} {} {}",
             field(&e.name),
             field(&e.state),
+            e.usage.columns(),
             field(&e.config.to_string_lossy())
         );
         for svc in &e.services {
             let _ = writeln!(
                 s,
-                "  {} {} {} {}",
+                "  {} {} {} {} {}",
                 field(&svc.name),
                 field(svc.kind.as_str()),
                 field(svc.state.as_str()),
-                svc.restarts
+                svc.restarts,
+                e.live_word(svc)
             );
         }
     }
@@ -157,13 +254,14 @@ pub fn to_json(entries: &[Entry]) -> String {
         }
         let _ = write!(
             s,
-            "{{\"name\":{},\"pid\":{},\"config\":{},\"uptime_seconds\":{},\"state\":{},\"services\":[",
+            "{{\"name\":{},\"pid\":{},\"config\":{},\"uptime_seconds\":{},\"state\":{},\"usage\":{},\"services\":[",
             string(&e.name),
             e.pid.map_or_else(|| "null".to_string(), |p| p.to_string()),
             string(&e.config.to_string_lossy()),
             e.uptime
                 .map_or_else(|| "null".to_string(), |u| u.to_string()),
             string(&e.state),
+            e.usage.json(),
         );
         for (j, svc) in e.services.iter().enumerate() {
             if j > 0 {
@@ -171,11 +269,14 @@ pub fn to_json(entries: &[Entry]) -> String {
             }
             let _ = write!(
                 s,
-                "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{}}}",
+                "{{\"name\":{},\"kind\":{},\"state\":{},\"restarts\":{},\"live\":{},\"pid\":{},\"uptime_seconds\":{}}}",
                 string(&svc.name),
                 string(svc.kind.as_str()),
                 string(svc.state.as_str()),
-                svc.restarts
+                svc.restarts,
+                e.live(svc).map_or_else(|| "null".to_string(), string),
+                e.proc(svc).map_or_else(|| "null".to_string(), |p| p.0.to_string()),
+                e.proc(svc).map_or_else(|| "null".to_string(), |p| p.1.to_string()),
             );
         }
         s.push_str("]}");
@@ -243,14 +344,25 @@ mod tests {
                         kind: Kind::Script,
                         state: ServiceState::Started,
                         restarts: 0,
+                        pid: None,
                     },
                     Service {
                         name: "web ui".into(),
                         kind: Kind::Supervised,
                         state: ServiceState::Restarting,
                         restarts: 2,
+                        pid: None,
                     },
                 ],
+                usage: Usage {
+                    memory: Some(12_900_000),
+                    memory_max: Some(64 << 20),
+                    cpu_seconds: Some(1.5),
+                    pids: Some(5),
+                    pids_max: Some(64),
+                },
+                live: vec![("ssh".into(), "not-running")],
+                procs: vec![("web ui".into(), 5151, 64)],
             },
             Entry {
                 name: "new".into(),
@@ -259,6 +371,9 @@ mod tests {
                 uptime: None,
                 state: "booting".into(),
                 services: vec![],
+                usage: Usage::default(),
+                live: Vec::new(),
+                procs: Vec::new(),
             },
         ]
     }
@@ -271,11 +386,15 @@ mod tests {
             concat!(
                 "{\"subhosts\":[",
                 "{\"name\":\"mta\",\"pid\":4242,\"config\":\"/opt/mta/\\\"m\\\".conf\",",
-                "\"uptime_seconds\":93,\"state\":\"ready\",\"services\":[",
-                "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0},",
-                "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2}]},",
+                "\"uptime_seconds\":93,\"state\":\"ready\",\"usage\":{\"memory_bytes\":12900000,",
+                "\"memory_max_bytes\":67108864,\"cpu_seconds\":1.500000,\"pids\":5,\"pids_max\":64},",
+                "\"services\":[",
+                "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\",\"pid\":null,\"uptime_seconds\":null},",
+                "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2,\"live\":null,\"pid\":5151,\"uptime_seconds\":64}]},",
                 "{\"name\":\"new\",\"pid\":null,\"config\":\"/opt/new/new.conf\",",
-                "\"uptime_seconds\":null,\"state\":\"booting\",\"services\":[]}]}"
+                "\"uptime_seconds\":null,\"state\":\"booting\",\"usage\":{\"memory_bytes\":null,",
+                "\"memory_max_bytes\":null,\"cpu_seconds\":null,\"pids\":null,\"pids_max\":null},",
+                "\"services\":[]}]}"
             )
         );
     }
@@ -298,11 +417,11 @@ mod tests {
         assert_eq!(to_text(&[]), "");
         assert_eq!(
             to_text(&sample()),
-            "NAME PID STATE UPTIME CONFIG\n\
-             mta 4242 ready 1m33s /opt/mta/\"m\".conf\n  \
-             ssh script started 0\n  \
-             web%20ui supervised restarting 2\n\
-             new - booting - /opt/new/new.conf\n"
+            "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG\n\
+             mta 4242 ready 1m33s 12.3M/64M 1.50s 5/64 /opt/mta/\"m\".conf\n  \
+             ssh script started 0 not-running\n  \
+             web%20ui supervised restarting 2 pid=5151,up=1m04s\n\
+             new - booting - -/- - -/- /opt/new/new.conf\n"
         );
         assert_eq!(uptime(4), "4s");
         assert_eq!(uptime(3 * 3600 + 4), "3h00m04s");

@@ -6,6 +6,7 @@ pub mod boot;
 pub mod diskfile;
 pub mod go;
 pub mod list;
+pub mod liveness;
 pub mod relay;
 pub mod session;
 pub mod share;

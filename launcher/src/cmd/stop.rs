@@ -159,7 +159,8 @@ fn recorded_monitor(name: &str) -> Result<Option<(state::Monitor, OwnedFd)>> {
 /// Checks that nothing of the subhost is left on the host.
 fn verify_gone(name: &str) -> Result<()> {
     let mut ours: Vec<PathBuf> = vec![netns::path(name), state::dir(name)];
-    ours.extend(cgroup::path(name)?);
+    // Every hierarchy's cgroup of the subhost (cgroup2 and v1).
+    ours.extend(crate::kernel::cgroups::all(name)?);
     first_left_over(ours)
 }
 

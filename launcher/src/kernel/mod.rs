@@ -4,8 +4,10 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod cgroups;
 pub mod contain;
 pub mod inroot;
+pub mod limits;
 pub mod loopdev;
 pub mod netlink;
 pub mod netns;
@@ -17,4 +19,5 @@ pub mod process;
 pub mod pty;
 pub mod sys;
 pub mod term;
+pub mod usage;
 pub mod watchdog;

@@ -1,17 +1,21 @@
 //! The locks of a subhost: `/run/overlay-boot/NAME/lock`, flock'ed by
 //! the monitor while the subhost lives (a run directory whose lock nobody
-//! holds is stale: left by a launcher that died), and UPPER itself.
+//! holds is stale: left by a launcher that died), and UPPER's, a file in
+//! `/run/overlay-boot/.upper-locks.d/`. Every one is root's alone, in
+//! directories of mode 0700: no user can open, let alone flock, them.
 
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{At, Error, Result};
-use crate::subhost::state::{self, dir, State, RUN_DIR};
+use crate::subhost::state::{self, dir, State, RUN_DIR, UPPER_LOCKS};
 
 pub type Lock = Flock<File>;
 
@@ -41,34 +45,111 @@ pub fn acquire(name: &str) -> Result<(Lock, bool)> {
     }
 }
 
-/// Locks UPPER itself for the subhost's life, so that no second subhost,
-/// under another NAME, mounts the same upper (and work) directory at the
-/// same time: overlayfs calls that undefined behaviour, and in the bind and
+/// The UPPER lock, held by the monitor for the subhost's life; dropping
+/// it (the monitor's end, or a refused boot) removes the file first.
+pub struct UpperLock {
+    path: PathBuf,
+    _lock: Lock,
+}
+
+impl Drop for UpperLock {
+    fn drop(&mut self) {
+        // Why before the unlock (the field drops after this): a boot that
+        // opened the file meanwhile sees it gone and takes a new one.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Locks UPPER for the subhost's life, so that no second subhost, under
+/// another NAME, mounts the same upper (and work) directory at the same
+/// time: overlayfs calls that undefined behaviour, and in the bind and
 /// as-is modes two PID 1s would share one root (security check 22). The
 /// name lock cannot see it, and the LIVE mount lives only in the
-/// subhost's private mount namespace. Close-on-exec: the monitor alone
-/// holds it.
-pub fn lock_upper(upper: &Path) -> Result<Lock> {
-    let dir = OpenOptions::new()
+/// subhost's private mount namespace. Why not a flock on UPPER itself:
+/// any user who can open UPPER could take that lock first and block the
+/// boot (issue 9, item 3). The lock is a file in the root-only
+/// `UPPER_LOCKS`, named by UPPER's device and inode. Close-on-exec: the
+/// monitor alone holds it.
+pub fn lock_upper(upper: &Path) -> Result<UpperLock> {
+    let meta = fs::metadata(upper).at("stat", upper)?;
+    mkdir_root_only(Path::new(RUN_DIR))?;
+    let locks = Path::new(RUN_DIR).join(UPPER_LOCKS);
+    mkdir_root_only(&locks)?;
+    let path = upper_lock_path(&meta);
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .at("open", &path)?;
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(Error::InUse {
+                    what: "UPPER",
+                    path: upper.to_path_buf(),
+                })
+            }
+            Err((_, errno)) => {
+                return Err(Error::Sys {
+                    op: "flock",
+                    path,
+                    errno,
+                })
+            }
+        };
+        // Unlinked by its last holder between our open and flock: retry.
+        if same_file(&lock, &path) {
+            return Ok(UpperLock { path, _lock: lock });
+        }
+    }
+}
+
+/// The UPPER lock file of the directory `upper` describes.
+fn upper_lock_path(upper: &fs::Metadata) -> PathBuf {
+    let name = format!("{}:{}", upper.dev(), upper.ino());
+    Path::new(RUN_DIR).join(UPPER_LOCKS).join(name)
+}
+
+/// After a monitor died: removes the UPPER lock file of `name`'s UPPER
+/// (as its `roots` file records it) when nobody holds it, so nothing of
+/// the subhost is left in the run directories.
+pub fn release_stale_upper(name: &str) {
+    let Ok(bytes) = fs::read(dir(name).join("roots")) else {
+        return;
+    };
+    let Some(upper) = bytes.split(|b| *b == 0).next().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let Ok(meta) = fs::metadata(OsStr::from_bytes(upper)) else {
+        return;
+    };
+    let path = upper_lock_path(&meta);
+    let Ok(file) = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(upper)
-        .map_err(|source| Error::Io {
-            op: "open",
-            path: upper.to_path_buf(),
-            source,
-        })?;
-    match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(lock),
-        Err((_, Errno::EWOULDBLOCK)) => Err(Error::InUse {
-            what: "UPPER",
-            path: upper.to_path_buf(),
-        }),
-        Err((_, errno)) => Err(Error::Sys {
-            op: "flock",
-            path: upper.to_path_buf(),
-            errno,
-        }),
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+    else {
+        return;
+    };
+    if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        if same_file(&lock, &path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+/// Whether the file `lock` holds is still the one at `path`.
+fn same_file(lock: &Lock, path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(m) => lock
+            .metadata()
+            .map(|l| l.ino() == m.ino() && l.dev() == m.dev())
+            .unwrap_or(false),
+        Err(_) => false,
     }
 }
 
@@ -89,7 +170,7 @@ fn probe_lock(name: &str, create: bool) -> Result<Probe> {
         .read(true)
         .write(true)
         .create(create)
-        .mode(0o644)
+        .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
     {
@@ -116,24 +197,19 @@ fn probe_lock(name: &str, create: bool) -> Result<Probe> {
     };
     // The file we locked must still be the one at that path: a monitor
     // unlinks it at the end of its teardown.
-    let same = match fs::symlink_metadata(&path) {
-        Ok(m) => lock
-            .metadata()
-            .map(|l| l.ino() == m.ino() && l.dev() == m.dev())
-            .unwrap_or(false),
-        Err(_) => false,
-    };
-    Ok(if same {
+    Ok(if same_file(&lock, &path) {
         Probe::Stale(lock)
     } else {
         Probe::Absent
     })
 }
 
-/// mkdir with mode 0755; false when it already existed. An existing entry
-/// must be a real directory owned by root.
+/// mkdir with mode 0700; false when it already existed. An existing entry
+/// must be a real directory owned by root; one an earlier version made
+/// 0755 is made 0700. Why root-only: a user who can open a lock file can
+/// flock it and make a boot or a stop fail (issue 9, item 3).
 pub fn mkdir_root_only(path: &Path) -> Result<bool> {
-    match nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+    match nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o700)) {
         Ok(()) => return Ok(true),
         Err(Errno::EEXIST) => {}
         Err(errno) => {
@@ -150,6 +226,10 @@ pub fn mkdir_root_only(path: &Path) -> Result<bool> {
             path: path.into(),
             why: "not a directory owned by root",
         });
+    }
+    if meta.mode() & 0o077 != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).at("chmod", path)?;
     }
     Ok(false)
 }

@@ -14,6 +14,8 @@ pub mod legacy;
 pub mod lock;
 pub mod logrotate;
 pub mod monitor;
+pub mod oom;
+pub mod output;
 pub mod policy;
 pub mod rclayer;
 pub mod reserve;

@@ -109,6 +109,7 @@ impl Monitor {
         })?;
         let status = self.attach.spawned(&self.cfg.name);
         self.record(&child)?;
+        crate::subhost::oom::watch(&self.cfg.name);
         self.send(Event::Pid(child.pid.as_raw()));
         Ok(self.wait(child, &stop, status))
     }

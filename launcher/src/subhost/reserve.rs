@@ -14,9 +14,9 @@ use nix::sys::stat::Mode;
 
 use crate::error::{At, Error, Result};
 use crate::kernel::privilege::require_root;
-use crate::kernel::{cgroup, netns};
+use crate::kernel::{cgroups, netns};
 use crate::model::config::Config;
-use crate::subhost::lock::{self, Lock};
+use crate::subhost::lock::{self, Lock, UpperLock};
 use crate::subhost::{diskmounts, exeseal, logrotate, rootindex, state, teardown};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
@@ -30,7 +30,7 @@ pub struct Reserved {
     pub cfg: Config,
     pub subinit: OwnedFd,
     pub lock: Lock,
-    pub upper_lock: Lock,
+    pub upper_lock: UpperLock,
     pub log: File,
 }
 
@@ -69,7 +69,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
     diskmounts::record(&cfg.name, &disks)
         .map_err(release)
         .map_err(abandon)?;
-    let log = prepare(&cfg).map_err(abandon)?;
+    let log = prepare(&mut cfg).map_err(abandon)?;
     if let Ok(upper) = crate::kernel::inroot::Root::open(&cfg.upper) {
         crate::subhost::policy::remove_leftover(&upper);
     }
@@ -92,8 +92,8 @@ pub fn abandon(name: &str, err: Error) -> Error {
 }
 
 /// With the lock held: check nothing of that name is in the way, record
-/// the config path, open LOG.
-pub fn prepare(cfg: &Config) -> Result<File> {
+/// the config path, open LOG (`cfg.log` is where it went).
+pub fn prepare(cfg: &mut Config) -> Result<File> {
     let ns = netns::path(&cfg.name);
     if ns.exists() {
         return Err(Error::InTheWay {
@@ -101,7 +101,7 @@ pub fn prepare(cfg: &Config) -> Result<File> {
             path: ns,
         });
     }
-    if let Some(cg) = cgroup::path(&cfg.name)?.filter(|p| p.exists()) {
+    if let Some(cg) = cgroups::existing(&cfg.name)? {
         return Err(Error::InTheWay {
             what: "cgroup",
             path: cg,
@@ -110,7 +110,45 @@ pub fn prepare(cfg: &Config) -> Result<File> {
     state::write_conf(&cfg.name, &cfg.path)?;
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
     rootindex::register(&cfg.name)?;
-    open_log(&cfg.log)
+    match open_log(&cfg.log) {
+        Err(e) if cfg.log_is_default => {
+            let fallback = Path::new(LOG_DIR).join(format!("{}.log", cfg.name));
+            log::warn!("{e}; logging to {} instead", fallback.display());
+            cfg.log = fallback;
+            mkdir_log_dir()?;
+            open_log(&cfg.log)
+        }
+        opened => opened,
+    }
+}
+
+/// Where the log goes when a local user planted something at the default
+/// LOG, `/tmp/oly-NAME.log` (issue 9, item 3): a directory of root's that
+/// no user can write to, so nothing of theirs is ever in the way.
+const LOG_DIR: &str = "/var/log/overlay-boot";
+
+/// Makes `LOG_DIR` (0700) if missing; what is there must be a directory
+/// of root's that no one else may write to.
+fn mkdir_log_dir() -> Result<()> {
+    let dir = Path::new(LOG_DIR);
+    match nix::unistd::mkdir(dir, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(errno) => {
+            return Err(Error::Sys {
+                op: "mkdir",
+                path: dir.into(),
+                errno,
+            })
+        }
+    }
+    let meta = std::fs::symlink_metadata(dir).at("stat", dir)?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(Error::Untrusted {
+            path: dir.into(),
+            why: "not a directory of root's that only root may write to",
+        });
+    }
+    Ok(())
 }
 
 /// Opens LOG for this boot (truncated, appending). The default LOG is a

@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use nix::fcntl::OFlag;
@@ -13,7 +14,7 @@ use nix::unistd::{pipe2, Pid};
 
 use crate::error::{At, Op, Result};
 use crate::kernel::inroot::Root;
-use crate::kernel::{cgroup, netns};
+use crate::kernel::{cgroups, netns};
 use crate::model::config::{Config, Hook};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
@@ -25,6 +26,8 @@ pub struct Child {
     pub pid: Pid,
     pub pidfd: OwnedFd,
     pub ready: File,
+    /// The read end of PID 1's stdout and stderr (`output::Output`).
+    pub output: File,
 }
 
 /// Sets the subhost up and starts its PID 1. Leaves the calling process in
@@ -42,7 +45,9 @@ pub fn subhost(
     // A stop signal (overlay-stop) during the set-up aborts the boot.
     stop.check()?;
     private_mount_namespace()?;
-    let cg = cgroup(cfg, made)?;
+    // The subhost's cgroup in every hierarchy, with the limits written;
+    // cgroup2's fd for CLONE_INTO_CGROUP.
+    let cg = cgroups::create(&cfg.name, &cfg.limits, &mut made.cgroups)?;
     t0.step("cgroup");
     root(cfg, log, &ns, stop, &t0, attach.is_session())?;
     // The status pipe, and a session's pty from the devpts just mounted.
@@ -52,7 +57,8 @@ pub fn subhost(
         Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log, stop)?),
     };
     stop.check()?;
-    let child = start_pid1(cfg, subinit, log, &ns, cg.as_ref(), init, attach)?;
+    let cgs = (cg.as_ref(), made.cgroups.v1.as_slice());
+    let child = start_pid1(cfg, subinit, &ns, cgs, init, attach)?;
     t0.step("PID 1 exec'd");
     Ok(child)
 }
@@ -94,18 +100,6 @@ fn private_mount_namespace() -> Result<()> {
     mount(None::<&str>, "/", None::<&str>, private, None::<&str>).at("make rprivate", "/")
 }
 
-/// The subhost's cgroup, if cgroup2 is mounted; its fd for CLONE_INTO_CGROUP.
-fn cgroup(cfg: &Config, made: &mut Made) -> Result<Option<OwnedFd>> {
-    Ok(match cgroup::path(&cfg.name)? {
-        Some(dir) => {
-            let fd = cgroup::create(&dir)?;
-            made.cgroup = Some(dir);
-            Some(fd)
-        }
-        None => None,
-    })
-}
-
 /// PREMOUNT, the root filesystem (LIVE) with invoke-rc.d's policy for a
 /// running subhost or a `session`, POSTMOUNT and the SHAREs.
 fn root(
@@ -139,19 +133,19 @@ fn root(
     Ok(())
 }
 
-/// Clones PID 1 into the subhost and execs the subinit, with its ready
-/// pipe, LOG, the INIT script and the attach fds.
+/// Clones PID 1 into the subhost (into its cgroups: cgroup2's fd and the
+/// v1 directories) and execs the subinit, with its ready pipe, its output
+/// pipe, the INIT script and the attach fds.
 fn start_pid1(
     cfg: &Config,
     subinit: OwnedFd,
-    log: &File,
     ns: &OwnedFd,
-    cg: Option<&OwnedFd>,
+    (cg, v1): (Option<&OwnedFd>, &[PathBuf]),
     init: Option<OwnedFd>,
     attach: &Attach,
 ) -> Result<Child> {
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
-    let log_fd = OwnedFd::from(log.try_clone().at("dup", &cfg.log)?);
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
     let mut keep = vec![ready_w.as_raw_fd()];
     keep.extend(init.as_ref().map(AsRawFd::as_raw_fd));
     keep.extend(attach.keep());
@@ -160,7 +154,7 @@ fn start_pid1(
         netns: ns,
         cgroup: cg,
         subinit: &subinit,
-        log: &log_fd,
+        output: &out_w,
         argv: [
             subinit_argv(
                 cfg,
@@ -177,11 +171,17 @@ fn start_pid1(
     // The hooks have run and PID 1 gets its netns as an fd: the netns
     // files of the other subhosts need not be copied into its namespace.
     netns::detach_dir();
-    let (pid, pidfd) = spawn::spawn(&plan)?;
+    // Why: PID 1 is born in the v1 cgroups too (see cgroups::visit).
+    let visit = cgroups::visit(&cgroups::layout()?, v1)?;
+    let spawned = spawn::spawn(&plan);
+    visit.leave()?;
+    let (pid, pidfd) = spawned?;
+    spawn::check_oom_score(pid);
     Ok(Child {
         pid,
         pidfd,
         ready: File::from(ready_r),
+        output: File::from(out_r),
     })
 }
 

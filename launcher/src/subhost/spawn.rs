@@ -2,6 +2,7 @@
 //! joins the netns, pivots into LIVE, mounts /proc and execs the subinit
 //! from an fd opened on the host (`exeseal`). The stop signals stay
 //! blocked from the clone to the subinit's signalfd, so none is lost.
+//! Its stdout and stderr are a pipe the monitor copies to LOG.
 
 use std::ffi::CString;
 use std::io::Read;
@@ -30,7 +31,8 @@ pub struct Plan<'a> {
     pub netns: &'a OwnedFd,
     pub cgroup: Option<&'a OwnedFd>,
     pub subinit: &'a OwnedFd,
-    pub log: &'a OwnedFd,
+    /// The write end of PID 1's output pipe (the monitor copies it to LOG).
+    pub output: &'a OwnedFd,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     /// fds the subinit inherits (--ready-fd, --init-fd).
@@ -96,13 +98,23 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     // Why: a session of its own, so no terminal of the caller's is its
     // controlling tty (no TIOCSTI into the host) and ^C does not reach it.
     nix::unistd::setsid().map_err(|e| ("setsid", e))?;
+    // Why: PID 1 is never the OOM victim (MEMORY_MAX); the subinit puts its
+    // children back to 0. Host /proc still, before the pivot. Without
+    // CAP_SYS_RESOURCE (EACCES) it keeps its score: the monitor says so.
+    if let Ok(adj) = open(
+        "/proc/self/oom_score_adj",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        let _ = nix::unistd::write(&adj, b"-1000");
+    }
     setns(plan.netns, CloneFlags::CLONE_NEWNET).map_err(|e| ("setns netns", e))?;
     pivot(plan.live)?;
     // Why here: /proc shows the pid namespace of the mounter: ours, as PID 1.
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
         .map_err(|e| ("mount /proc", e))?;
-    stdio(plan.log)?;
+    stdio(plan.output)?;
     // The mask stays as spawn set it (every signal but the faults blocked,
     // as the subinit keeps it); ignored dispositions survive exec: reset.
     // SAFETY: restoring the default disposition installs no handler.
@@ -126,6 +138,19 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
         AtFlags::AT_EMPTY_PATH,
     )
     .map_err(|e| ("execveat subinit", e))
+}
+
+/// Warns when PID 1 (host pid `pid`) could not be kept from the OOM killer.
+pub fn check_oom_score(pid: Pid) {
+    let file = format!("/proc/{pid}/oom_score_adj");
+    match std::fs::read_to_string(&file).map(|t| t.trim().to_string()) {
+        Ok(v) if v == "-1000" => {}
+        Ok(v) => log::warn!(
+            "PID 1's oom_score_adj is {v}, not -1000 (no CAP_SYS_RESOURCE here): \
+             under MEMORY_MAX the OOM killer picks it only if it is the largest process"
+        ),
+        Err(e) => log::warn!("{file}: {e}"),
+    }
 }
 
 /// Blocks every signal but the fault signals (as the subinit does) and
@@ -172,8 +197,10 @@ fn pivot(live: &Path) -> std::result::Result<(), (&'static str, Errno)> {
 }
 
 /// stdin from the subhost's /dev/null (or an empty pipe), stdout and
-/// stderr to LOG.
-fn stdio(log: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
+/// stderr to the output pipe. Why not LOG itself: a host file as PID 1's
+/// fd 1 is a starting point for open_by_handle_at on the host's
+/// filesystem (issue 9, item 5); a pipe leads nowhere.
+fn stdio(output: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
     match open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(null) => dup2_stdin(&null).map_err(|e| ("dup2 stdin", e))?,
         Err(_) => {
@@ -182,6 +209,6 @@ fn stdio(log: &OwnedFd) -> std::result::Result<(), (&'static str, Errno)> {
             dup2_stdin(&r).map_err(|e| ("dup2 stdin", e))?;
         }
     }
-    dup2_stdout(log).map_err(|e| ("dup2 stdout", e))?;
-    dup2_stderr(log).map_err(|e| ("dup2 stderr", e))
+    dup2_stdout(output).map_err(|e| ("dup2 stdout", e))?;
+    dup2_stderr(output).map_err(|e| ("dup2 stderr", e))
 }

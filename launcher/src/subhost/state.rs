@@ -18,6 +18,10 @@ use crate::kernel::process::{open_checked, start_time};
 
 pub const RUN_DIR: &str = "/run/overlay-boot";
 
+/// The UPPER locks' directory in `RUN_DIR` (`lock::lock_upper`): longer
+/// than a NAME may be, so never a subhost's run directory.
+pub const UPPER_LOCKS: &str = ".upper-locks.d";
+
 /// The run directory of subhost `name`.
 pub fn dir(name: &str) -> PathBuf {
     Path::new(RUN_DIR).join(name)
@@ -141,7 +145,7 @@ pub fn names() -> Vec<String> {
     let mut names: Vec<String> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        // Not a NAME: the trees' index (`rootindex::INDEX`).
+        // Not a NAME: the trees' index (`rootindex::INDEX`), `UPPER_LOCKS`.
         .filter(|n| crate::model::names::name_fault(n).is_none())
         .collect();
     names.sort();

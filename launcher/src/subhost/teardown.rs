@@ -6,14 +6,14 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
-use crate::kernel::{cgroup, netns, pidfd};
-use crate::subhost::{cables, diskmounts, policy, rootindex, state};
+use crate::kernel::{cgroup, cgroups, netns, pidfd};
+use crate::subhost::{cables, diskmounts, lock, policy, rootindex, state};
 
 /// Grace added to STOP_TIMEOUT for the subinit's own stop sequence, and
 /// given to PID 1 after SIGKILL.
@@ -23,7 +23,8 @@ pub const GRACE: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct Made {
     pub netns: bool,
-    pub cgroup: Option<PathBuf>,
+    /// The subhost's cgroups: cgroup2's and the v1 hierarchies'.
+    pub cgroups: cgroups::Made,
     pub cables: cables::Made,
 }
 
@@ -49,16 +50,13 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
         Scope::Monitor { made, log } => Some((*made, *log)),
         Scope::Reclaim | Scope::ReclaimForBoot => None,
     };
-    // 1. Every process of the subhost ends (cgroup.kill) and its cgroup
-    //    goes: nothing may use what the next steps remove.
-    let cgroup = match monitor {
-        Some((made, _)) => made.cgroup.clone(),
-        None => cgroup::path(name)?,
+    // 1. Every process of the subhost ends (cgroup.kill) and its cgroup2
+    //    directory goes: nothing may use what the next steps remove.
+    let (v2, v1) = match monitor {
+        Some((made, _)) => (made.cgroups.v2.clone(), made.cgroups.v1.clone()),
+        None => cgroups::dirs(name)?,
     };
-    let ended = match &cgroup {
-        Some(dir) => cgroup::teardown(dir, kill_wait),
-        None => Ok(()),
-    };
+    let ended = end_processes(v2.as_deref(), &v1, kill_wait);
     if let Err(e) = &ended {
         log::error!("cgroup: {e}");
     }
@@ -77,6 +75,15 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     if let Some((made, _)) = monitor {
         cables::remove(&made.cables);
     }
+    // 4b. The v1 directories, empty since step 1. Why after the netns:
+    //     their removal's kernel work (css offlining) would otherwise delay
+    //     the netns's own cleanup, and with it the veth pairs' end.
+    let ended = match (ended, v2.is_some()) {
+        (Ok(()), true) => {
+            cgroups::remove_v1(&v1, kill_wait).inspect_err(|e| log::error!("cgroup: {e}"))
+        }
+        (other, _) => other,
+    };
     if ended.is_err() && monitor.is_none() {
         // Something still runs: the notes below stay for the next cleanup.
         return ended;
@@ -89,9 +96,13 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     // 6. A session's policy-rc.d in UPPER, even when its caller was killed.
     policy::release_recorded(name);
     // 7. Its trees' entries in the index (rootindex), by the `roots` file
-    //    (a reclaiming boot writes its own after this); then the run
-    //    directory, the lock file with it (while held).
+    //    (a reclaiming boot writes its own after this); the run directory,
+    //    the lock file with it (while held), and, for a monitor that died,
+    //    its UPPER lock file (a monitor removes its own).
     rootindex::unregister(name);
+    if monitor.is_none() {
+        lock::release_stale_upper(name);
+    }
     if !matches!(scope, Scope::ReclaimForBoot) {
         if let Err(e) = state::remove(name) {
             log::error!("{e}");
@@ -102,6 +113,16 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     }
     log::info!("torn down");
     Ok(())
+}
+
+/// Ends every process of the subhost: through cgroup2 (cgroup.kill, wait,
+/// remove) where it is mounted, else through the v1 directories (SIGKILL
+/// to each, wait, remove).
+fn end_processes(v2: Option<&Path>, v1: &[PathBuf], kill_wait: Duration) -> Result<()> {
+    match v2 {
+        Some(dir) => cgroup::teardown(dir, kill_wait),
+        None => cgroups::remove_v1(v1, kill_wait),
+    }
 }
 
 /// With the lock held, what a launcher that died left under `name`: its

@@ -1,8 +1,8 @@
-//! PID 1 runs: the monitor's one wait loop, a single poll over four fds:
+//! PID 1 runs: the monitor's one wait loop, a single poll over five fds:
 //! PID 1's pidfd (it ended), the stop signals (passed on to PID 1 as
 //! SIGTERM), the ready pipe (readiness, relayed to the caller once the
-//! subinit closes it) and the status pipe (the newest snapshot, kept in
-//! the run directory).
+//! subinit closes it), the status pipe (the newest snapshot, kept in
+//! the run directory) and PID 1's output (copied to LOG).
 
 use std::fs::File;
 use std::io::Read;
@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::kernel::sys::pidfd_send_signal;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::monitor::Monitor;
+use crate::subhost::output::Output;
 use crate::subhost::setup::Child;
 use crate::subhost::status::StatusPipe;
 use proto::event::Event;
@@ -29,6 +30,7 @@ struct Woke {
     stop: bool,
     ready: bool,
     status: bool,
+    output: bool,
 }
 
 impl Monitor {
@@ -41,11 +43,18 @@ impl Monitor {
         mut status: Option<StatusPipe>,
     ) -> i32 {
         let mut ready = Some(child.ready);
+        let mut output = Some(Output::new(child.output));
         let mut text = Vec::new();
         // Stopped before PID 1 was ready: the boot failed, say why.
         let mut stopped = false;
         loop {
-            let woke = match wait_any(&child.pidfd, stop, ready.as_ref(), status.as_ref()) {
+            let fds = Polled {
+                stop,
+                ready: ready.as_ref(),
+                status: status.as_ref(),
+                output: output.as_ref(),
+            };
+            let woke = match wait_any(&child.pidfd, &fds) {
                 Ok(w) => w,
                 Err(e) => {
                     log::error!("{e}");
@@ -72,6 +81,11 @@ impl Monitor {
                     status = None;
                 }
             }
+            if let (true, Some(o)) = (woke.output, output.as_mut()) {
+                if !o.copy(&self.log) {
+                    output = None;
+                }
+            }
             if woke.exited {
                 // PID 1 may have reported ready and ended at once (a quick
                 // session): poll saw both; what it wrote still counts.
@@ -81,6 +95,11 @@ impl Monitor {
                 }
                 break;
             }
+        }
+        // Why before the teardown: LOG keeps the subhost's last lines, in
+        // order, before the teardown's.
+        if let Some(o) = output {
+            o.drain(&self.log);
         }
         let ended = waitpid(child.pid, None);
         log::info!("PID 1 ended: {}", describe(&ended));
@@ -120,28 +139,33 @@ fn read_rest(r: &File, text: &mut Vec<u8>) {
     }
 }
 
-/// Waits for PID 1's exit, a stop signal, readiness data or a snapshot.
-fn wait_any(
-    pidfd: &impl AsFd,
-    stop: &Interrupt,
-    ready: Option<&File>,
-    status: Option<&StatusPipe>,
-) -> Result<Woke> {
+/// The fds polled beside PID 1's pidfd (those still open).
+struct Polled<'a> {
+    stop: &'a Interrupt,
+    ready: Option<&'a File>,
+    status: Option<&'a StatusPipe>,
+    output: Option<&'a Output>,
+}
+
+/// Waits for PID 1's exit, a stop signal, readiness data, a snapshot or
+/// output.
+fn wait_any(pidfd: &impl AsFd, p: &Polled) -> Result<Woke> {
     let optional = [
-        stop.fd(),
-        ready.map(AsFd::as_fd),
-        status.map(|s| s.file().as_fd()),
+        p.stop.fd(),
+        p.ready.map(AsFd::as_fd),
+        p.status.map(|s| s.file().as_fd()),
+        p.output.map(Output::fd),
     ];
     let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     // Where each optional fd sits in `fds`.
-    let mut at = [None; 3];
+    let mut at = [None; 4];
     for (slot, fd) in at.iter_mut().zip(optional) {
         if let Some(fd) = fd {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
             *slot = Some(fds.len() - 1);
         }
     }
-    let [stop_at, ready_at, status_at] = at;
+    let [stop_at, ready_at, status_at, output_at] = at;
     match poll(&mut fds, PollTimeout::NONE) {
         Ok(_) | Err(Errno::EINTR) => {}
         Err(errno) => return Err(Error::Call { op: "poll", errno }),
@@ -156,6 +180,7 @@ fn wait_any(
         stop: hit(stop_at),
         ready: hit(ready_at),
         status: hit(status_at),
+        output: hit(output_at),
     })
 }
 

@@ -77,6 +77,11 @@ impl Service {
         }
     }
 
+    /// The running `run`'s pid, if it runs.
+    pub fn pid(&self) -> Option<Pid> {
+        self.pid
+    }
+
     pub fn restarts(&self) -> u32 {
         self.starts.saturating_sub(1)
     }

@@ -16,12 +16,14 @@ pub fn snapshot(boot: &Boot, services: &[Service], stopping: bool) -> Snapshot {
         kind: Kind::Script,
         state: *state,
         restarts: 0,
+        pid: None,
     });
     let supervised = services.iter().map(|service| Shown {
         name: service.name.clone(),
         kind: Kind::Supervised,
         state: service.state(stopping),
         restarts: u64::from(service.restarts()),
+        pid: service.pid().map(|p| p.as_raw() as u32),
     });
     Snapshot {
         state,

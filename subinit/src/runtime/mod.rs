@@ -6,6 +6,7 @@
 pub mod children;
 pub mod effects;
 pub mod event_loop;
+pub mod exec_helper;
 pub mod lsb;
 pub mod memory;
 pub mod notify;

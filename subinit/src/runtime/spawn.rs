@@ -104,6 +104,7 @@ pub fn spawn(
             // signal, and a blocked mask survives exec.
             sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
             nix::unistd::setsid()?;
+            oom_score_default();
             if let Some((fd, n)) = notify_raw {
                 // dup2 onto itself would keep close-on-exec: clear it then.
                 let rc = if fd == n {
@@ -124,6 +125,24 @@ pub fn spawn(
         pid: Pid::from_raw(child.id() as i32),
         output: read_end,
     })
+}
+
+/// In a forked child: back to the OOM killer's default score. PID 1 runs
+/// with oom_score_adj -1000 (set by the launcher: it is never the OOM
+/// victim), which its children would inherit; raising it needs no
+/// privilege. open(2), write(2) and close(2) only: async-signal-safe.
+fn oom_score_default() {
+    // SAFETY: a NUL-terminated literal path, a valid buffer, an fd we own.
+    unsafe {
+        let fd = libc::open(
+            c"/proc/self/oom_score_adj".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if fd >= 0 {
+            let _ = libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+        }
+    }
 }
 
 /// Starts a session's command on its terminal: a new session with `tty` as
@@ -154,6 +173,7 @@ pub fn spawn_on_terminal(
         cmd.pre_exec(|| {
             sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
             nix::unistd::setsid()?;
+            oom_score_default();
             // fd 0 is the terminal: make it this new session's controlling one.
             if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
                 return Err(io::Error::last_os_error());

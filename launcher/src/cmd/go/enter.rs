@@ -1,30 +1,35 @@
 //! overlay-go's entering child: forked by the caller, it joins the
 //! subhost's cgroup and namespaces, makes a pty from the subhost's own
-//! devpts (its master handed to the caller), starts the command and waits
-//! for it, passing stop signals on.
+//! devpts (its master handed to the caller), and execs the subinit,
+//! opened as PID 1's is (`exeseal`), as the exec helper (`subinit
+//! --exec`), which starts the command in the subhost's pid namespace and
+//! waits for it, passing stop signals on. No process of this host binary ever enters that pid
+//! namespace: the setns only moves the helper's children.
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, AtFlags, FcntlArg, FdFlag};
 use nix::sched::{setns, CloneFlags};
-use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{chdir, fork, setpgid, ForkResult, Pid};
+use nix::unistd::{chdir, execveat, fork, setpgid, ForkResult, Pid};
 
 use super::Exec;
 use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::Root;
 use crate::kernel::pty::{self, SlaveSetup};
-use crate::kernel::{caps, cgroup};
-use crate::model::exit::shell_code;
+use crate::kernel::sys::close_range_from;
+use crate::kernel::{caps, cgroup, cgroups};
 
 /// What the entering child needs, prepared before the fork.
 pub(super) struct Entering<'a> {
     pub(super) pid1: &'a OwnedFd,
-    pub(super) cg: Option<&'a Path>,
+    /// The subinit, opened on the host as PID 1's is (`exeseal`).
+    pub(super) subinit: OwnedFd,
+    /// The subhost's cgroup in every hierarchy (cgroup2, v1).
+    pub(super) cg: &'a [PathBuf],
     pub(super) setup: SlaveSetup,
     pub(super) null: OwnedFd,
 }
@@ -60,8 +65,8 @@ impl Entering<'_> {
     }
 
     /// In the forked child: join the subhost's cgroup and namespaces, make
-    /// the pty (sending its master to the caller), start the command and
-    /// wait for it, passing stop signals on. Returns the command's status.
+    /// the pty (sending its master to the caller) and exec the helper;
+    /// returns only on failure.
     fn enter(self, exec: Exec, sock: Option<UnixStream>) -> Result<i32> {
         join(self.pid1, self.cg)?;
         // Why: what acts on the whole machine stays out, as for PID 1.
@@ -70,18 +75,38 @@ impl Entering<'_> {
             Some(sock) => Some(inner_pty(&sock, &self.setup, &self.null)?),
             None => None,
         };
-        run_command(exec, slave)
+        let tty = slave.as_ref().map(AsRawFd::as_raw_fd);
+        let (argv, env) = exec.helper_argv(tty);
+        // Why: no host fd may reach the subhost (CVE-2024-21626); only
+        // 0–2 and the pty slave pass the exec.
+        close_range_from(3, libc::CLOSE_RANGE_CLOEXEC).op("close_range")?;
+        if let Some(fd) = &slave {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).op("keep the pty fd")?;
+        }
+        let err = execveat(&self.subinit, c"", &argv, &env, AtFlags::AT_EMPTY_PATH)
+            .err()
+            .unwrap_or(Errno::UnknownErrno);
+        Err(Error::Call {
+            op: "execveat subinit --exec",
+            errno: err,
+        })
     }
 }
 
 /// Joins the subhost's cgroup and, with one setns, its namespaces.
-fn join(pid1: &OwnedFd, cg: Option<&Path>) -> Result<()> {
+fn join(pid1: &OwnedFd, cg: &[PathBuf]) -> Result<()> {
     // Why: the caller's terminal's ^C reaches the launcher only, which
     // passes it on once (see relay).
     setpgid(Pid::from_raw(0), Pid::from_raw(0)).op("setpgid")?;
-    if let Some(dir) = cg {
-        // Why first: the cgroup path is a host path, gone after setns.
-        cgroup::join(dir, std::process::id() as i32)?;
+    // Why first: the cgroup paths are host paths, gone after setns; every
+    // hierarchy the subhost uses (cgroup2 and v1). v1 directories by this
+    // (single-threaded) child's own thread, which avoids the kernel's
+    // global lock (see kernel::cgroups).
+    for dir in cg.iter().filter(|d| d.exists()) {
+        match dir.join("tasks").exists() {
+            true => cgroups::join_thread(dir)?,
+            false => cgroup::join(dir, std::process::id() as i32)?,
+        }
     }
     // Why: PID 1 could ptrace a dumpable joiner and steal its host fds
     // (CVE-2016-9962); exec makes the command dumpable again.
@@ -113,44 +138,4 @@ fn inner_pty(sock: &UnixStream, setup: &SlaveSetup, null: &OwnedFd) -> Result<Ow
         let _ = unsafe { libc::dup2(null.as_raw_fd(), fd) };
     }
     Ok(pty.slave)
-}
-
-/// Starts the command (on `slave`, if any) and waits for it, passing the
-/// stop signals on; its status as an exit code.
-fn run_command(exec: Exec, slave: Option<OwnedFd>) -> Result<i32> {
-    let mut mask = SigSet::empty();
-    for sig in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGCHLD,
-    ] {
-        mask.add(sig);
-    }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).op("sigprocmask")?;
-    // SAFETY: single-threaded; the child only execs or exits.
-    let cmd = match unsafe { fork() }.op("fork")? {
-        ForkResult::Child => {
-            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-            exec.run(slave)
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(slave);
-    loop {
-        match mask.wait() {
-            Ok(Signal::SIGCHLD) => match waitpid(cmd, Some(WaitPidFlag::WNOHANG)) {
-                Ok(end @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    return Ok(shell_code(end))
-                }
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(_) => return Ok(1),
-            },
-            Ok(sig) => {
-                let _ = kill(cmd, sig);
-            }
-            Err(_) => {}
-        }
-    }
 }

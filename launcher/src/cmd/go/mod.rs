@@ -6,15 +6,14 @@
 
 use std::ffi::{CString, OsString};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
-use nix::sys::signal::{signal, SigHandler, Signal};
-use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, execve, execvpe, isatty, setsid};
+use nix::unistd::isatty;
 
 use crate::cmd::list::field;
 use crate::cmd::relay::{self, OnStop, Peer};
@@ -22,9 +21,9 @@ use crate::error::{At, Op, Result};
 use crate::kernel::caps;
 use crate::kernel::privilege::require_root;
 use crate::kernel::pty;
-use crate::kernel::sys::{close_range_from, pidfd_open};
+use crate::kernel::sys::pidfd_open;
 use crate::kernel::term::Caller;
-use crate::kernel::{cgroup, pidfd};
+use crate::kernel::{cgroups, pidfd};
 use crate::model::caps::Caps;
 use crate::model::exit::shell_code;
 use crate::subhost::attach::login_shell_argv;
@@ -67,7 +66,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     let use_pty = caller.is_terminal()
         || isatty(std::io::stdout().as_fd()).unwrap_or(false)
         || isatty(std::io::stderr().as_fd()).unwrap_or(false);
-    let cg = cgroup::path(name)?;
+    let cg = cgroups::all(name)?;
     let null = nix::fcntl::open(
         "/dev/null",
         OFlag::O_RDWR | OFlag::O_CLOEXEC,
@@ -81,9 +80,13 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         }
         false => (None, None),
     };
+    // Why: the command is started by the subinit's exec helper, never by
+    // this host binary, inside the subhost's pid namespace (issue 9, 10).
+    let subinit = crate::subhost::exeseal::open_subinit()?;
     let entering = Entering {
         pid1: &pidfd,
-        cg: cg.as_deref(),
+        subinit,
+        cg: &cg,
         setup: caller.slave_setup(),
         null,
     };
@@ -112,9 +115,8 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     Ok(code)
 }
 
-/// The program, argv and clean environment, built before entering.
+/// The command and its clean environment, built before entering.
 struct Exec {
-    prog: CString,
     argv: Vec<CString>,
     search: bool,
     shell: &'static str,
@@ -125,15 +127,13 @@ impl Exec {
     fn new(argv: &[OsString]) -> Exec {
         let cs = |s: &[u8]| CString::new(s).unwrap_or_default();
         match argv.first() {
-            Some(cmd) => Exec {
-                prog: cs(cmd.as_bytes()),
+            Some(_) => Exec {
                 argv: argv.iter().map(|a| cs(a.as_bytes())).collect(),
                 search: true,
                 shell: "/bin/sh",
                 drop_caps: Caps::machine(),
             },
             None => Exec {
-                prog: CString::default(),
                 argv: Vec::new(),
                 search: false,
                 shell: "/bin/sh",
@@ -142,45 +142,27 @@ impl Exec {
         }
     }
 
-    /// In the child, inside the subhost: a session of its own (on the pty
-    /// `slave` as its controlling terminal and stdio, if given; without, no
-    /// controlling terminal at all, so `/dev/tty` inside leads nowhere),
-    /// clean up and exec; never returns.
-    fn run(mut self, slave: Option<OwnedFd>) -> ! {
-        let _ = setsid();
-        if let Some(slave) = slave {
-            // SAFETY: TIOCSCTTY takes an int argument by value.
-            let _ = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
-            let _ = dup2_stdin(&slave);
-            let _ = dup2_stdout(&slave);
-            let _ = dup2_stderr(&slave);
-        }
+    /// In the entering child, inside the subhost's mount namespace: the
+    /// subinit's `--exec` helper command line for this command (the
+    /// login shell chosen as a session's is, now that `/` is the
+    /// subhost's), with the pty slave `tty`, if any.
+    fn helper_argv(mut self, tty: Option<i32>) -> (Vec<CString>, Vec<CString>) {
         if !self.search {
-            // The login shell, chosen as a session's is (we are inside now).
             let argv = login_shell_argv(Path::new("/bin/bash").exists());
             self.shell = argv[0];
-            self.prog = CString::new(argv[0]).unwrap_or_default();
             self.argv = argv.iter().filter_map(|a| CString::new(*a).ok()).collect();
         }
-        let env = clean_env(self.shell);
-        // SAFETY: restoring default dispositions installs no handler.
-        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-        // Why: no host fd may reach the subhost (CVE-2024-21626).
-        let _ = close_range_from(3, 0);
-        let err = if self.search {
-            std::env::set_var("PATH", PATH);
-            execvpe(&self.prog, &self.argv, &env).err()
-        } else {
-            execve(&self.prog, &self.argv, &env).err()
-        };
-        let desc = err.map_or("exec failed", |e| e.desc());
-        let _ = writeln!(
-            std::io::stderr(),
-            "overlay-go: {}: {desc}",
-            self.prog.to_string_lossy()
-        );
-        // SAFETY: leaving the forked child without running the parent's exit handlers.
-        unsafe { libc::_exit(127) }
+        let mut out: Vec<CString> = vec![c"subinit".into(), c"--exec".into()];
+        if let Some(fd) = tty {
+            out.push(c"--tty-fd".into());
+            out.extend(CString::new(fd.to_string()));
+        }
+        if self.search {
+            out.push(c"--search".into());
+        }
+        out.push(c"--".into());
+        out.extend(self.argv);
+        (out, clean_env(self.shell))
     }
 }
 

@@ -121,6 +121,24 @@ pub enum Fault {
     NotAbsolute(String),
     DotDot(String),
     BadShare(String),
+    BadSize(String),
+    TooSmall {
+        value: String,
+        least: String,
+    },
+    BadPercent(String),
+    CpuMaxAboveHost {
+        value: String,
+        cpus: u64,
+    },
+    OutOfRange {
+        value: String,
+        lo: u64,
+        hi: u64,
+    },
+    NoController {
+        controller: String,
+    },
 }
 
 impl From<Flaw> for Fault {
@@ -312,6 +330,25 @@ impl fmt::Display for Fault {
             Self::NotAbsolute(p) => write!(f, "{p:?} is not an absolute path"),
             Self::DotDot(p) => write!(f, "{p:?}: a path inside the subhost may not hold \"..\""),
             Self::BadShare(s) => write!(f, "bad share {s:?}: expected dir or hostdir:subhostdir"),
+            Self::BadSize(s) => write!(
+                f,
+                "bad size {s:?}: expected bytes with an optional K, M, G or T suffix, or 1% to 100% of the host's memory"
+            ),
+            Self::TooSmall { value, least } => {
+                write!(f, "{value:?} is less than the subhost needs (at least {least})")
+            }
+            Self::BadPercent(s) => {
+                write!(f, "bad value {s:?}: expected a whole percentage of one CPU, e.g. 150%")
+            }
+            Self::CpuMaxAboveHost { value, cpus } => {
+                write!(f, "{value:?} is more than this host's {cpus} CPUs ({}%)", cpus * 100)
+            }
+            Self::OutOfRange { value, lo, hi } => {
+                write!(f, "{value:?} is not a whole number from {lo} to {hi}")
+            }
+            Self::NoController { controller } => {
+                write!(f, "this host has no {controller}: the limit cannot be applied")
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     };
 
     let name = r.name(&conf_dir)?;
-    let log = r.log(&name.text, &conf_dir)?;
+    let (log, log_is_default) = r.log(&name.text, &conf_dir)?;
     let base = r.base(&conf_dir)?;
     let cables = r.cables(&name, &base)?;
     let roots = r.roots(&base)?;
@@ -70,11 +70,13 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let stop_timeout = r.stop_timeout(&base)?;
     let keep_caps = r.keep_caps(&base)?;
     let shares = r.shares(&base, &roots.lower)?;
+    let limits = r.limits(&base)?;
 
     Ok(Config {
         path,
         name: name.text,
         log,
+        log_is_default,
         base,
         cables,
         live: roots.live,
@@ -90,6 +92,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         shares,
         services,
         stop_timeout,
+        limits,
         keep_caps,
     })
 }
@@ -126,10 +129,16 @@ impl Resolver<'_> {
     }
 
     /// LOG: a file whose directory must exist (relative to CONF's directory,
-    /// since it comes before BASE).
-    fn log(&self, name: &str, conf_dir: &Path) -> Result<PathBuf, ConfigError> {
+    /// since it comes before BASE); whether it is the default. What a user
+    /// planted at the default path is no error here: the boot logs
+    /// elsewhere (`reserve`).
+    fn log(&self, name: &str, conf_dir: &Path) -> Result<(PathBuf, bool), ConfigError> {
         let value = self.or_default(Var::Log, conf_dir, &format!("/tmp/oly-{name}.log"))?;
-        self.check(Var::Log, &value, |text| {
+        let default = value.origin == Origin::Default;
+        if default {
+            return Ok((PathBuf::from(value.text), true));
+        }
+        let log = self.check(Var::Log, &value, |text| {
             let path = absolute(conf_dir, text);
             let file_name = path
                 .file_name()
@@ -142,7 +151,8 @@ impl Resolver<'_> {
                 return Err(Fault::NotAFile(path));
             }
             Ok(log)
-        })
+        })?;
+        Ok((log, false))
     }
 
     /// BASE: required, relative to CONF's directory, an existing directory.

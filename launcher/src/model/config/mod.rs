@@ -14,6 +14,7 @@ mod cable;
 mod caps;
 mod command;
 mod error;
+mod limits;
 mod load;
 #[cfg(test)]
 mod load_tests;
@@ -31,6 +32,7 @@ mod trust_tests;
 mod values;
 
 pub use error::ConfigError;
+pub use limits::Limits;
 pub use resolve::HostEnv;
 pub use trust::{reachable_by_users, Guarded, Trees};
 
@@ -97,6 +99,10 @@ pub struct Config {
     /// Subhost name: 1..=12 printable ASCII characters, no `/` or blank.
     pub name: String,
     pub log: PathBuf,
+    /// LOG was not set: `log` is the default, `/tmp/oly-NAME.log`, which
+    /// a local user may have planted something at (the boot then logs to
+    /// `/var/log/overlay-boot/NAME.log`).
+    pub log_is_default: bool,
     pub base: PathBuf,
     pub cables: Vec<Cable>,
     pub live: PathBuf,
@@ -115,6 +121,8 @@ pub struct Config {
     pub services: Option<PathBuf>,
     /// `STOP_TIMEOUT` in seconds (default 10).
     pub stop_timeout: Duration,
+    /// MEMORY_MAX, CPU_MAX and the other resource limits.
+    pub limits: Limits,
     /// `KEEP_CAPS`: capabilities of `caps::MACHINE` the subhost keeps.
     pub keep_caps: crate::model::caps::Caps,
 }

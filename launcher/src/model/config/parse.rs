@@ -24,11 +24,17 @@ pub enum Var {
     Share,
     Services,
     StopTimeout,
+    MemoryMax,
+    MemoryHigh,
+    CpuMax,
+    CpuWeight,
+    PidsMax,
+    IoWeight,
     KeepCaps,
 }
 
 impl Var {
-    pub const ALL: [Var; 17] = [
+    pub const ALL: [Var; 23] = [
         Var::Name,
         Var::Log,
         Var::Base,
@@ -45,6 +51,12 @@ impl Var {
         Var::Share,
         Var::Services,
         Var::StopTimeout,
+        Var::MemoryMax,
+        Var::MemoryHigh,
+        Var::CpuMax,
+        Var::CpuWeight,
+        Var::PidsMax,
+        Var::IoWeight,
         Var::KeepCaps,
     ];
 
@@ -67,6 +79,12 @@ impl Var {
             Var::Share => "SHARE",
             Var::Services => "SERVICES",
             Var::StopTimeout => "STOP_TIMEOUT",
+            Var::MemoryMax => "MEMORY_MAX",
+            Var::MemoryHigh => "MEMORY_HIGH",
+            Var::CpuMax => "CPU_MAX",
+            Var::CpuWeight => "CPU_WEIGHT",
+            Var::PidsMax => "PIDS_MAX",
+            Var::IoWeight => "IO_WEIGHT",
             Var::KeepCaps => "KEEP_CAPS",
         }
     }

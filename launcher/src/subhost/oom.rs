@@ -1,0 +1,173 @@
+//! OOM kills in the subhost, logged in LOG with the victim's name. A thread
+//! of the monitor waits on the kernel's notification: cgroup2's
+//! memory.events (POLLPRI on change, `oom_kill N`), or on v1 an eventfd
+//! registered for memory.oom_control in cgroup.event_control; and on the
+//! kernel log, /dev/kmsg, whose `oom-kill:...,oom_memcg=/NAME,...,task=T,
+//! pid=N` record names the victim (read from where the log was when the
+//! thread started). The notification alone is logged without a name only
+//! when /dev/kmsg cannot be read; it also tells when the cgroup is gone.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::model::hierarchy::{Ctl, Place};
+
+/// How a memory cgroup reports OOM kills.
+struct Watch {
+    dir: PathBuf,
+    /// What poll waits on, and with which event.
+    fd: OwnedFd,
+    flags: PollFlags,
+}
+
+/// Starts the watcher for subhost `name`, if its memory is accounted.
+pub fn watch(name: &str) {
+    let Ok(layout) = crate::kernel::cgroups::layout() else {
+        return;
+    };
+    let watch = match layout.place(Ctl::Memory) {
+        Some(Place::V1(h)) => v1(&h.mount.join(name)),
+        Some(Place::V2(m)) => v2(&m.join(name)),
+        None => None,
+    };
+    let Some(watch) = watch else {
+        log::debug!("no OOM notification for this subhost");
+        return;
+    };
+    let kmsg = open_kmsg();
+    let memcg = format!("/{name}");
+    let spawned = std::thread::Builder::new()
+        .name("oom".into())
+        .spawn(move || run(watch, kmsg, &memcg));
+    if let Err(e) = spawned {
+        log::warn!("OOM watcher: {e}");
+    }
+}
+
+fn v2(dir: &Path) -> Option<Watch> {
+    let file = File::open(dir.join("memory.events")).ok()?;
+    Some(Watch {
+        dir: dir.into(),
+        fd: file.into(),
+        flags: PollFlags::POLLPRI,
+    })
+}
+
+fn v1(dir: &Path) -> Option<Watch> {
+    let control = File::open(dir.join("memory.oom_control")).ok()?;
+    // SAFETY: eventfd(2) with valid flags; the fd returned is ours.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if efd < 0 {
+        return None;
+    }
+    // SAFETY: efd is a fresh fd nobody else owns.
+    let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+    let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
+    fs::write(dir.join("cgroup.event_control"), line).ok()?;
+    Some(Watch {
+        dir: dir.into(),
+        fd: efd,
+        flags: PollFlags::POLLIN,
+    })
+}
+
+/// /dev/kmsg positioned at its end (only new records are read).
+fn open_kmsg() -> Option<File> {
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/kmsg")
+        .ok()?;
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::End(0)).ok()?;
+    Some(f)
+}
+
+/// Until the cgroup is gone: each OOM kill the kernel reports for the
+/// subhost's memory cgroup is logged with its victim. Without /dev/kmsg,
+/// each notification is logged without a name.
+fn run(w: Watch, mut kmsg: Option<File>, memcg: &str) {
+    loop {
+        let mut fds = vec![PollFd::new(w.fd.as_fd(), w.flags)];
+        if let Some(k) = &kmsg {
+            fds.push(PollFd::new(k.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let hit = |i: usize| {
+            fds.get(i)
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (notified, logged) = (hit(0), hit(1));
+        if notified {
+            let mut buf = [0u8; 8];
+            let _ = nix::unistd::read(&w.fd, &mut buf);
+            if !w.dir.exists() {
+                return;
+            }
+            if kmsg.is_none() {
+                log::warn!("out of memory (MEMORY_MAX): the kernel killed a process (no /dev/kmsg to name it)");
+            }
+        }
+        if let (true, Some(k)) = (logged, kmsg.as_mut()) {
+            for v in victims(k, memcg) {
+                log::warn!("out of memory (MEMORY_MAX): the kernel killed {v}");
+            }
+        }
+    }
+}
+
+/// The victims in the new kmsg records whose OOM was in `memcg` or below.
+fn victims(kmsg: &mut File, memcg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    // Each read returns one record; EAGAIN when none is left.
+    while let Ok(n) = kmsg.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        if let Some(v) = victim(&String::from_utf8_lossy(&buf[..n]), memcg) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// `pid N (task)` from an `oom-kill:` record of `memcg` (or below it).
+pub fn victim(record: &str, memcg: &str) -> Option<String> {
+    let msg = record.split_once(';')?.1.lines().next()?;
+    let fields = msg.strip_prefix("oom-kill:")?;
+    let get = |key: &str| {
+        fields
+            .split(',')
+            .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+    };
+    let cg = get("oom_memcg")?;
+    if cg != memcg && !cg.starts_with(&format!("{memcg}/")) {
+        return None;
+    }
+    Some(format!("pid {} ({})", get("pid")?, get("task")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn victims_of_our_memcg_only() {
+        let rec = "6,1234,5678,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),\
+                   cpuset=/,mems_allowed=0,oom_memcg=/obtx,task_memcg=/obtx,task=hog,pid=42,uid=0\n";
+        assert_eq!(victim(rec, "/obtx").as_deref(), Some("pid 42 (hog)"));
+        assert_eq!(victim(rec, "/obt"), None);
+        let sub = rec.replace("oom_memcg=/obtx", "oom_memcg=/obtx/sub");
+        assert_eq!(victim(&sub, "/obtx").as_deref(), Some("pid 42 (hog)"));
+        assert_eq!(victim("6,1,2,-;Out of memory\n", "/obtx"), None);
+    }
+}
