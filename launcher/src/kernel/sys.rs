@@ -113,8 +113,14 @@ struct OpenHow {
 /// /proc magic links cannot jump out.
 pub const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
+/// How often openat2 is tried again after EAGAIN before the error stands.
+const OPENAT2_TRIES: usize = 16;
+
 /// openat2(2): open `path` relative to `dirfd` with `resolve` flags. nix 0.31
 /// has no openat2; this is the project's one wrapper for it.
+/// With RESOLVE_IN_ROOT the kernel answers EAGAIN when a rename or a mount
+/// anywhere on the host raced the lookup's ".." check (openat2(2)): the
+/// lookup is simply done again, a bounded number of times.
 pub fn openat2(
     dirfd: BorrowedFd<'_>,
     path: &CStr,
@@ -127,6 +133,17 @@ pub fn openat2(
         mode: u64::from(mode),
         resolve,
     };
+    let mut tries = 1;
+    loop {
+        match openat2_once(dirfd, path, &how) {
+            Err(Errno::EAGAIN) if tries < OPENAT2_TRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
+/// One openat2(2) call.
+fn openat2_once(dirfd: BorrowedFd<'_>, path: &CStr, how: &OpenHow) -> Result<OwnedFd, Errno> {
     // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the
     // size passed; both outlive the call.
     let ret = unsafe {
@@ -134,7 +151,7 @@ pub fn openat2(
             libc::SYS_openat2,
             dirfd.as_raw_fd(),
             path.as_ptr(),
-            &how as *const OpenHow,
+            how as *const OpenHow,
             std::mem::size_of::<OpenHow>(),
         )
     };
