@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::model::report::Outcome;
 use crate::subhost::monitor::{spawn_monitor, Monitor, Sink};
 use crate::subhost::reserve::reserve;
-use crate::subhost::tell;
+use crate::subhost::{teardown, tell};
 
 pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
     let reserved = reserve(conf, |_| {})?;
@@ -27,6 +27,11 @@ pub fn boot(conf: &Path, foreground: bool) -> Result<i32> {
     }
     // Teardown is the monitor's last act: wait for it.
     let _ = waitpid(monitor.pid, None);
+    // A killed monitor did not tear down: what it made goes now, or exit 1
+    // would hide a running subhost.
+    if let Err(e) = teardown::reclaim_after_monitor(&name, monitor.lock_id) {
+        log::error!("{e}");
+    }
     let reason = out
         .reason
         .unwrap_or_else(|| "the monitor ended without a report".into());

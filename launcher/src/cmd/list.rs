@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
 use crate::kernel::privilege::require_root;
-use crate::subhost::lock::{self, Probe};
+use crate::subhost::lock;
 use crate::subhost::state;
 use crate::subhost::status;
 use proto::status::Service;
@@ -54,7 +54,7 @@ fn collect() -> Vec<Entry> {
         .unwrap_or(0);
     let mut out = Vec::new();
     for name in state::names() {
-        if !matches!(lock::peek(&name), Ok(Probe::Running)) {
+        if !lock::shown(&name) {
             continue;
         }
         let dir = state::dir(&name);

@@ -22,7 +22,7 @@ use crate::subhost::attach::SessionRequest;
 use crate::subhost::monitor::spawn_monitor;
 use crate::subhost::policy::Policy;
 use crate::subhost::reserve::{abandon, reserve};
-use crate::subhost::tell;
+use crate::subhost::{teardown, tell};
 
 pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     // Maintenance mode: nothing starts but CMD.
@@ -54,6 +54,10 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     // The monitor has torn everything down: the subhost is gone.
     drop(policy);
     let out = Outcome::read(monitor.events);
+    // A killed monitor did not tear down: what it made goes now.
+    if let Err(e) = teardown::reclaim_after_monitor(&name, monitor.lock_id) {
+        log::error!("{e}");
+    }
     if !out.ready {
         let reason = out
             .reason

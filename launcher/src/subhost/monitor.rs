@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -198,6 +199,10 @@ pub struct Spawned {
     /// For a session: where the monitor sends the pty master once PID 1
     /// runs (EOF if it never does).
     pub handoff: Option<UnixStream>,
+    /// The NAME lock file (device, inode) the caller still holds with the
+    /// monitor: while the run directory's lock is that file, nobody else
+    /// owns the NAME, so a monitor that died leaves its work to the caller.
+    pub lock_id: Option<(u64, u64)>,
 }
 
 /// Forks the monitor of a reserved boot (for `overlay-boot` and
@@ -233,6 +238,7 @@ pub fn spawn_monitor(r: Reserved, mut session: Option<SessionRequest>) -> Result
         ForkResult::Parent { child } => {
             drop(events_w);
             drop(session);
+            let lock_id = r.lock.metadata().ok().map(|m| (m.dev(), m.ino()));
             // The locks are shared with the monitor; dropping them here
             // would unlock them for both. Closing happens at exit.
             std::mem::forget(r.lock);
@@ -241,6 +247,7 @@ pub fn spawn_monitor(r: Reserved, mut session: Option<SessionRequest>) -> Result
                 pid: child,
                 events: File::from(events_r),
                 handoff,
+                lock_id,
             })
         }
     }
