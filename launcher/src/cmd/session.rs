@@ -19,6 +19,7 @@ use crate::model::config::Hook;
 use crate::model::exit::shell_code;
 use crate::model::report::Outcome;
 use crate::subhost::attach::SessionRequest;
+use crate::subhost::interrupt::Interrupt;
 use crate::subhost::monitor::spawn_monitor;
 use crate::subhost::policy::Policy;
 use crate::subhost::reserve::{abandon, reserve};
@@ -26,11 +27,16 @@ use crate::subhost::{teardown, tell};
 
 pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     // Maintenance mode: nothing starts but CMD.
-    let reserved = reserve(conf, |cfg| {
-        cfg.start.clear();
-        cfg.init = Hook::BuiltIn;
-        cfg.services = None;
-    })?;
+    let stop = Interrupt::catch()?;
+    let reserved = reserve(
+        conf,
+        |cfg| {
+            cfg.start.clear();
+            cfg.init = Hook::BuiltIn;
+            cfg.services = None;
+        },
+        &stop,
+    )?;
     let (name, log_path) = (reserved.cfg.name.clone(), reserved.cfg.log.clone());
     let caller = Caller::detect();
     let policy = Policy::install(&reserved.cfg).map_err(|e| abandon(&name, e))?;
@@ -40,7 +46,7 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
         slave: caller.slave_setup(),
         handoff: None,
     };
-    let monitor = spawn_monitor(reserved, Some(request))?;
+    let monitor = spawn_monitor(reserved, Some(request), stop)?;
     let pidfd = pidfd_open(monitor.pid).op("pidfd_open monitor")?;
     let peer = Peer {
         pid: monitor.pid,
