@@ -69,8 +69,22 @@ pub fn bin_dir() -> PathBuf {
         .expect("release binaries not built: run `make build` first")
 }
 
+/// The subinit under test: static musl, built apart from the launcher
+/// (`OB_SUBINIT`, which the Makefile exports, overrides).
+pub fn subinit_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("OB_SUBINIT") {
+        return PathBuf::from(path);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/x86_64-unknown-linux-musl/release/subinit")
+}
+
+/// A release binary under test; `subinit` is [`subinit_bin`].
 pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
+    let path = match name {
+        "subinit" => subinit_bin(),
+        _ => bin_dir().join(name),
+    };
     assert!(
         path.exists(),
         "{} missing: run `make build` first",

@@ -139,6 +139,7 @@ fn package_install_init_script_and_purge() {
         fs::read(&deb).expect("read") == fs::read(&again).expect("read"),
         "two builds of the package differ"
     );
+    assert_lintian_clean(&deb);
     let _purge = Purge(PACKAGES);
     let (code, text) = output(
         Command::new("apt-get")
@@ -178,6 +179,20 @@ fn package_install_init_script_and_purge() {
     dpkg(&["--purge", "overlay-boot-rs"]);
     assert_eq!(dpkg_state("overlay-boot-rs"), None);
     assert_eq!(left_on_system(), Vec::<String>::new(), "left after purge");
+}
+
+/// lintian finds no error and no warning: each remaining hint is an
+/// override with its reason in pkg/debian/lintian-overrides.
+fn assert_lintian_clean(deb: &Path) {
+    let (code, text) = output(Command::new("lintian").arg("--pedantic").arg(deb));
+    let found: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(
+        code == 0 && found.is_empty(),
+        "lintian (exit {code}): {found:?}\n{text}"
+    );
 }
 
 /// The init script with two subhosts listed and a broken line between.

@@ -57,15 +57,20 @@ fn collect() -> Vec<Entry> {
         if !lock::shown(&name) {
             continue;
         }
-        let dir = state::dir(&name);
-        let conf = std::fs::read_to_string(dir.join("conf")).unwrap_or_default();
-        let st = state::read(&name);
-        let snap = st.as_ref().and_then(|_| status::read(&name));
+        // Why field by field: only the three files --list shows, not the
+        // whole record (six files); its cost per subhost is what --list
+        // costs at a thousand.
+        let conf = state::field(&name, "conf").unwrap_or_default();
+        let pid: Option<i32> = state::field(&name, "pid").and_then(|p| p.parse().ok());
+        let started: Option<u64> = pid
+            .and_then(|_| state::field(&name, "started"))
+            .and_then(|s| s.parse().ok());
+        let snap = started.and_then(|_| status::read(&name));
         out.push(Entry {
             name,
-            pid: st.as_ref().map(|s| s.pid),
-            config: PathBuf::from(conf.trim_end_matches('\n')),
-            uptime: st.as_ref().map(|s| now.saturating_sub(s.started)),
+            pid: started.and(pid),
+            config: PathBuf::from(conf),
+            uptime: started.map(|s| now.saturating_sub(s)),
             state: snap
                 .as_ref()
                 .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),

@@ -5,7 +5,10 @@
 //! the caller's terminal (see relay) or, without one, to its stdin and
 //! stdout. When CMD exits the subhost stops gracefully, and the launcher
 //! exits with CMD's status. While it runs, `/usr/sbin/policy-rc.d` (exit
-//! 101) keeps package installs from starting daemons.
+//! 101) keeps package installs from starting daemons: over an overlay it
+//! is the launcher's layer (see subhost::rclayer); with UPPER as the root
+//! itself (bind and as-is modes) it is written into UPPER and removed
+//! after (subhost::policy).
 
 use std::ffi::OsString;
 use std::path::Path;

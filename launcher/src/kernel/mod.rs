@@ -2,6 +2,7 @@
 //! sequence (namespaces, cgroups, loop devices, pidfds, ptys, netlink).
 //! Imports only the model below it.
 
+pub mod caps;
 pub mod cgroup;
 pub mod contain;
 pub mod inroot;

@@ -150,3 +150,14 @@ pub fn remove(name: &str) {
         Err(errno) => log::warn!("unlink {}: {}", file.display(), errno.desc()),
     }
 }
+
+/// Detaches /run/netns, with every subhost's netns file under it, from the
+/// calling process's mount namespace, which must be a private one: the
+/// clone of PID 1's namespace would copy those mounts and its pivot detach
+/// them again, a cost that grows with the number of running subhosts.
+pub fn detach_dir() {
+    match umount2(NETNS_DIR, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
+        Err(errno) => log::debug!("umount {NETNS_DIR}: {}", errno.desc()),
+    }
+}

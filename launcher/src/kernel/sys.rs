@@ -1,5 +1,6 @@
 //! Raw system calls that nix 0.31 does not wrap: clone3, pidfd_open,
-//! pidfd_send_signal, openat2, close_range, open_tree and move_mount. Each
+//! pidfd_send_signal, openat2, close_range, open_tree, move_mount, fsopen,
+//! fsconfig and fsmount. Each
 //! is one small function over `libc::syscall`; everything else goes
 //! through nix.
 
@@ -194,4 +195,62 @@ pub fn move_mount(
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// fsopen(2): a filesystem context for `fstype`, close-on-exec.
+pub fn fsopen(fstype: &CStr) -> Result<OwnedFd, Errno> {
+    // SAFETY: `fstype` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel returned a new fd that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// fsconfig(2) FSCONFIG_SET_STRING: sets option `key` to `value`.
+pub fn fsconfig_set(ctx: BorrowedFd<'_>, key: &CStr, value: &CStr) -> Result<(), Errno> {
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            libc::FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// fsconfig(2) FSCONFIG_CMD_CREATE: makes the superblock.
+pub fn fsconfig_create(ctx: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: no pointers are passed (null key and value).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// fsmount(2): a detached mount of the context's superblock, attached
+/// nowhere, held by the returned fd. `attrs`: MOUNT_ATTR_* bits.
+pub fn fsmount(ctx: BorrowedFd<'_>, attrs: libc::c_uint) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            ctx.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attrs,
+        )
+    };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel returned a new fd that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

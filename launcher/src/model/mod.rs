@@ -2,6 +2,7 @@
 //! formats. Nothing here makes a system call that changes anything; it
 //! imports nothing from the layers above.
 
+pub mod caps;
 pub mod config;
 pub mod exit;
 pub mod ifupdown;

@@ -143,7 +143,7 @@ pub fn has_record(name: &str) -> bool {
 
 /// mkdir with mode 0755; false when it already existed. An existing entry
 /// must be a real directory owned by root.
-fn mkdir_root_only(path: &Path) -> Result<bool> {
+pub fn mkdir_root_only(path: &Path) -> Result<bool> {
     match nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
         Ok(()) => return Ok(true),
         Err(Errno::EEXIST) => {}

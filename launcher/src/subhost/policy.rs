@@ -3,7 +3,10 @@
 //! `overlay-boot --session` start no daemons. Installed by the session,
 //! noted in the run directory, and removed by the session, by the
 //! monitor's teardown or by the reclaim of a dead launcher's state, and
-//! by the next boot when a crash lost the note.
+//! by the next boot when a crash lost the note. Only with no overlay
+//! (bind and as-is modes, UPPER is the root): over an overlay the
+//! launcher's layer gives the session's policy-rc.d (see rclayer) and
+//! nothing is written.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -18,7 +21,7 @@ use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use crate::error::{At, Result};
 use crate::kernel::inroot::Root;
-use crate::model::config::Config;
+use crate::model::config::{Config, RootMode};
 use crate::subhost::state;
 
 /// What keeps daemons from starting during the session (invoke-rc.d's
@@ -42,7 +45,8 @@ pub struct Policy {
 
 impl Policy {
     /// Creates it in UPPER unless UPPER or LOWER already has one (theirs is
-    /// left alone), through the symlink-safe helpers.
+    /// left alone), through the symlink-safe helpers. Over an overlay the
+    /// launcher's layer gives it instead (rclayer): nothing is written.
     pub fn install(cfg: &Config) -> Result<Policy> {
         let rel = Path::new(POLICY_RC_D);
         let upper = Root::open(&cfg.upper)?;
@@ -52,6 +56,9 @@ impl Policy {
             made: Vec::new(),
         };
         remove_leftover(&upper);
+        if cfg.mode == RootMode::Overlay {
+            return Ok(none);
+        }
         if upper.lookup(rel)?.is_some() || lower.lookup(rel)?.is_some() {
             log::info!("{POLICY_RC_D} exists; left as it is");
             return Ok(none);

@@ -18,7 +18,7 @@ use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::lock::{self, Lock};
-use crate::subhost::{diskmounts, early, logrotate, spawn, state, teardown};
+use crate::subhost::{diskmounts, early, exeseal, logrotate, state, teardown};
 
 /// How long the cleanup of a stale subhost waits for its processes to end.
 const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
@@ -60,7 +60,7 @@ pub fn reserve(
     };
     require_root().map_err(release)?;
     stop.check_launcher().map_err(release)?;
-    let subinit = spawn::open_subinit().map_err(release)?;
+    let subinit = exeseal::open_subinit().map_err(release)?;
     let lock = match early {
         Some(e) if e.name == cfg.name => e.lock,
         other => {

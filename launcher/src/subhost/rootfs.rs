@@ -3,7 +3,8 @@
 //! namespace, so none of it shows in the host's mount table.
 
 use std::fs;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
@@ -13,11 +14,12 @@ use crate::kernel::inroot::{fd_path, file_kind, Root};
 use crate::model::config::{Config, RootMode, Share};
 use crate::model::mountinfo;
 
-/// Mounts the root filesystem on LIVE.
-pub fn mount_root(cfg: &Config) -> Result<()> {
+/// Mounts the root filesystem on LIVE; `layer` (see rclayer) goes below
+/// LOWER in an overlay.
+pub fn mount_root(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()> {
     let live = cfg.live.as_path();
     match cfg.mode {
-        RootMode::Overlay => mount_overlay(cfg),
+        RootMode::Overlay => mount_overlay(cfg, layer),
         RootMode::Bind => {
             // Why: UPPER is the subhost's root itself, seen at LIVE.
             mount(
@@ -38,12 +40,18 @@ pub fn mount_root(cfg: &Config) -> Result<()> {
 /// The layers are given as `/proc/self/fd/N` of fds opened here, so the
 /// mount options in mountinfo, also inside the subhost, name no host path
 /// (issue 9, hole 13); a kernel that refuses that gets the paths.
-fn mount_overlay(cfg: &Config) -> Result<()> {
+fn mount_overlay(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()> {
     let live = cfg.live.as_path();
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let open = |p: &Path| nix::fcntl::open(p, flags, nix::sys::stat::Mode::empty()).at("open", p);
     let (lower, upper, work) = (open(&cfg.lower)?, open(&cfg.upper)?, open(&cfg.work)?);
-    let by_fd = overlay_options(&fd_path(&lower), &fd_path(&upper), &fd_path(&work));
+    let mut lowers = vec![fd_path(&lower)];
+    let mut lower_paths = vec![cfg.lower.clone()];
+    if let Some((path, fd)) = layer {
+        lowers.push(fd_path(fd));
+        lower_paths.push(path.clone());
+    }
+    let by_fd = overlay_options(&lowers, &fd_path(&upper), &fd_path(&work));
     let overlay = |data: &str| {
         let name = Some(cfg.name.as_str());
         mount(name, live, Some("overlay"), MsFlags::empty(), Some(data))
@@ -52,7 +60,7 @@ fn mount_overlay(cfg: &Config) -> Result<()> {
         Ok(()) => Ok(()),
         Err(errno) => {
             log::info!("overlay by fd: {}; by path instead", errno.desc());
-            let data = overlay_options(&cfg.lower, &cfg.upper, &cfg.work);
+            let data = overlay_options(&lower_paths, &cfg.upper, &cfg.work);
             overlay(&data).at("mount overlay on", live)
         }
     }
@@ -69,11 +77,13 @@ fn as_is(live: &Path) -> Result<()> {
     mount(Some(live), live, None::<&str>, flags, None::<&str>).at("bind onto itself", live)
 }
 
-/// `lowerdir=…,upperdir=…,workdir=…` with `\`, `,` and `:` escaped.
-pub fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> String {
+/// `lowerdir=…,upperdir=…,workdir=…` with `\`, `,` and `:` escaped; the
+/// lower layers, topmost first, are joined by `:`.
+pub fn overlay_options<P: AsRef<Path>>(lowers: &[P], upper: &Path, work: &Path) -> String {
+    let lowers: Vec<String> = lowers.iter().map(|p| escape(p.as_ref())).collect();
     format!(
         "lowerdir={},upperdir={},workdir={}",
-        escape(lower),
+        lowers.join(":"),
         escape(upper),
         escape(work)
     )
@@ -136,7 +146,9 @@ mod tests {
 
     #[test]
     fn overlay_options_escape_separators() {
-        let o = overlay_options(Path::new("/"), Path::new("/a,b/root"), Path::new("/x:y/w"));
+        let o = overlay_options(&["/"], Path::new("/a,b/root"), Path::new("/x:y/w"));
         assert_eq!(o, "lowerdir=/,upperdir=/a\\,b/root,workdir=/x\\:y/w");
+        let o = overlay_options(&["/r:l", "/"], Path::new("/u"), Path::new("/w"));
+        assert_eq!(o, "lowerdir=/r\\:l:/,upperdir=/u,workdir=/w");
     }
 }

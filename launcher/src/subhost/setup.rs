@@ -18,7 +18,7 @@ use crate::model::config::{Config, Hook};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::teardown::Made;
-use crate::subhost::{cables, devfs, hooks, rootfs, spawn};
+use crate::subhost::{cables, devfs, hooks, rclayer, rootfs, spawn};
 
 /// The running PID 1.
 pub struct Child {
@@ -44,7 +44,7 @@ pub fn subhost(
     private_mount_namespace()?;
     let cg = cgroup(cfg, made)?;
     t0.step("cgroup");
-    root(cfg, log, &ns, stop, &t0)?;
+    root(cfg, log, &ns, stop, &t0, attach.is_session())?;
     // The status pipe, and a session's pty from the devpts just mounted.
     attach.prepare(&cfg.live)?;
     let init = match &cfg.init {
@@ -106,14 +106,25 @@ fn cgroup(cfg: &Config, made: &mut Made) -> Result<Option<OwnedFd>> {
     })
 }
 
-/// PREMOUNT, the root filesystem (LIVE), POSTMOUNT and the SHAREs.
-fn root(cfg: &Config, log: &File, ns: &OwnedFd, stop: &Interrupt, t0: &Steps) -> Result<()> {
+/// PREMOUNT, the root filesystem (LIVE) with invoke-rc.d's policy for a
+/// running subhost or a `session`, POSTMOUNT and the SHAREs.
+fn root(
+    cfg: &Config,
+    log: &File,
+    ns: &OwnedFd,
+    stop: &Interrupt,
+    t0: &Steps,
+    session: bool,
+) -> Result<()> {
     match &cfg.premount {
         Hook::BuiltIn => hooks::builtin_premount(cfg)?,
         Hook::Command(argv) => hooks::run("PREMOUNT", argv, &[&cfg.upper], cfg, log, stop)?,
     }
     stop.check()?;
-    rootfs::mount_root(cfg)?;
+    // invoke-rc.d's policy, as a layer below LOWER (nothing in UPPER).
+    let rc_layer = rclayer::prepare(cfg, session)?;
+    rootfs::mount_root(cfg, rc_layer.as_ref())?;
+    drop(rc_layer);
     t0.step("root");
     let live = Root::open(&cfg.live)?;
     match &cfg.postmount {
@@ -160,8 +171,12 @@ fn start_pid1(
         ]
         .concat(),
         env: subinit_env(),
+        drop_caps: cfg.keep_caps.dropped_keeping(),
         keep,
     };
+    // The hooks have run and PID 1 gets its netns as an fd: the netns
+    // files of the other subhosts need not be copied into its namespace.
+    netns::detach_dir();
     let (pid, pidfd) = spawn::spawn(&plan)?;
     Ok(Child {
         pid,

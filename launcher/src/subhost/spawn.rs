@@ -1,18 +1,17 @@
 //! The subhost's PID 1: cloned with its namespaces into its cgroup, it
 //! joins the netns, pivots into LIVE, mounts /proc and execs the subinit
-//! from an fd opened on the host (nothing is copied into the subhost).
+//! from an fd opened on the host (`exeseal`). The stop signals stay
+//! blocked from the clone to the subinit's signalfd, so none is lost.
 
 use std::ffi::CString;
-use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, open, AtFlags, FcntlArg, FdFlag, OFlag, SealFlag};
+use nix::fcntl::{fcntl, open, AtFlags, FcntlArg, FdFlag, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, CloneFlags};
-use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::{
@@ -21,55 +20,8 @@ use nix::unistd::{
 
 use proto::child::ChildReport;
 
-use crate::error::{At, Error, Op, Result};
+use crate::error::{Error, Op, Result};
 use crate::kernel::sys::{clone3, close_range_from, Cloned};
-
-/// Opens the subinit binary on the host, from the first path of
-/// `subinit_path::search_list` that exists.
-pub fn open_subinit() -> Result<OwnedFd> {
-    let tried = crate::subhost::subinit_path::search_list();
-    for p in &tried {
-        match open(p, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
-            Ok(fd) => {
-                log::debug!("subinit: {}", p.display());
-                return sealed_copy(fd, p);
-            }
-            Err(Errno::ENOENT) => continue,
-            Err(errno) => {
-                return Err(Error::Sys {
-                    op: "open subinit",
-                    path: p.clone(),
-                    errno,
-                })
-            }
-        }
-    }
-    Err(Error::NoSubinit { tried })
-}
-
-/// MFD_EXEC (kernel ≥ 6.3), missing from libc 0.2.191: the memfd may be
-/// executed whatever vm.memfd_noexec says.
-const MFD_EXEC: libc::c_uint = 0x10;
-
-/// Copies the subinit into a sealed memfd. PID 1 then runs a file no path
-/// on the host names (/proc/1/exe and maps show `memfd:subinit`), which
-/// nobody can write through /proc/1/exe (CVE-2019-5736).
-fn sealed_copy(file: OwnedFd, path: &Path) -> Result<OwnedFd> {
-    let base = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
-    let mfd = match memfd_create("subinit", base | MFdFlags::from_bits_retain(MFD_EXEC)) {
-        Err(Errno::EINVAL) => memfd_create("subinit", base),
-        made => made,
-    }
-    .op("memfd_create")?;
-    let mut copy = File::from(mfd);
-    std::io::copy(&mut File::from(file), &mut copy).at("copy", path)?;
-    let seals = SealFlag::F_SEAL_SEAL
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_WRITE;
-    fcntl(&copy, FcntlArg::F_ADD_SEALS(seals)).op("seal the subinit copy")?;
-    Ok(OwnedFd::from(copy))
-}
 
 /// Everything PID 1 needs, prepared before the clone so the child only
 /// makes system calls.
@@ -83,6 +35,8 @@ pub struct Plan<'a> {
     pub env: Vec<CString>,
     /// fds the subinit inherits (--ready-fd, --init-fd).
     pub keep: Vec<RawFd>,
+    /// Capabilities PID 1 gives up for good before exec (see caps).
+    pub drop_caps: crate::model::caps::Caps,
 }
 
 /// Clones PID 1 and returns its host pid and pidfd once it has exec'd the
@@ -99,7 +53,15 @@ pub fn spawn(plan: &Plan) -> Result<(Pid, OwnedFd)> {
     // Why: one call gives new namespaces, birth inside the cgroup (nothing
     // of the subhost ever runs outside it; with CLONE_INTO_CGROUP the new
     // cgroup namespace is rooted there) and a pidfd immune to pid reuse.
-    match clone3(flags, plan.cgroup.map(|fd| fd.as_fd())).op("clone3")? {
+    // Why blocked: PID 1 of a pid namespace drops a signal it neither
+    // blocks nor handles, and the monitor's handlers do not survive exec; a
+    // stop sent before the subinit's signalfd exists must wait for it.
+    let old = block_signals().op("sigprocmask")?;
+    let cloned = clone3(flags, plan.cgroup.map(|fd| fd.as_fd()));
+    if !matches!(cloned, Ok(Cloned::Child)) {
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None).op("sigprocmask")?;
+    }
+    match cloned.op("clone3")? {
         Cloned::Child => {
             drop(err_r);
             let (step, errno) = match child(plan) {
@@ -141,11 +103,12 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
         .map_err(|e| ("mount /proc", e))?;
     stdio(plan.log)?;
-    // Blocked signals and ignored dispositions survive exec; start clean.
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .map_err(|e| ("sigprocmask", e))?;
+    // The mask stays as spawn set it (every signal but the faults blocked,
+    // as the subinit keeps it); ignored dispositions survive exec: reset.
     // SAFETY: restoring the default disposition installs no handler.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(|e| ("signal", e))?;
+    // Why: what acts on the whole machine leaves the subhost for good.
+    crate::kernel::caps::drop(plan.drop_caps)?;
     // Why: no host fd may cross into the subhost (CVE-2024-21626); mark all
     // close-on-exec, then let only the declared ones through.
     close_range_from(3, libc::CLOSE_RANGE_CLOEXEC).map_err(|e| ("close_range", e))?;
@@ -163,6 +126,26 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
         AtFlags::AT_EMPTY_PATH,
     )
     .map_err(|e| ("execveat subinit", e))
+}
+
+/// Blocks every signal but the fault signals (as the subinit does) and
+/// returns the mask before.
+fn block_signals() -> nix::Result<SigSet> {
+    let mut set = SigSet::all();
+    for sig in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGABRT,
+        Signal::SIGTRAP,
+        Signal::SIGSYS,
+    ] {
+        set.remove(sig);
+    }
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))?;
+    Ok(old)
 }
 
 /// pivot_root(".", ".") in LIVE, then detach the old root so no path

@@ -92,7 +92,7 @@ pub fn write_monitor(name: &str, stop_timeout: u64) -> Result<()> {
 }
 
 /// One value of the run directory of `name`, without its newline.
-fn field(name: &str, file: &str) -> Option<String> {
+pub fn field(name: &str, file: &str) -> Option<String> {
     fs::read_to_string(dir(name).join(file))
         .ok()
         .map(|s| s.trim_end_matches('\n').to_string())

@@ -15,10 +15,10 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, fork, setpgid, ForkResult, Pid};
 
 use super::Exec;
-use crate::error::{At, Op, Result};
-use crate::kernel::cgroup;
+use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::Root;
 use crate::kernel::pty::{self, SlaveSetup};
+use crate::kernel::{caps, cgroup};
 use crate::model::exit::shell_code;
 
 /// What the entering child needs, prepared before the fork.
@@ -64,6 +64,8 @@ impl Entering<'_> {
     /// wait for it, passing stop signals on. Returns the command's status.
     fn enter(self, exec: Exec, sock: Option<UnixStream>) -> Result<i32> {
         join(self.pid1, self.cg)?;
+        // Why: what acts on the whole machine stays out, as for PID 1.
+        caps::drop(exec.drop_caps).map_err(|(op, errno)| Error::Call { op, errno })?;
         let slave = match sock {
             Some(sock) => Some(inner_pty(&sock, &self.setup, &self.null)?),
             None => None,

@@ -19,11 +19,13 @@ use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, execve, execvpe, isatty,
 use crate::cmd::list::field;
 use crate::cmd::relay::{self, OnStop, Peer};
 use crate::error::{At, Op, Result};
+use crate::kernel::caps;
 use crate::kernel::privilege::require_root;
 use crate::kernel::pty;
 use crate::kernel::sys::{close_range_from, pidfd_open};
 use crate::kernel::term::Caller;
 use crate::kernel::{cgroup, pidfd};
+use crate::model::caps::Caps;
 use crate::model::exit::shell_code;
 use crate::subhost::attach::login_shell_argv;
 use crate::subhost::lock;
@@ -52,8 +54,12 @@ pub fn list() -> Result<i32> {
 
 pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     require_root()?;
-    let (_, pidfd) = lock::running(name)?;
-    let exec = Exec::new(argv);
+    let (st, pidfd) = lock::running(name)?;
+    let mut exec = Exec::new(argv);
+    // The command gives up what PID 1 has given up (KEEP_CAPS, see
+    // model::caps); all of it when PID 1's set cannot be read.
+    let bounding = caps::bounding_of(st.pid).unwrap_or_default();
+    exec.drop_caps = Caps(Caps::machine().0 & !bounding.0);
     let caller = Caller::detect();
     // Why a pty whenever stdin, stdout or stderr is a terminal: the command
     // must never hold the caller's terminal, or TIOCSTI from inside could
@@ -112,6 +118,7 @@ struct Exec {
     argv: Vec<CString>,
     search: bool,
     shell: &'static str,
+    drop_caps: Caps,
 }
 
 impl Exec {
@@ -123,12 +130,14 @@ impl Exec {
                 argv: argv.iter().map(|a| cs(a.as_bytes())).collect(),
                 search: true,
                 shell: "/bin/sh",
+                drop_caps: Caps::machine(),
             },
             None => Exec {
                 prog: CString::default(),
                 argv: Vec::new(),
                 search: false,
                 shell: "/bin/sh",
+                drop_caps: Caps::machine(),
             },
         }
     }

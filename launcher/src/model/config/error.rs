@@ -117,6 +117,7 @@ pub enum Fault {
         upper: PathBuf,
     },
     BadTimeout(String),
+    UnknownCap(String),
     NotAbsolute(String),
     DotDot(String),
     BadShare(String),
@@ -303,6 +304,11 @@ impl fmt::Display for Fault {
             Self::BadTimeout(t) => {
                 write!(f, "{t:?} is not a whole number of seconds from 1 to 3600")
             }
+            Self::UnknownCap(c) => write!(
+                f,
+                "{c:?} is not one of the capabilities dropped by default: {}",
+                crate::model::caps::Caps::machine().names()
+            ),
             Self::NotAbsolute(p) => write!(f, "{p:?} is not an absolute path"),
             Self::DotDot(p) => write!(f, "{p:?}: a path inside the subhost may not hold \"..\""),
             Self::BadShare(s) => write!(f, "bad share {s:?}: expected dir or hostdir:subhostdir"),

@@ -68,6 +68,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let ram_size = r.ram_size(&base)?;
     let services = r.services(&base)?;
     let stop_timeout = r.stop_timeout(&base)?;
+    let keep_caps = r.keep_caps(&base)?;
     let shares = r.shares(&base, &roots.lower)?;
 
     Ok(Config {
@@ -89,6 +90,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         shares,
         services,
         stop_timeout,
+        keep_caps,
     })
 }
 

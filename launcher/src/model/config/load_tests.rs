@@ -143,7 +143,7 @@ fn explicit_values() {
     t.file("b/pre", "#!/bin/sh\n");
     fs::set_permissions(t.path("b/pre"), fs::Permissions::from_mode(0o755)).expect("chmod");
     let text = "NAME=web\nBASE=b\nCABLES=br0= =02:00:00:00:00:01 br1=.7\nSTART=none\n\
-                PREMOUNT=./pre -x\nRAM_SIZE=none\nSERVICES=none\nSTOP_TIMEOUT=30\n\
+                PREMOUNT=./pre -x\nRAM_SIZE=none\nSERVICES=none\nSTOP_TIMEOUT=30\nKEEP_CAPS=sys_time\n\
                 SHARE =data:/srv/data\nSHARE=/\nLOG=log/web.log\n";
     t.dirs(&["log"]);
     let conf = t.file("x.conf", text);
@@ -159,6 +159,7 @@ fn explicit_values() {
     assert_eq!(config.ram_size, RamSize::None);
     assert_eq!(config.services, None);
     assert_eq!(config.stop_timeout, Duration::from_secs(30));
+    assert_eq!(config.keep_caps, crate::model::caps::Caps(1 << 25));
     let share = Share {
         host: base.join("data"),
         subhost: "/srv/data".into(),
@@ -239,6 +240,13 @@ fn errors_name_the_file_line_and_variable() {
         (
             f("k.conf", "BASE=s\nLIVE=.\nSTOP_TIMEOUT=0\n"),
             ":3: STOP_TIMEOUT: \"0\"".into(),
+        ),
+        (
+            f(
+                "l.conf",
+                "BASE=s\nLIVE=.\nKEEP_CAPS=CAP_SYS_TIME CAP_NET_ADMIN\n",
+            ),
+            ":3: KEEP_CAPS: \"CAP_NET_ADMIN\" is not one of".into(),
         ),
     ];
     for (conf, want) in cases {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod cable;
+mod caps;
 mod command;
 mod error;
 mod load;
@@ -113,6 +114,8 @@ pub struct Config {
     pub services: Option<PathBuf>,
     /// `STOP_TIMEOUT` in seconds (default 10).
     pub stop_timeout: Duration,
+    /// `KEEP_CAPS`: capabilities of `caps::MACHINE` the subhost keeps.
+    pub keep_caps: crate::model::caps::Caps,
 }
 
 impl Config {

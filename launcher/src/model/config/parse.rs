@@ -24,10 +24,11 @@ pub enum Var {
     Share,
     Services,
     StopTimeout,
+    KeepCaps,
 }
 
 impl Var {
-    pub const ALL: [Var; 16] = [
+    pub const ALL: [Var; 17] = [
         Var::Name,
         Var::Log,
         Var::Base,
@@ -44,6 +45,7 @@ impl Var {
         Var::Share,
         Var::Services,
         Var::StopTimeout,
+        Var::KeepCaps,
     ];
 
     /// The name as written in the file.
@@ -65,6 +67,7 @@ impl Var {
             Var::Share => "SHARE",
             Var::Services => "SERVICES",
             Var::StopTimeout => "STOP_TIMEOUT",
+            Var::KeepCaps => "KEEP_CAPS",
         }
     }
 }
