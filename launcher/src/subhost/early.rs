@@ -11,9 +11,12 @@ use std::path::Path;
 use crate::error::{At, Error, Result};
 use crate::kernel::process::start_time;
 use crate::model::config::plain_name;
+use crate::subhost::lock;
 use crate::subhost::lock::Lock;
-use crate::subhost::reserve::take_lock;
-use crate::subhost::state;
+use crate::subhost::{state, teardown};
+
+/// How long the cleanup of a stale subhost waits for its processes to end.
+const STALE_KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A NAME locked before loading.
 pub struct Early {
@@ -48,6 +51,17 @@ pub fn undo(early: Option<&str>, err: Error) -> Error {
         let _ = state::remove(name);
     }
     err
+}
+
+/// The NAME lock, and what a dead launcher left under it reclaimed.
+pub fn take_lock(name: &str) -> Result<Lock> {
+    let (lock, stale) = lock::acquire(name)?;
+    if stale {
+        // Not `abandon` when this fails: the stale record is the only trace
+        // of what still runs, for the next stop or boot to find.
+        teardown::reclaim_for_boot(name, STALE_KILL_WAIT)?;
+    }
+    Ok(lock)
 }
 
 /// Records the calling process as the launcher booting `name`.

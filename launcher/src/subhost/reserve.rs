@@ -7,7 +7,6 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
-use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -18,10 +17,7 @@ use crate::kernel::{cgroup, netns};
 use crate::model::config::Config;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::lock::{self, Lock};
-use crate::subhost::{diskmounts, early, exeseal, logrotate, state, teardown};
-
-/// How long the cleanup of a stale subhost waits for its processes to end.
-const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
+use crate::subhost::{diskmounts, early, exeseal, logrotate, state};
 
 /// A boot that passed every check and holds the subhost's locks (its NAME
 /// and its UPPER), with its subinit opened and LOG ready. An error after
@@ -65,7 +61,7 @@ pub fn reserve(
         Some(e) if e.name == cfg.name => e.lock,
         other => {
             let _ = undo_mismatch(other);
-            take_lock(&cfg.name).map_err(release)?
+            early::take_lock(&cfg.name).map_err(release)?
         }
     };
     let name = cfg.name.clone();
@@ -88,17 +84,6 @@ pub fn reserve(
         upper_lock,
         log,
     })
-}
-
-/// The NAME lock, and what a dead launcher left under it reclaimed.
-pub(super) fn take_lock(name: &str) -> Result<Lock> {
-    let (lock, stale) = lock::acquire(name)?;
-    if stale {
-        // Not `abandon` when this fails: the stale record is the only trace
-        // of what still runs, for the next stop or boot to find.
-        teardown::reclaim_for_boot(name, STALE_KILL_WAIT)?;
-    }
-    Ok(lock)
 }
 
 /// An early lock whose NAME the loaded configuration does not confirm
