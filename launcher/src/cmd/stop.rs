@@ -71,6 +71,9 @@ pub fn stop(conf: &Path) -> Result<i32> {
 /// even `conf`) and whose lock nobody holds: left by a launcher killed in
 /// its first milliseconds. It is removed, and said so.
 fn unrecorded(conf: &Path) -> Result<()> {
+    if !fs::metadata(conf).is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
     let Some(name) = crate::model::config::plain_name(conf) else {
         return Ok(());
     };

@@ -31,6 +31,11 @@ pub fn take(conf: &Path) -> Result<Option<Early>> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
+    // Never read what is not a regular file here (a FIFO would block):
+    // loading refuses it with its own message.
+    if !fs::metadata(conf).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
     let Some(name) = plain_name(conf) else {
         return Ok(None);
     };
