@@ -69,6 +69,9 @@ pub enum Error {
     Child { step: String, errno: Errno },
     /// A stop signal (overlay-stop) reached the monitor during the set-up.
     Stopped,
+    /// SIGINT, SIGTERM or SIGHUP reached the launcher before the subhost
+    /// was ready: the boot was aborted and torn down; exit 128 + signal.
+    Interrupted { signal: i32 },
     /// A wait ran past its deadline.
     Timeout { what: &'static str },
     /// A cable could not be made: its CABLES item (None: before any cable).
@@ -92,6 +95,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Usage(_) | Self::Config(_) | Self::EmptyHook { .. } | Self::BadLog { .. } => 2,
+            Self::Interrupted { signal } => 128 + signal,
             _ => 1,
         }
     }
@@ -156,6 +160,11 @@ impl fmt::Display for Error {
                 write!(f, "subhost PID 1 setup: {step}: {}", errno.desc())
             }
             Self::Stopped => write!(f, "stopped during boot"),
+            Self::Interrupted { signal } => {
+                let name = nix::sys::signal::Signal::try_from(*signal)
+                    .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string());
+                write!(f, "boot aborted by {name}; nothing of it is left")
+            }
             Self::Timeout { what } => write!(f, "timed out waiting for {what}"),
             Self::Image { path, fault } => write!(f, "{}: {fault}", path.display()),
             Self::NoFilesystem { path } => write!(

@@ -114,6 +114,15 @@ fn a_bang_command_and_its_background_child_die_with_a_killed_launcher() {
         gone(bg),
         "the ! command's background child (pid {bg}) outlived the launcher"
     );
+    // The launcher held the NAME from its first step (issue 11, item 2):
+    // what its kill -9 left under it is reclaimed by the next stop, which
+    // says so (item 5).
+    let mut sh = sh;
+    let out = sh.stop();
+    assert!(
+        out.err.contains("died") || out.err.contains("left") || out.ok(),
+        "overlay-stop after a killed launcher: {out}"
+    );
     sh.assert_gone();
 }
 

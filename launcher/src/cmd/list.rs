@@ -28,7 +28,7 @@ use crate::cmd::liveness;
 use crate::error::Result;
 use crate::kernel::privilege::require_root;
 use crate::kernel::usage::{self, Usage};
-use crate::subhost::lock::{self, Probe};
+use crate::subhost::lock;
 use crate::subhost::state;
 use crate::subhost::status;
 use proto::status::Service;
@@ -122,7 +122,7 @@ fn collect() -> Vec<Entry> {
     let mut out = Vec::new();
     let layout = crate::kernel::cgroups::layout().unwrap_or_default();
     for name in state::names() {
-        if !matches!(lock::peek(&name), Ok(Probe::Running)) {
+        if !lock::shown(&name) {
             continue;
         }
         // Why field by field: only the three files --list shows, not the

@@ -22,18 +22,24 @@ use crate::model::config::Hook;
 use crate::model::exit::shell_code;
 use crate::model::report::Outcome;
 use crate::subhost::attach::SessionRequest;
+use crate::subhost::interrupt::Interrupt;
 use crate::subhost::monitor::spawn_monitor;
 use crate::subhost::policy::Policy;
 use crate::subhost::reserve::{abandon, reserve};
-use crate::subhost::tell;
+use crate::subhost::{teardown, tell};
 
 pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     // Maintenance mode: nothing starts but CMD.
-    let reserved = reserve(conf, |cfg| {
-        cfg.start.clear();
-        cfg.init = Hook::BuiltIn;
-        cfg.services = None;
-    })?;
+    let stop = Interrupt::catch()?;
+    let reserved = reserve(
+        conf,
+        |cfg| {
+            cfg.start.clear();
+            cfg.init = Hook::BuiltIn;
+            cfg.services = None;
+        },
+        &stop,
+    )?;
     let (name, log_path) = (reserved.cfg.name.clone(), reserved.cfg.log.clone());
     let caller = Caller::detect();
     let policy = Policy::install(&reserved.cfg).map_err(|e| abandon(&name, e))?;
@@ -43,7 +49,7 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
         slave: caller.slave_setup(),
         handoff: None,
     };
-    let monitor = spawn_monitor(reserved, Some(request))?;
+    let monitor = spawn_monitor(reserved, Some(request), stop)?;
     let pidfd = pidfd_open(monitor.pid).op("pidfd_open monitor")?;
     let peer = Peer {
         pid: monitor.pid,
@@ -57,6 +63,10 @@ pub fn session(conf: &Path, argv: &[OsString]) -> Result<i32> {
     // The monitor has torn everything down: the subhost is gone.
     drop(policy);
     let out = Outcome::read(monitor.events);
+    // A killed monitor did not tear down: what it made goes now.
+    if let Err(e) = teardown::reclaim_after_monitor(&name, monitor.lock_id) {
+        log::error!("{e}");
+    }
     if !out.ready {
         let reason = out
             .reason

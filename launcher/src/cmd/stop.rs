@@ -18,8 +18,12 @@ use crate::kernel::privilege::require_root;
 use crate::kernel::sys::pidfd_open;
 use crate::kernel::{cgroup, netns, pidfd};
 use crate::subhost::lock::{self, Probe};
-use crate::subhost::state;
 use crate::subhost::teardown::{end_pid1, stop_orphan, teardown, wait_exit, Scope, GRACE};
+use crate::subhost::{early, state};
+
+/// How long a launcher still reserving the NAME may take to abort: its
+/// `!` commands are bounded by their timeouts.
+const LAUNCHER_WAIT: Duration = Duration::from_secs(600);
 
 /// How long the monitor may take for its teardown.
 const TEARDOWN: Duration = Duration::from_secs(15);
@@ -28,6 +32,7 @@ pub fn stop(conf: &Path) -> Result<i32> {
     require_root()?;
     let conf = fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
     let Some(name) = find_by_conf(&conf) else {
+        unrecorded(&conf)?;
         if let Some(code) = crate::subhost::legacy::stop(&conf)? {
             return Ok(code);
         }
@@ -60,6 +65,30 @@ pub fn stop(conf: &Path) -> Result<i32> {
             }
         }
     }
+}
+
+/// A run directory of the NAME `conf` states, that records nothing (not
+/// even `conf`) and whose lock nobody holds: left by a launcher killed in
+/// its first milliseconds. It is removed, and said so.
+fn unrecorded(conf: &Path) -> Result<()> {
+    if !fs::metadata(conf).is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
+    let Some(name) = crate::model::config::plain_name(conf) else {
+        return Ok(());
+    };
+    if !state::dir(&name).exists() || lock::has_record(&name) {
+        return Ok(());
+    }
+    if let Probe::Stale(lock) = lock::probe(&name)? {
+        state::remove(&name)?;
+        drop(lock);
+        let _ = writeln!(
+            std::io::stderr(),
+            "overlay-stop: {name}: removed an empty run directory left by a launcher that died"
+        );
+    }
+    Ok(())
 }
 
 /// The run directory whose recorded config path is `conf`.
@@ -96,6 +125,11 @@ fn graceful(name: &str) -> Result<()> {
 /// the monitor, which aborts the set-up (or, once PID 1 runs, stops it)
 /// and tears down. Waits as `graceful` does.
 fn during_boot(name: &str) -> Result<()> {
+    if state::read_monitor(name).is_none() {
+        if let Some(launcher) = early::open_launcher(name) {
+            return abort_launcher(name, &launcher);
+        }
+    }
     let Some((m, monitor)) = recorded_monitor(name)? else {
         return Err(Error::NotRunning {
             what: format!("subhost {name}"),
@@ -120,6 +154,24 @@ fn during_boot(name: &str) -> Result<()> {
                 what: "the monitor to abort the boot",
             });
         }
+    }
+    finish_teardown(name)
+}
+
+/// Stop while the launcher reserves the NAME (its `!` commands run, no
+/// monitor yet): SIGTERM to the launcher, which aborts the boot (or passes
+/// the signal on to the monitor it has just forked) and exits once
+/// nothing of the boot is left. Each of its steps is bounded, `!` commands
+/// by their timeout.
+fn abort_launcher(name: &str, launcher: &OwnedFd) -> Result<()> {
+    pidfd::signal(launcher.as_fd(), Signal::SIGTERM).map_err(|errno| Error::Call {
+        op: "pidfd_send_signal SIGTERM",
+        errno,
+    })?;
+    if !wait_exit(launcher, LAUNCHER_WAIT)? {
+        return Err(Error::Timeout {
+            what: "the booting launcher to abort",
+        });
     }
     finish_teardown(name)
 }

@@ -10,12 +10,15 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use signal_hook::SigId;
 
 use crate::error::{At, Error, Op, Result};
 use crate::kernel::pidfd;
@@ -24,27 +27,56 @@ use crate::kernel::sys::pidfd_open;
 /// How long a set-up command may take to end after SIGTERM on a stop.
 const SETUP_GRACE: Duration = Duration::from_secs(5);
 
-/// The stop signals, as they arrive; `none()` never has one.
+/// The stop signals caught.
+const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// The stop signals, as they arrive; `none()` never has one. Dropping it
+/// removes its handlers (a forked monitor drops its caller's).
 pub struct Interrupt {
     pipe: Option<UnixStream>,
+    /// Which signal came, one flag per SIGNALS entry.
+    came: [Arc<AtomicBool>; 3],
+    ids: Vec<SigId>,
 }
 
 impl Interrupt {
     /// Catches SIGTERM, SIGINT and SIGHUP from now on.
     pub fn catch() -> Result<Interrupt> {
         let (r, w) = UnixStream::pair().at("socketpair", "signal pipe")?;
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let mut me = Interrupt::none();
+        for (sig, came) in SIGNALS.iter().zip(&me.came) {
+            // The flag first: whoever the pipe wakes finds it set.
+            let id = signal_hook::flag::register(*sig, Arc::clone(came))
+                .at("register signal", "signal flag")?;
+            me.ids.push(id);
             let w2 = w.try_clone().at("dup", "signal pipe")?;
-            signal_hook::low_level::pipe::register(sig, w2).at("register signal", "signal pipe")?;
+            let id = signal_hook::low_level::pipe::register(*sig, w2)
+                .at("register signal", "signal pipe")?;
+            me.ids.push(id);
         }
         r.set_nonblocking(true)
             .at("set nonblocking", "signal pipe")?;
-        Ok(Interrupt { pipe: Some(r) })
+        me.pipe = Some(r);
+        Ok(me)
     }
 
     /// Outside a monitor: nothing interrupts, commands are simply waited for.
     pub fn none() -> Interrupt {
-        Interrupt { pipe: None }
+        Interrupt {
+            pipe: None,
+            came: Default::default(),
+            ids: Vec::new(),
+        }
+    }
+
+    /// The first stop signal that came (SIGINT before SIGTERM before
+    /// SIGHUP), if any.
+    pub fn signal(&self) -> Option<i32> {
+        SIGNALS
+            .iter()
+            .zip(&self.came)
+            .find(|(_, came)| came.load(Ordering::SeqCst))
+            .map(|(sig, _)| *sig)
     }
 
     /// The fd that reads readable once a stop signal has come, for a
@@ -68,6 +100,16 @@ impl Interrupt {
             return Err(Error::Stopped);
         }
         Ok(())
+    }
+
+    /// Err(Interrupted) once a stop signal has reached the launcher.
+    pub fn check_launcher(&self) -> Result<()> {
+        match self.requested() {
+            true => Err(Error::Interrupted {
+                signal: self.signal().unwrap_or(libc::SIGTERM),
+            }),
+            false => Ok(()),
+        }
     }
 
     /// Forgets the signals read so far (the monitor has passed them on).
@@ -113,5 +155,13 @@ impl Interrupt {
         }
         let _ = child.wait();
         Err(Error::Stopped)
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
     }
 }

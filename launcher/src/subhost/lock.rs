@@ -30,13 +30,14 @@ pub enum Probe {
 }
 
 /// Takes the lock for a boot; `Ok((lock, stale))` where `stale` says state
-/// of an earlier, dead launcher is there to clean.
+/// of an earlier, dead launcher is there to clean: a record besides the
+/// lock file. An empty or lock-only directory is no such state: a racing
+/// launcher that lost may have just made it (issue 11, item 12).
 pub fn acquire(name: &str) -> Result<(Lock, bool)> {
     mkdir_root_only(Path::new(RUN_DIR))?;
-    let run = dir(name);
-    let existed = !mkdir_root_only(&run)?;
+    mkdir_root_only(&dir(name))?;
     match probe(name)? {
-        Probe::Stale(lock) => Ok((lock, existed)),
+        Probe::Stale(lock) => Ok((lock, has_record(name))),
         Probe::Running => Err(Error::AlreadyRunning {
             name: name.to_string(),
         }),
@@ -204,6 +205,13 @@ fn probe_lock(name: &str, create: bool) -> Result<Probe> {
     })
 }
 
+/// Whether the run directory of `name` holds anything but its lock file.
+pub fn has_record(name: &str) -> bool {
+    fs::read_dir(dir(name))
+        .map(|entries| entries.flatten().any(|e| e.file_name() != "lock"))
+        .unwrap_or(false)
+}
+
 /// mkdir with mode 0700; false when it already existed. An existing entry
 /// must be a real directory owned by root; one an earlier version made
 /// 0755 is made 0700. Why root-only: a user who can open a lock file can
@@ -240,10 +248,25 @@ pub fn running(name: &str) -> Result<(State, OwnedFd)> {
     let not_running = || Error::NotRunning {
         what: format!("subhost {name}"),
     };
-    if !matches!(probe(name)?, Probe::Running) {
+    if !matches!(probe(name)?, Probe::Running) && !orphan_runs(name) {
         return Err(not_running());
     }
     let st = state::read(name).ok_or_else(not_running)?;
     let pid1 = state::open_pid1(&st).ok_or_else(not_running)?;
     Ok((st, pid1))
+}
+
+/// Whether the recorded PID 1 of `name` runs (checked against its start
+/// time), even though no monitor holds the lock: a monitor killed after
+/// ready never hides a running subhost (issue 11, item 3).
+pub fn orphan_runs(name: &str) -> bool {
+    state::read(name)
+        .and_then(|st| state::open_pid1(&st))
+        .is_some()
+}
+
+/// Running, or booting, or a PID 1 whose monitor died: what `--list`
+/// and overlay-go show. Changes nothing.
+pub fn shown(name: &str) -> bool {
+    matches!(peek(name), Ok(Probe::Running)) || orphan_runs(name)
 }

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -49,13 +50,21 @@ pub struct Monitor {
     pub(super) attach: Attach,
     /// `--foreground`: the service manager's NOTIFY_SOCKET (sd_notify).
     notify: Option<Notifier>,
+    /// The subinit reported ready.
+    ready: bool,
 }
 
 impl Monitor {
     /// The monitor of a reserved boot (`session`: what `--session` asks
-    /// for): boots, waits, tears down, releases the locks last; returns
-    /// the process exit status.
-    pub fn run(r: Reserved, sink: Sink, session: Option<SessionRequest>) -> i32 {
+    /// for; `stop`: the stop signals, caught since before the fork): boots,
+    /// waits, tears down, releases the locks last; returns the process
+    /// exit status, and whether the subhost was ever ready.
+    pub fn run(
+        r: Reserved,
+        sink: Sink,
+        session: Option<SessionRequest>,
+        stop: &Interrupt,
+    ) -> (i32, bool) {
         let Reserved {
             cfg,
             subinit,
@@ -72,9 +81,10 @@ impl Monitor {
             sink,
             attach: Attach::new(session),
             notify,
+            ready: false,
         };
         let mut made = Made::default();
-        let code = match monitor.start(subinit, &mut made) {
+        let code = match monitor.start(subinit, &mut made, stop) {
             Ok(code) => code,
             Err(e) => {
                 log::error!("{e}");
@@ -92,26 +102,25 @@ impl Monitor {
         // Held (never read) while the monitor lives: the subhost is running.
         drop(upper_lock);
         drop(lock);
-        code
+        (code, monitor.ready)
     }
 
     /// `subinit`: the binary to exec as PID 1 (closed once it runs).
-    fn start(&mut self, subinit: OwnedFd, made: &mut Made) -> Result<i32> {
-        // Stop signals are caught from here on, before anything is made.
-        let stop = Interrupt::catch()?;
-        // Only now that a stop signal is caught: overlay-stop finds us.
+    fn start(&mut self, subinit: OwnedFd, made: &mut Made, stop: &Interrupt) -> Result<i32> {
+        // Stop signals are caught (before anything is made): overlay-stop
+        // may find us now.
         state::write_monitor(&self.cfg.name, self.cfg.stop_timeout.as_secs())?;
         // Why: the set-up leaves us in a private mount namespace; the
         // netns file and the cgroup are host objects, removed from the
         // host's mount namespace, where the netns bind lives.
         let child = nsenter::returning(Ns::Mount, || {
-            setup::subhost(&self.cfg, subinit, &self.log, made, &mut self.attach, &stop)
+            setup::subhost(&self.cfg, subinit, &self.log, made, &mut self.attach, stop)
         })?;
         let status = self.attach.spawned(&self.cfg.name);
         self.record(&child)?;
         crate::subhost::oom::watch(&self.cfg.name);
         self.send(Event::Pid(child.pid.as_raw()));
-        Ok(self.wait(child, &stop, status))
+        Ok(self.wait(child, stop, status))
     }
 
     /// Writes the run state; on failure PID 1 is killed (teardown follows).
@@ -140,6 +149,7 @@ impl Monitor {
             return;
         };
         log::info!("ready ({} start actions failed)", failed.len());
+        self.ready = true;
         for f in failed {
             self.send(Event::Failed(f));
         }
@@ -199,13 +209,25 @@ pub struct Spawned {
     /// For a session: where the monitor sends the pty master once PID 1
     /// runs (EOF if it never does).
     pub handoff: Option<UnixStream>,
+    /// The NAME lock file (device, inode) the caller still holds with the
+    /// monitor: while the run directory's lock is that file, nobody else
+    /// owns the NAME, so a monitor that died leaves its work to the caller.
+    pub lock_id: Option<(u64, u64)>,
+    /// The caller's stop signals (the monitor has its own).
+    pub stop: Interrupt,
 }
 
 /// Forks the monitor of a reserved boot (for `overlay-boot` and
 /// `--session` alike): the child leaves the caller's session, runs the
 /// monitor and exits with its status; the parent gets what `Spawned`
-/// holds. Either way the locks stay with the monitor.
-pub fn spawn_monitor(r: Reserved, mut session: Option<SessionRequest>) -> Result<Spawned> {
+/// holds. Either way the locks stay with the monitor. `stop`: the
+/// caller's stop signals, caught since before the reservation; the child
+/// catches its own before it drops the caller's, so none is missed.
+pub fn spawn_monitor(
+    r: Reserved,
+    mut session: Option<SessionRequest>,
+    stop: Interrupt,
+) -> Result<Spawned> {
     let name = r.cfg.name.clone();
     let abandon = |e| abandon(&name, e);
     let handoff = match session.as_mut() {
@@ -228,12 +250,26 @@ pub fn spawn_monitor(r: Reserved, mut session: Option<SessionRequest>) -> Result
             if let Err(e) = daemonize(&r.log) {
                 log::warn!("monitor: {e}");
             }
+            let mine = match Interrupt::catch() {
+                Ok(mine) => mine,
+                Err(e) => {
+                    log::error!("monitor: {e}");
+                    std::process::exit(1)
+                }
+            };
+            // A stop signal that came between the fork and `catch` went
+            // to the caller's handlers: passed on to the monitor's own.
+            if stop.signal().is_some() {
+                let _ = nix::sys::signal::raise(Signal::SIGTERM);
+            }
+            drop(stop);
             let sink = Sink::Pipe(Some(File::from(events_w)));
-            std::process::exit(Monitor::run(r, sink, session))
+            std::process::exit(Monitor::run(r, sink, session, &mine).0)
         }
         ForkResult::Parent { child } => {
             drop(events_w);
             drop(session);
+            let lock_id = r.lock.metadata().ok().map(|m| (m.dev(), m.ino()));
             // The locks are shared with the monitor; dropping them here
             // would unlock them for both. Closing happens at exit.
             std::mem::forget(r.lock);
@@ -242,6 +278,8 @@ pub fn spawn_monitor(r: Reserved, mut session: Option<SessionRequest>) -> Result
                 pid: child,
                 events: File::from(events_r),
                 handoff,
+                lock_id,
+                stop,
             })
         }
     }

@@ -7,7 +7,6 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
-use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -16,11 +15,9 @@ use crate::error::{At, Error, Result};
 use crate::kernel::privilege::require_root;
 use crate::kernel::{cgroups, netns};
 use crate::model::config::Config;
+use crate::subhost::interrupt::Interrupt;
 use crate::subhost::lock::{self, Lock, UpperLock};
-use crate::subhost::{diskmounts, exeseal, logrotate, rootindex, state, teardown};
-
-/// How long the cleanup of a stale subhost waits for its processes to end.
-const STALE_KILL_WAIT: Duration = Duration::from_secs(10);
+use crate::subhost::{diskmounts, early, exeseal, logrotate, rootindex, state};
 
 /// A boot that passed every check and holds the subhost's locks (its NAME
 /// and its UPPER), with its subinit opened and LOG ready. An error after
@@ -36,31 +33,37 @@ pub struct Reserved {
 
 /// Loads CONF (then lets `adjust` change it, as a session does), checks
 /// privilege, opens the subinit, takes the locks, cleans what a dead
-/// launcher left under that NAME, and prepares the run state.
-pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved> {
+/// launcher left under that NAME, and prepares the run state. When the
+/// file states NAME plainly, its lock is taken before any `!` command
+/// runs (`early`), so that overlay-stop finds the boot from its first
+/// steps. A stop signal caught in `stop` aborts the reservation.
+pub fn reserve(
+    conf: &Path,
+    adjust: impl FnOnce(&mut Config),
+    stop: &Interrupt,
+) -> Result<Reserved> {
+    let early = early::take(conf)?;
+    let early_name = early.as_ref().map(|e| e.name.clone());
+    let undo = |e: Error| early::undo(early_name.as_deref(), e);
     // Loading runs the `!` commands; overlay-diskfile among them may mount
     // disk images on the host, which a refusal must release again.
-    let (mut cfg, disks) = diskmounts::load_config(conf)?;
+    let (mut cfg, disks) = diskmounts::load_config(conf).map_err(undo)?;
     adjust(&mut cfg);
-    if crate::model::config::reachable_by_users(&cfg.upper) {
-        log::warn!(
-            "UPPER {} can be reached by users other than root: a setuid file made \
-             inside the subhost runs as root for them; give BASE mode 0700",
-            cfg.upper.display()
-        );
-    }
+    warn_reachable(&cfg);
     let release = |e: Error| {
         diskmounts::release(&disks);
-        e
+        undo(e)
     };
     require_root().map_err(release)?;
+    stop.check_launcher().map_err(release)?;
     let subinit = exeseal::open_subinit().map_err(release)?;
-    let (lock, stale) = lock::acquire(&cfg.name).map_err(release)?;
-    if stale {
-        // Not `abandon` when this fails: the stale record is the only trace
-        // of what still runs, for the next stop or boot to find.
-        teardown::reclaim_for_boot(&cfg.name, STALE_KILL_WAIT).map_err(release)?;
-    }
+    let lock = match early {
+        Some(e) if e.name == cfg.name => e.lock,
+        other => {
+            let _ = undo_mismatch(other);
+            early::take_lock(&cfg.name).map_err(release)?
+        }
+    };
     let name = cfg.name.clone();
     let abandon = |e: Error| abandon(&name, e);
     let upper_lock = lock::lock_upper(&cfg.upper)
@@ -70,6 +73,7 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
         .map_err(release)
         .map_err(abandon)?;
     let log = prepare(&mut cfg).map_err(abandon)?;
+    stop.check_launcher().map_err(abandon)?;
     if let Ok(upper) = crate::kernel::inroot::Root::open(&cfg.upper) {
         crate::subhost::policy::remove_leftover(&upper);
     }
@@ -80,6 +84,25 @@ pub fn reserve(conf: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Reserved
         upper_lock,
         log,
     })
+}
+
+/// An early lock whose NAME the loaded configuration does not confirm
+/// (the file changed meanwhile): given up.
+fn undo_mismatch(early: Option<early::Early>) -> Option<()> {
+    let e = early?;
+    let _ = state::remove(&e.name);
+    drop(e.lock);
+    Some(())
+}
+
+fn warn_reachable(cfg: &Config) {
+    if crate::model::config::reachable_by_users(&cfg.upper) {
+        log::warn!(
+            "UPPER {} can be reached by users other than root: a setuid file made \
+             inside the subhost runs as root for them; give BASE mode 0700",
+            cfg.upper.display()
+        );
+    }
 }
 
 /// Undoes a reservation on a refusal: the disk images it recorded and the

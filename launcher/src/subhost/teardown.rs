@@ -134,6 +134,25 @@ pub fn reclaim_for_boot(name: &str, kill_wait: Duration) -> Result<()> {
     teardown(name, &Scope::ReclaimForBoot, kill_wait)
 }
 
+/// The caller of a monitor that ended without a report: if the run
+/// directory's lock is still the one the caller holds (`lock_id`), the
+/// monitor was killed before its teardown, and whatever it made (PID 1
+/// in the cgroup among it) is ended and removed now, so that a failed
+/// boot leaves nothing running (issue 11, item 3). A monitor that tore
+/// down removed the run directory, and then nothing is touched.
+pub fn reclaim_after_monitor(name: &str, lock_id: Option<(u64, u64)>) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let lock = state::dir(name).join("lock");
+    let same = std::fs::symlink_metadata(&lock)
+        .ok()
+        .is_some_and(|m| Some((m.dev(), m.ino())) == lock_id);
+    if !same {
+        return Ok(());
+    }
+    log::warn!("{name}: the monitor died during the boot; removing what it made");
+    teardown(name, &Scope::Reclaim, Duration::from_secs(10))
+}
+
 /// The monitor died but PID 1 may live on: stop it as gracefully as with
 /// a monitor. True when it was running. The caller holds the lock.
 pub fn stop_orphan(name: &str) -> Result<bool> {

@@ -27,7 +27,7 @@ use crate::kernel::{cgroups, pidfd};
 use crate::model::caps::Caps;
 use crate::model::exit::shell_code;
 use crate::subhost::attach::login_shell_argv;
-use crate::subhost::lock::{self, Probe};
+use crate::subhost::lock;
 use crate::subhost::state;
 
 mod enter;
@@ -42,7 +42,7 @@ pub fn list() -> Result<i32> {
     require_root()?;
     let mut out = std::io::stdout();
     for name in state::names() {
-        if let (Ok(Probe::Running), Some(st)) = (lock::peek(&name), state::read(&name)) {
+        if let (true, Some(st)) = (lock::shown(&name), state::read(&name)) {
             let conf = st.conf.to_string_lossy();
             let (name, conf) = (field(&name), field(&conf));
             let _ = writeln!(out, "{name} {} {conf}", st.pid);
