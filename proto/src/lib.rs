@@ -19,7 +19,7 @@ pub mod status;
 pub mod timestamp;
 
 pub use error::DecodeError;
-pub use name::{escape_name, unescape_name};
+pub use name::{escape_name, percent_escape, unescape_name};
 pub use outcome::Outcome;
 
 /// The PATH services, sessions and entered shells get inside a subhost

@@ -1,22 +1,30 @@
 //! Service names as one word on a line: `%` and every whitespace character
-//! are written `%XX` (hex of the character, two digits); decoding undoes it
-//! and leaves any other `%` as it is.
+//! are written `%XX` per UTF-8 byte; decoding undoes it and leaves any
+//! other `%` as it is. [`percent_escape`] is the one `%XX` writer, also used
+//! by `--list` for the terminal with a wider set of characters.
 
 use std::fmt::Write as _;
 
-/// `a b%c` → `a%20b%25c`.
-pub fn escape_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            c if c.is_whitespace() => {
-                let _ = write!(out, "%{:02X}", c as u32);
+/// `text` with every character `escape` picks written as `%XX`, one per
+/// byte of its UTF-8 encoding (so [`unescape_name`] gives it back).
+pub fn percent_escape(text: &str, escape: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if escape(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{b:02X}");
             }
-            c => out.push(c),
+        } else {
+            out.push(c);
         }
     }
     out
+}
+
+/// `a b%c` → `a%20b%25c`.
+pub fn escape_name(name: &str) -> String {
+    percent_escape(name, |c| c == '%' || c.is_whitespace())
 }
 
 /// `a%20b%25c` → `a b%c`; a `%` not followed by two hex digits stays.
@@ -51,7 +59,18 @@ mod tests {
     fn names_are_single_words_and_come_back() {
         assert_eq!(escape_name("10-syslog"), "10-syslog");
         assert_eq!(escape_name("a b%c\td\ne"), "a%20b%25c%09d%0Ae");
-        for name in ["10-syslog", "a b%c\td\ne", "%", "%zz", "été", ""] {
+        // U+3000 and U+2028 are whitespace beyond one byte: escaped per
+        // UTF-8 byte, they come back whole.
+        assert_eq!(escape_name("a\u{3000}b"), "a%E3%80%80b");
+        for name in [
+            "10-syslog",
+            "a b%c\td\ne",
+            "%",
+            "%zz",
+            "été",
+            "",
+            "x\u{3000}\u{2028}y",
+        ] {
             assert_eq!(unescape_name(&escape_name(name)), name);
         }
     }

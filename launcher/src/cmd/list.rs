@@ -215,18 +215,9 @@ pub fn to_text(entries: &[Entry]) -> String {
 /// byte. Names and states come from root inside a subhost, who must not
 /// drive the admin's terminal (issue 9, hole 7).
 pub fn field(text: &str) -> String {
-    let mut s = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '%' || c.is_whitespace() || c.is_control() || invisible(c) {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                let _ = write!(s, "%{b:02X}");
-            }
-        } else {
-            s.push(c);
-        }
-    }
-    s
+    proto::percent_escape(text, |c| {
+        c == '%' || c.is_whitespace() || c.is_control() || invisible(c)
+    })
 }
 
 /// Zero-width and bidirectional formatting characters.
