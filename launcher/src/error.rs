@@ -41,7 +41,13 @@ pub enum Error {
     /// Something on the host is in the way (e.g. a foreign `/run/netns/NAME`).
     InTheWay { what: &'static str, path: PathBuf },
     /// LOG names something the launcher will not write to: exit status 2.
-    BadLog { path: PathBuf, why: String },
+    /// What is at LOG is not safe to write; `set_at` is the configuration
+    /// file and line that set LOG (none for the default).
+    BadLog {
+        path: PathBuf,
+        why: String,
+        set_at: Option<(PathBuf, usize)>,
+    },
     /// An object of our own subhost still there after its teardown.
     LeftOver { path: PathBuf },
     /// A directory another running subhost holds (its UPPER).
@@ -117,11 +123,12 @@ impl fmt::Display for Error {
             Self::InTheWay { what, path } => {
                 write!(f, "{} exists and is not ours ({what})", path.display())
             }
-            Self::BadLog { path, why } => write!(
-                f,
-                "LOG {}: {why}; refused, and left as it is",
-                path.display()
-            ),
+            Self::BadLog { path, why, set_at } => {
+                if let Some((conf, line)) = set_at {
+                    write!(f, "{}:{line}: ", conf.display())?;
+                }
+                write!(f, "LOG {}: {why}; refused, and left as it is", path.display())
+            }
             Self::LeftOver { path } => {
                 write!(f, "{} is still there after the teardown", path.display())
             }

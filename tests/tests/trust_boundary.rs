@@ -73,7 +73,14 @@ fn log_refuses_what_it_did_not_create_and_leaves_it_alone() {
         sh.set_conf(&format!("{base_lines}LOG={}\n", log.display()));
         let out = sh.boot();
         assert_eq!(out.code, 2, "LOG={}: {out}", log.display());
-        let want = format!("LOG {}: {why}; refused, and left as it is", log.display());
+        // Named with the file and line that set LOG (file:line: VARIABLE).
+        let conf = fs::canonicalize(&sh.conf).expect("conf path");
+        let line = base_lines.lines().count() + 1;
+        let want = format!(
+            "{}:{line}: LOG {}: {why}; refused, and left as it is",
+            conf.display(),
+            log.display()
+        );
         assert!(out.err.contains(&want), "want {want:?}: {out}");
         assert_eq!(id_of(log), before, "{} was changed", log.display());
         sh.assert_gone();

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -133,13 +133,14 @@ pub fn prepare(cfg: &mut Config) -> Result<File> {
     state::write_conf(&cfg.name, &cfg.path)?;
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
     rootindex::register(&cfg.name)?;
-    match open_log(&cfg.log) {
-        Err(e) if cfg.log_is_default => {
+    let set_at = cfg.log_line.map(|line| (cfg.path.clone(), line));
+    match open_log(&cfg.log, set_at) {
+        Err(e) if cfg.log_line.is_none() => {
             let fallback = Path::new(LOG_DIR).join(format!("{}.log", cfg.name));
             log::warn!("{e}; logging to {} instead", fallback.display());
             cfg.log = fallback;
             mkdir_log_dir()?;
-            open_log(&cfg.log)
+            open_log(&cfg.log, None)
         }
         opened => opened,
     }
@@ -184,10 +185,13 @@ fn mkdir_log_dir() -> Result<()> {
 /// symlink, another device, a FIFO, a directory, a file someone else owns
 /// or that has other links) is refused, exit 2, untouched. What is there is
 /// looked at through an O_PATH fd first, so no device or FIFO is opened.
-fn open_log(path: &Path) -> Result<File> {
+/// `set_at` is the configuration file and line that set LOG, for the
+/// refusal's message.
+fn open_log(path: &Path, set_at: Option<(PathBuf, usize)>) -> Result<File> {
     let refuse = |why: String| Error::BadLog {
         path: path.to_path_buf(),
         why,
+        set_at: set_at.clone(),
     };
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let file = match nix::fcntl::open(path, flags, Mode::empty()) {

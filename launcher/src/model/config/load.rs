@@ -57,7 +57,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     };
 
     let name = r.name(&conf_dir)?;
-    let (log, log_is_default) = r.log(&name.text, &conf_dir)?;
+    let (log, log_line) = r.log(&name.text, &conf_dir)?;
     let base = r.base(&conf_dir)?;
     let cables = r.cables(&name, &base)?;
     let roots = r.roots(&base)?;
@@ -76,7 +76,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         path,
         name: name.text,
         log,
-        log_is_default,
+        log_line,
         base,
         cables,
         live: roots.live,
@@ -132,12 +132,12 @@ impl Resolver<'_> {
     /// since it comes before BASE); whether it is the default. What a user
     /// planted at the default path is no error here: the boot logs
     /// elsewhere (`reserve`).
-    fn log(&self, name: &str, conf_dir: &Path) -> Result<(PathBuf, bool), ConfigError> {
+    fn log(&self, name: &str, conf_dir: &Path) -> Result<(PathBuf, Option<usize>), ConfigError> {
         let value = self.or_default(Var::Log, conf_dir, &format!("/tmp/oly-{name}.log"))?;
-        let default = value.origin == Origin::Default;
-        if default {
-            return Ok((PathBuf::from(value.text), true));
-        }
+        let line = match value.origin {
+            Origin::Line(n) => n,
+            Origin::Default => return Ok((PathBuf::from(value.text), None)),
+        };
         let log = self.check(Var::Log, &value, |text| {
             let path = absolute(conf_dir, text);
             let file_name = path
@@ -152,7 +152,7 @@ impl Resolver<'_> {
             }
             Ok(log)
         })?;
-        Ok((log, false))
+        Ok((log, Some(line)))
     }
 
     /// BASE: required, relative to CONF's directory, an existing directory.

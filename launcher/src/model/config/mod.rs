@@ -99,10 +99,10 @@ pub struct Config {
     /// Subhost name: 1..=12 printable ASCII characters, no `/` or blank.
     pub name: String,
     pub log: PathBuf,
-    /// LOG was not set: `log` is the default, `/tmp/oly-NAME.log`, which
-    /// a local user may have planted something at (the boot then logs to
-    /// `/var/log/overlay-boot/NAME.log`).
-    pub log_is_default: bool,
+    /// The line that set LOG; `None` when LOG was not set and `log` is the
+    /// default, `/tmp/oly-NAME.log`, which a local user may have planted
+    /// something at (the boot then logs to `/var/log/overlay-boot/NAME.log`).
+    pub log_line: Option<usize>,
     pub base: PathBuf,
     pub cables: Vec<Cable>,
     pub live: PathBuf,
