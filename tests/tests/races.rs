@@ -70,12 +70,32 @@ fn settle(sh: &mut Subhost, code: Option<i32>, what: &str) {
     );
 }
 
+/// Whether `pid` has a handler for SIGINT (`SigCgt` in its status), or
+/// has already ended.
+fn catches_sigint(pid: Pid) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (Signal::SIGINT as u64 - 1)) != 0)
+}
+
 #[test]
 fn sigint_during_boot_aborts_it_with_a_message_and_130() {
     require_root!();
     let mut sh = Subhost::new("rsi").line("START=/bin/true");
     for i in 0..25 {
         let mut boot = spawn_boot(&sh, i);
+        // The boot starts when the launcher runs: from then on (its SIGINT
+        // handler is its first step) a SIGINT must abort it. Before that
+        // the process is still being exec'd and has made nothing.
+        assert!(
+            wait_for(Duration::from_secs(5), || catches_sigint(boot.pid())),
+            "try {i}: the launcher never caught SIGINT"
+        );
         std::thread::sleep(jitter(30));
         let _ = kill(boot.pid(), Signal::SIGINT);
         let status = boot.wait_timeout(Duration::from_secs(60));
