@@ -145,6 +145,8 @@ fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<Runtime, 
     let cfg = Config {
         script_timeout: opts.script_timeout,
         stop_timeout: opts.stop_timeout,
+        // Once, for the life of PID 1.
+        removed_caps: opts.removed_caps.map(|s| &*Box::leak(s)),
     };
     let machine = Machine::new(cfg, steps, services, session.is_some(), now);
     Ok(Runtime {
@@ -182,6 +184,12 @@ fn set_hostname(name: &str) {
         .and_then(|text| text.lines().next().map(|l| l.trim().to_owned()))
         .filter(|h| !h.is_empty());
     let hostname = from_file.as_deref().unwrap_or(name);
+    // Under SECURITY=hardened the launcher has set it (this process has
+    // no CAP_SYS_ADMIN to).
+    if nix::unistd::gethostname().is_ok_and(|h| h == hostname) {
+        log::info!(target: SELF, "hostname {hostname}");
+        return;
+    }
     match nix::unistd::sethostname(hostname) {
         Ok(()) => log::info!(target: SELF, "hostname {hostname}"),
         Err(err) => log::warn!(target: SELF, "cannot set hostname {hostname}: {err}"),

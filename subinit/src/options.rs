@@ -21,6 +21,8 @@ pub struct Options {
     pub ready_fd: Option<RawFd>,
     pub status_fd: Option<RawFd>,
     pub session: Option<Session>,
+    /// `--removed-caps CAPS`: the capabilities SECURITY=hardened removed.
+    pub removed_caps: Option<Box<str>>,
 }
 
 /// `--session-fd FD [--session-term TERM] -- CMD [ARG]...`
@@ -77,6 +79,7 @@ pub const USAGE: &str = "\
 usage: subinit [--name NAME] [--start ENTRY]... [--init-fd FD]
                [--services DIR|none] [--stop-timeout SECS]
                [--script-timeout SECS] [--ready-fd FD] [--status-fd FD]
+               [--removed-caps CAPS]
                [--session-fd FD [--session-term TERM] -- CMD [ARG]...]
        subinit --exec [--tty-fd FD] [--search] -- CMD [ARG]...
        subinit --help | --version
@@ -96,6 +99,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
     let mut session_fd = None;
     let mut term = String::from("linux");
     let mut command = Vec::new();
+    let mut removed_caps = None;
     let mut args = args.into_iter();
     while let Some(raw) = args.next() {
         let arg = raw.to_string_lossy().into_owned();
@@ -116,6 +120,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
             "--status-fd" => status_fd = Some(number(&arg, &next()?)?),
             "--session-fd" => session_fd = Some(number(&arg, &next()?)?),
             "--session-term" => term = text(&arg, next()?)?,
+            "--removed-caps" => removed_caps = Some(text(&arg, next()?)?.into()),
             "--" => {
                 command = args.by_ref().collect();
                 break;
@@ -142,6 +147,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageE
         ready_fd,
         status_fd,
         session,
+        removed_caps,
     }))
 }
 
@@ -199,6 +205,7 @@ mod tests {
         assert_eq!(o.stop_timeout, Duration::from_secs(10));
         assert_eq!(o.script_timeout, o.stop_timeout);
         assert!(o.start.is_empty() && o.init_fd.is_none() && o.ready_fd.is_none());
+        assert_eq!(o.removed_caps, None);
     }
 
     #[test]
@@ -220,11 +227,14 @@ mod tests {
             "5",
             "--init-fd",
             "4",
+            "--removed-caps",
+            "CAP_SYS_ADMIN CAP_MKNOD",
         ];
         let Ok(Command::Run(o)) = run(&args) else {
             panic!("expected options")
         };
         assert_eq!(o.name, "mta");
+        assert_eq!(o.removed_caps.as_deref(), Some("CAP_SYS_ADMIN CAP_MKNOD"));
         assert_eq!(o.start, ["networking", "/x"]);
         assert_eq!(o.services, None);
         assert_eq!(o.stop_timeout, Duration::from_millis(2500));

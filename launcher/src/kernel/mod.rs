@@ -6,6 +6,8 @@ pub mod caps;
 pub mod cgroup;
 pub mod cgroups;
 pub mod contain;
+pub mod devbpf;
+pub mod devices;
 pub mod inroot;
 pub mod limits;
 pub mod loopdev;

@@ -18,10 +18,20 @@ pub enum Ctl {
     CpuAcct,
     Pids,
     Io,
+    /// The device allow-list of SECURITY=hardened: the v1 `devices`
+    /// controller; on cgroup2 a BPF program, which needs no controller.
+    Devices,
 }
 
 impl Ctl {
-    pub const ALL: [Ctl; 5] = [Ctl::Memory, Ctl::Cpu, Ctl::CpuAcct, Ctl::Pids, Ctl::Io];
+    pub const ALL: [Ctl; 6] = [
+        Ctl::Memory,
+        Ctl::Cpu,
+        Ctl::CpuAcct,
+        Ctl::Pids,
+        Ctl::Io,
+        Ctl::Devices,
+    ];
 
     /// The controller's name on a v1 hierarchy.
     pub fn v1_name(self) -> &'static str {
@@ -31,6 +41,7 @@ impl Ctl {
             Ctl::CpuAcct => "cpuacct",
             Ctl::Pids => "pids",
             Ctl::Io => "blkio",
+            Ctl::Devices => "devices",
         }
     }
 
@@ -42,6 +53,7 @@ impl Ctl {
             Ctl::CpuAcct => None,
             Ctl::Pids => Some("pids"),
             Ctl::Io => Some("io"),
+            Ctl::Devices => None,
         }
     }
 }
@@ -162,7 +174,7 @@ mod tests {
     fn hybrid_serves_limits_from_v1() {
         let l = Layout::parse(HYBRID, |_| String::new());
         assert_eq!(l.v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
-        assert_eq!(l.v1.len(), 5);
+        assert_eq!(l.v1.len(), 6);
         for c in Ctl::ALL {
             match l.place(c) {
                 Some(Place::V1(h)) => assert!(h.mount.ends_with(c.v1_name())),
@@ -183,6 +195,7 @@ mod tests {
         assert!(matches!(l.place(Ctl::Memory), Some(Place::V2(_))));
         assert!(matches!(l.place(Ctl::CpuAcct), Some(Place::V2(_))));
         assert_eq!(l.place(Ctl::Io), None);
+        assert!(matches!(l.place(Ctl::Devices), Some(Place::V2(_))));
         assert_eq!(l.v2_enable(&Ctl::ALL), vec!["memory", "cpu", "pids"]);
     }
 

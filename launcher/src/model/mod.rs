@@ -5,6 +5,7 @@
 pub mod caps;
 pub mod config;
 pub mod exit;
+pub mod hardened;
 pub mod hierarchy;
 pub mod ifupdown;
 pub mod mountinfo;

@@ -13,7 +13,7 @@ use nix::unistd::{fchownat, symlinkat, Gid};
 use crate::error::{At, Result};
 use crate::kernel::inroot::{fd_path, file_kind, Root};
 use crate::kernel::netns;
-use crate::model::config::{Config, RamSize};
+use crate::model::config::{Config, RamSize, Security};
 
 /// A device node of the subhost's /dev.
 struct Node {
@@ -98,7 +98,7 @@ pub fn postmount(cfg: &Config, live: &Root, netns: &OwnedFd) -> Result<()> {
 }
 
 fn populate(cfg: &Config, live: &Root, netns_fd: &OwnedFd) -> Result<()> {
-    dev(live)?;
+    dev(live, cfg.security == Security::Hardened)?;
     // Why: sysfs shows the network devices of the namespace that mounts it;
     // mount it from inside the subhost's netns so /sys/class/net is its own.
     netns::within(netns_fd, || sys(live))?;
@@ -108,7 +108,9 @@ fn populate(cfg: &Config, live: &Root, netns_fd: &OwnedFd) -> Result<()> {
     adjtime(live)
 }
 
-fn dev(live: &Root) -> Result<()> {
+/// The /dev tmpfs; `hardened`: no `core` (a way to /proc/kcore, masked
+/// there anyway).
+fn dev(live: &Root, hardened: bool) -> Result<()> {
     let at = live.mkdir_all(Path::new("dev"), Mode::from_bits_truncate(0o755))?;
     // Why: the subhost gets its own /dev holding only harmless nodes, not
     // the host's devtmpfs.
@@ -139,6 +141,9 @@ fn dev(live: &Root) -> Result<()> {
         }
     }
     for (name, target) in LINKS {
+        if hardened && name == "core" {
+            continue;
+        }
         symlinkat(target, &dev, name).at("symlink", shown.join(name))?;
     }
     mkdirat(&dev, "shm", Mode::from_bits_truncate(0o1777)).at("mkdir", shown.join("shm"))?;

@@ -14,8 +14,8 @@ use nix::unistd::{pipe2, Pid};
 
 use crate::error::{At, Op, Result};
 use crate::kernel::inroot::Root;
-use crate::kernel::{cgroups, netns};
-use crate::model::config::{Config, Hook};
+use crate::kernel::{cgroups, devices, netns};
+use crate::model::config::{Config, Hook, Security};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::teardown::Made;
@@ -48,6 +48,9 @@ pub fn subhost(
     // The subhost's cgroup in every hierarchy, with the limits written;
     // cgroup2's fd for CLONE_INTO_CGROUP.
     let cg = cgroups::create(&cfg.name, &cfg.limits, &mut made.cgroups)?;
+    if cfg.security == Security::Hardened {
+        devices::restrict(&cgroups::layout()?, &cfg.name, cg.as_ref())?;
+    }
     t0.step("cgroup");
     root(cfg, log, &ns, stop, &t0, attach.is_session())?;
     // The status pipe, and a session's pty from the devpts just mounted.
@@ -165,7 +168,8 @@ fn start_pid1(
         ]
         .concat(),
         env: subinit_env(),
-        drop_caps: cfg.keep_caps.dropped_keeping(),
+        drop_caps: cfg.keep_caps.dropped_by(cfg.security),
+        hardened: (cfg.security == Security::Hardened).then_some(cfg.name.as_str()),
         keep,
     };
     // The hooks have run and PID 1 gets its netns as an fd: the netns
@@ -206,6 +210,10 @@ pub fn subinit_argv(cfg: &Config, ready_fd: i32, init_fd: Option<i32>) -> Vec<CS
         cfg.stop_timeout.as_secs().to_string(),
     ]);
     a.extend(["--ready-fd".into(), ready_fd.to_string()]);
+    if cfg.security == Security::Hardened {
+        let removed = cfg.keep_caps.dropped_by(cfg.security).names();
+        a.extend(["--removed-caps".into(), removed]);
+    }
     a.into_iter().filter_map(|s| CString::new(s).ok()).collect()
 }
 

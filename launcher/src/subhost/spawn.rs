@@ -23,6 +23,7 @@ use proto::child::ChildReport;
 
 use crate::error::{Error, Op, Result};
 use crate::kernel::sys::{clone3, close_range_from, Cloned};
+use crate::subhost::confine;
 
 /// Everything PID 1 needs, prepared before the clone so the child only
 /// makes system calls.
@@ -39,6 +40,8 @@ pub struct Plan<'a> {
     pub keep: Vec<RawFd>,
     /// Capabilities PID 1 gives up for good before exec (see caps).
     pub drop_caps: crate::model::caps::Caps,
+    /// `SECURITY=hardened`: the subhost's NAME (for its hostname); see confine.
+    pub hardened: Option<&'a str>,
 }
 
 /// Clones PID 1 and returns its host pid and pidfd once it has exec'd the
@@ -110,10 +113,15 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     }
     setns(plan.netns, CloneFlags::CLONE_NEWNET).map_err(|e| ("setns netns", e))?;
     pivot(plan.live)?;
+    // SECURITY=hardened: the masks' source, below /proc (see confine).
+    let masks = plan.hardened.map(|_| confine::mask_source()).transpose()?;
     // Why here: /proc shows the pid namespace of the mounter: ours, as PID 1.
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
         .map_err(|e| ("mount /proc", e))?;
+    if let (Some(masks), Some(name)) = (&masks, plan.hardened) {
+        confine::confine(masks, name)?;
+    }
     stdio(plan.output)?;
     // The mask stays as spawn set it (every signal but the faults blocked,
     // as the subinit keeps it); ignored dispositions survive exec: reset.

@@ -16,6 +16,9 @@ pub struct Config {
     pub script_timeout: Duration,
     /// The budget of the whole stop.
     pub stop_timeout: Duration,
+    /// `--removed-caps`: what the launcher's SECURITY profile removed,
+    /// named when a start script fails.
+    pub removed_caps: Option<&'static str>,
 }
 
 /// What a tracked child is to PID 1. Untracked children are orphans: reaped

@@ -141,6 +141,10 @@ impl Machine {
                 };
                 let outcome = fg.ended(outcome, now);
                 if self.stop.is_none() {
+                    if let (false, Some(caps)) = (outcome.is_success(), self.cfg.removed_caps) {
+                        log::warn!(target: SELF, "{}: if it failed on \"Operation not permitted\" (EPERM), \
+                            the capability it needs may be one SECURITY=hardened removed: {caps}", fg.tag);
+                    }
                     self.boot.script_ended(&fg.tag, outcome);
                 }
             }

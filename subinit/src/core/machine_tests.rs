@@ -54,6 +54,7 @@ impl Harness {
         let cfg = Config {
             script_timeout: SCRIPT_TIMEOUT,
             stop_timeout: STOP_TIMEOUT,
+            removed_caps: None,
         };
         let steps = plan(&start, None, entries, None, &|_| false);
         let services = Service::from_entries(entries, t0);

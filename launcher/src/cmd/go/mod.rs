@@ -55,10 +55,13 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     require_root()?;
     let (st, pidfd) = lock::running(name)?;
     let mut exec = Exec::new(argv);
-    // The command gives up what PID 1 has given up (KEEP_CAPS, see
-    // model::caps); all of it when PID 1's set cannot be read.
-    let bounding = caps::bounding_of(st.pid).unwrap_or_default();
-    exec.drop_caps = Caps(Caps::machine().0 & !bounding.0);
+    // The command gives up what PID 1 has given up (its SECURITY profile
+    // and KEEP_CAPS, see model::caps): every capability outside PID 1's
+    // bounding set; what any profile drops when that cannot be read.
+    exec.drop_caps = match caps::bounding_of(st.pid) {
+        Some(bounding) => Caps(Caps::every().0 & !bounding.0),
+        None => Caps(Caps::machine().0 | Caps::hardened().0),
+    };
     let caller = Caller::detect();
     // Why a pty whenever stdin, stdout or stderr is a terminal: the command
     // must never hold the caller's terminal, or TIOCSTI from inside could

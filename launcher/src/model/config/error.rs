@@ -118,6 +118,8 @@ pub enum Fault {
     },
     BadTimeout(String),
     UnknownCap(String),
+    /// Under SECURITY=hardened: not a capability the profile lets go.
+    UnkeptCap(String),
     BadSecurity(String),
     BadPrivateUsers(String),
     /// A FIRST:COUNT range that maps host root, is empty or passes 2^32-1.
@@ -330,6 +332,12 @@ impl fmt::Display for Fault {
                 f,
                 "{c:?} is not one of the capabilities dropped by default: {}",
                 crate::model::caps::Caps::machine().names()
+            ),
+            Self::UnkeptCap(c) => write!(
+                f,
+                "{c:?} is not one of the capabilities SECURITY=hardened drops and lets KEEP_CAPS \
+                 keep (CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_PTRACE and CAP_SYS_BOOT never are): {}",
+                crate::model::caps::Caps::keepable(super::Security::Hardened).names()
             ),
             Self::BadSecurity(v) => write!(f, "{v:?} is not a profile: expected admin or hardened"),
             Self::BadPrivateUsers(v) => {

@@ -68,8 +68,8 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let ram_size = r.ram_size(&base)?;
     let services = r.services(&base)?;
     let stop_timeout = r.stop_timeout(&base)?;
-    let keep_caps = r.keep_caps(&base)?;
     let security = r.security(&base)?;
+    let keep_caps = r.keep_caps(&base, security)?;
     let private_users = r.private_users(&base)?;
     let shares = r.shares(&base, &roots.lower)?;
     let limits = r.limits(&base)?;

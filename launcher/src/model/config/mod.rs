@@ -125,7 +125,7 @@ pub struct Config {
     pub stop_timeout: Duration,
     /// MEMORY_MAX, CPU_MAX and the other resource limits.
     pub limits: Limits,
-    /// `KEEP_CAPS`: capabilities of `caps::MACHINE` the subhost keeps.
+    /// `KEEP_CAPS`: capabilities its profile drops that the subhost keeps.
     pub keep_caps: crate::model::caps::Caps,
     /// `SECURITY`: the confinement profile (default `admin`).
     pub security: Security,
