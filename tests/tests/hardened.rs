@@ -73,8 +73,9 @@ echo "dev=$(ls -A /dev | tr '\n' ' ')"
 echo "cgroup=$(grep '^0::' /proc/self/cgroup)"
 "#;
 
-/// settimeofday to the present time and init_module: `stod=R/ERRNO`,
-/// `insmod=R/ERRNO`.
+/// settimeofday to the present time, init_module, and PTRACE_ATTACH to a
+/// non-dumpable child (as overlay-go's entering child is until its exec;
+/// CVE-2016-9962): `stod=R/ERRNO`, `insmod=R/ERRNO`, `ptrace=R/ERRNO`.
 const PY_PROBE: &str = r#"
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -86,6 +87,19 @@ r = libc.settimeofday(ctypes.byref(tv), None)
 print("stod=%d/%d" % (r, ctypes.get_errno()))
 r = libc.syscall(175, None, 0, b"")
 print("insmod=%d/%d" % (r, ctypes.get_errno()))
+import os
+rd, wr = os.pipe()
+pid = os.fork()
+if pid == 0:
+    libc.prctl(4, 0, 0, 0, 0)
+    os.write(wr, b"x")
+    os.read(rd, 1)
+    os._exit(0)
+os.read(rd, 1)
+r = libc.ptrace(16, pid, None, None)
+print("ptrace=%d/%d" % (r, ctypes.get_errno()))
+os.kill(pid, 9)
+os.waitpid(pid, 0)
 "#;
 
 /// `perl -e HTTP_GET HOST:PORT`: GET / and print the answer.
@@ -135,6 +149,7 @@ fn hardened_closes_the_audit_escapes_checks_13_to_16() {
     // EPERM; ENOSYS on a kernel without modules (the bounding set above
     // lacks CAP_SYS_MODULE all the same).
     assert!(["-1/1", "-1/38"].contains(&py["insmod"].as_str()), "{py:?}");
+    assert_eq!(py["ptrace"], "-1/1", "ptrace of a non-dumpable process");
 
     let r = results(&sh.sh(PROBES));
     let refused = [
