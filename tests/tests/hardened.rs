@@ -14,11 +14,15 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use e2e::require_root;
-use e2e::subhost::Subhost;
+use e2e::subhost::{run_captured, Subhost};
+use e2e::{bin, require_root};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+
+/// How long an overlay-go may take.
+const GO: Duration = Duration::from_secs(30);
 
 /// The capabilities a hardened subhost keeps (model/caps.rs HARDENED_KEEP).
 const KEEP: [u32; 15] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 12, 13, 18, 24, 29, 31];
@@ -338,9 +342,9 @@ fn services_example_and_a_cable_work_hardened() {
     }
 }
 
-/// A session's command and overlay-share in a hardened subhost: the
-/// session's command has the profile's bounding set and its pty; a share
-/// made while it runs is there.
+/// A session's command, overlay-go on a terminal and overlay-share in a
+/// hardened subhost: the commands have the profile's bounding set and a
+/// pty; a share made while it runs is there.
 #[test]
 fn session_and_overlay_share_work_hardened() {
     require_root!();
@@ -365,11 +369,27 @@ fn session_and_overlay_share_work_hardened() {
     );
 
     sh.boot_ok();
+    // overlay-go on a terminal (script(1) gives it one): a pty of the
+    // subhost's devpts (allowed by the device cgroup it joins), and the
+    // profile's bounding set.
+    let go = format!(
+        "exec -a overlay-go {} {} sh -c 'tty; grep CapBnd /proc/self/status'",
+        bin("overlay-boot").display(),
+        sh.name
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", go.as_str(), "/dev/null"])
+        .env("SHELL", "/bin/bash")
+        .env("OVERLAY_BOOT_SUBINIT", bin("subinit"));
+    let out = run_captured(&mut cmd, go.clone(), &sh.scratch.path, GO);
+    assert!(out.ok(), "{out}");
+    assert!(out.out.contains("/dev/pts/"), "no pty: {out}");
+    assert_eq!(set_of(&out.out, "CapBnd"), hardened_bounding(), "{out}");
     let dir = sh.scratch.join("share");
     fs::create_dir_all(&dir).expect("host dir");
     fs::write(dir.join("f"), "shared\n").expect("host file");
     let path = dir.to_string_lossy().into_owned();
-    let out = sh.tool("overlay-share", &[&path, &sh.name], Duration::from_secs(30));
+    let out = sh.tool("overlay-share", &[&path, &sh.name], GO);
     assert!(out.ok(), "{out}");
     assert_eq!(sh.go_ok(&["cat", &format!("{path}/f")]), "shared\n");
     sh.stop_ok();
