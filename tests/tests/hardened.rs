@@ -417,3 +417,43 @@ fn admin_stays_as_it_was() {
     assert!(sh.sh("ls -A /dev").contains("core"));
     sh.stop_ok();
 }
+
+/// `dpkg -i` and `dpkg -r` of a package in a hardened session over the
+/// host's root (chown, fowner and the other file capabilities are kept).
+#[test]
+fn dpkg_installs_and_removes_a_package_in_a_hardened_session() {
+    require_root!();
+    let sh = Subhost::new("hdp").line("SECURITY=hardened");
+    let pkg = sh.scratch.join("obt-hello");
+    fs::create_dir_all(pkg.join("DEBIAN")).expect("DEBIAN");
+    fs::create_dir_all(pkg.join("usr/bin")).expect("usr/bin");
+    let control = "Package: obt-hello\nVersion: 1.0\nArchitecture: all\n\
+                   Maintainer: t <t@example.org>\nDescription: test\n test\n";
+    fs::write(pkg.join("DEBIAN/control"), control).expect("control");
+    let script = sh.write_upper("obt.tmp", "#!/bin/sh\necho hello from obt\n", 0o755);
+    fs::rename(&script, pkg.join("usr/bin/obt-hello")).expect("script");
+    let deb = sh.upper.join("obt-hello.deb");
+    let (code, _, err) = e2e::run(
+        "dpkg-deb",
+        &["-b".as_ref(), pkg.as_os_str(), deb.as_os_str()],
+    );
+    assert_eq!(code, 0, "dpkg-deb: {err}");
+    let script = "dpkg -i /obt-hello.deb >/dev/null && obt-hello && dpkg -r obt-hello >/dev/null \
+                  && [ ! -e /usr/bin/obt-hello ] && echo removed";
+    let args: [&OsStr; 5] = [
+        "--session".as_ref(),
+        sh.conf.as_os_str(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ];
+    let out = sh.tool("overlay-boot", &args, Duration::from_secs(120));
+    assert_eq!(out.code, 0, "{out}\n{}", sh.log_text());
+    assert!(out.out.contains("hello from obt"), "{out}");
+    assert!(out.out.contains("removed"), "{out}");
+    assert!(
+        sh.wait_gone(Duration::from_secs(20)),
+        "{:?}",
+        sh.leftovers()
+    );
+}
