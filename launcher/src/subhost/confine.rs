@@ -80,7 +80,8 @@ pub fn confine(masks: &MaskSource, name: &str) -> Step<()> {
     for path in MASKED_DIRS {
         skip_missing(bind(dir.as_str(), path, MsFlags::empty()))?;
     }
-    hostname(name)
+    hostname(name);
+    Ok(())
 }
 
 /// A bind of `src` onto `dst`.
@@ -104,8 +105,9 @@ fn skip_missing(r: nix::Result<()>) -> Step<bool> {
 }
 
 /// The hostname the subinit would set (the first line of /etc/hostname,
-/// else NAME), set here: without CAP_SYS_ADMIN the subinit cannot.
-fn hostname(name: &str) -> Step<()> {
+/// else NAME), set here: without CAP_SYS_ADMIN the subinit cannot. One the
+/// kernel refuses (too long) is left to the subinit, which warns.
+fn hostname(name: &str) {
     let mut buf = [0u8; 256];
     let mut len = 0;
     let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW;
@@ -115,7 +117,7 @@ fn hostname(name: &str) -> Step<()> {
     let first = buf[..len].split(|&b| b == b'\n').next().unwrap_or(&[]);
     let text = std::str::from_utf8(first).unwrap_or("").trim();
     let host = if text.is_empty() { name } else { text };
-    nix::unistd::sethostname(host).map_err(|e| ("sethostname", e))
+    let _ = nix::unistd::sethostname(host);
 }
 
 /// `/proc/self/fd/N` in a buffer of its own (no allocation in the child).
