@@ -5,8 +5,6 @@
 //! plus what ordinary sysv services need. KEEP_CAPS names those a subhost
 //! keeps (overlay-boot.conf(5)). capset drops them from processes.
 
-use crate::model::config::Security;
-
 /// Name and number (linux/capability.h) of each capability dropped by default.
 pub const MACHINE: [(&str, u32); 9] = [
     ("CAP_DAC_READ_SEARCH", 2),
@@ -125,23 +123,9 @@ impl Caps {
         Caps(Caps::every().0 & !set_of(&HARDENED_KEEP).0)
     }
 
-    /// What a profile drops before KEEP_CAPS.
-    pub fn profile(security: Security) -> Caps {
-        match security {
-            Security::Admin => Caps::machine(),
-            Security::Hardened => Caps::hardened(),
-        }
-    }
-
-    /// What KEEP_CAPS may name in a profile: MACHINE in `admin`; in
-    /// `hardened` whatever it drops but PINNED.
-    pub fn keepable(security: Security) -> Caps {
-        Caps(Caps::profile(security).0 & !set_of(&PINNED).0)
-    }
-
-    /// What a profile drops when `self` is kept.
-    pub fn dropped_by(self, security: Security) -> Caps {
-        Caps(Caps::profile(security).0 & !self.0)
+    /// All of PINNED.
+    pub fn pinned() -> Caps {
+        set_of(&PINNED)
     }
 
     /// The names of the capabilities in the set, blank-separated.
@@ -229,7 +213,7 @@ mod tests {
             assert_ne!(h.0 & 1 << n, 0, "{name}");
         }
         assert_eq!(h.0.count_ones(), 41 - 15);
-        let k = Caps::keepable(Security::Hardened);
+        let k = Caps(h.0 & !Caps::pinned().0);
         assert_eq!(
             parse_keep("sys_nice ipc_lock", k),
             Ok(Caps(1 << 23 | 1 << 14))
@@ -238,22 +222,17 @@ mod tests {
             assert_eq!(parse_keep(pinned, k), Err(pinned.into()));
         }
         assert_eq!(parse_keep("CAP_CHOWN", k), Err("CAP_CHOWN".into()));
-        assert_eq!(parse_keep("all", k).map(|c| c.0 & set_of(&PINNED).0), Ok(0));
+        assert_eq!(parse_keep("all", k).map(|c| c.0 & Caps::pinned().0), Ok(0));
     }
 
     #[test]
-    fn dropped_and_names() {
+    fn names() {
         assert_eq!(Caps::machine().0.count_ones(), 9);
-        let kept = Caps(1 << 25);
-        assert_eq!(
-            kept.dropped_by(Security::Admin).0,
-            Caps::machine().0 & !(1 << 25)
-        );
-        assert_eq!(kept.names(), "CAP_SYS_TIME");
+        assert_eq!(Caps(1 << 25).names(), "CAP_SYS_TIME");
         assert_eq!(Caps(0).names(), "none");
-        let dropped = kept.dropped_by(Security::Hardened);
-        assert_eq!(dropped.0, Caps::hardened().0 & !(1 << 25));
-        assert!(dropped.names().contains("CAP_SYS_ADMIN CAP_SYS_BOOT"));
+        assert!(Caps::hardened()
+            .names()
+            .contains("CAP_SYS_ADMIN CAP_SYS_BOOT"));
     }
 
     #[test]

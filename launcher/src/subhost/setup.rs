@@ -168,7 +168,7 @@ fn start_pid1(
         ]
         .concat(),
         env: subinit_env(),
-        drop_caps: cfg.keep_caps.dropped_by(cfg.security),
+        drop_caps: cfg.security.dropped_keeping(cfg.keep_caps),
         hardened: (cfg.security == Security::Hardened).then_some(cfg.name.as_str()),
         keep,
     };
@@ -211,7 +211,7 @@ pub fn subinit_argv(cfg: &Config, ready_fd: i32, init_fd: Option<i32>) -> Vec<CS
     ]);
     a.extend(["--ready-fd".into(), ready_fd.to_string()]);
     if cfg.security == Security::Hardened {
-        let removed = cfg.keep_caps.dropped_by(cfg.security).names();
+        let removed = cfg.security.dropped_keeping(cfg.keep_caps).names();
         a.extend(["--removed-caps".into(), removed]);
     }
     a.into_iter().filter_map(|s| CString::new(s).ok()).collect()

@@ -17,7 +17,7 @@ impl Resolver<'_> {
             return Ok(Caps::default());
         };
         self.check(Var::KeepCaps, &value, |text| {
-            parse_keep(text, Caps::keepable(security)).map_err(|cap| match security {
+            parse_keep(text, security.keepable()).map_err(|cap| match security {
                 Security::Admin => Fault::UnknownCap(cap),
                 Security::Hardened => Fault::UnkeptCap(cap),
             })

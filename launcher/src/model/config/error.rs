@@ -337,7 +337,7 @@ impl fmt::Display for Fault {
                 f,
                 "{c:?} is not one of the capabilities SECURITY=hardened drops and lets KEEP_CAPS \
                  keep (CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_PTRACE and CAP_SYS_BOOT never are): {}",
-                crate::model::caps::Caps::keepable(super::Security::Hardened).names()
+                super::Security::Hardened.keepable().names()
             ),
             Self::BadSecurity(v) => write!(f, "{v:?} is not a profile: expected admin or hardened"),
             Self::BadPrivateUsers(v) => {

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::error::{ConfigError, Fault};
 use super::parse::Var;
 use super::resolve::Resolver;
+use crate::model::caps::Caps;
 
 /// `SECURITY`: which profile confines the subhost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,6 +18,27 @@ pub enum Security {
     /// A Docker-like bounding set, read-only kernel tunables, masked
     /// kernel files, a /dev allow-list and a seccomp filter.
     Hardened,
+}
+
+impl Security {
+    /// The capabilities the profile drops before KEEP_CAPS (model::caps).
+    pub fn drops(self) -> Caps {
+        match self {
+            Security::Admin => Caps::machine(),
+            Security::Hardened => Caps::hardened(),
+        }
+    }
+
+    /// What KEEP_CAPS may name: MACHINE in `admin`; in `hardened`
+    /// whatever it drops but the pinned four.
+    pub fn keepable(self) -> Caps {
+        Caps(self.drops().0 & !Caps::pinned().0)
+    }
+
+    /// What the profile drops when `keep` is kept.
+    pub fn dropped_keeping(self, keep: Caps) -> Caps {
+        Caps(self.drops().0 & !keep.0)
+    }
 }
 
 /// `PRIVATE_USERS`: whether the subhost runs in a user namespace of its own.
@@ -90,6 +112,21 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn what_each_profile_drops_and_lets_keep() {
+        let keep = Caps(1 << 25);
+        let admin = Security::Admin.dropped_keeping(keep);
+        assert_eq!(admin.0, Caps::machine().0 & !(1 << 25));
+        let hard = Security::Hardened.dropped_keeping(keep);
+        assert_eq!(hard.0, Caps::hardened().0 & !(1 << 25));
+        assert_eq!(Security::Admin.keepable(), Caps::machine());
+        assert_eq!(Security::Hardened.keepable().0 & Caps::pinned().0, 0);
+        assert_eq!(
+            Security::Hardened.keepable().0 & Caps::machine().0,
+            Caps::machine().0
+        );
     }
 
     #[test]
