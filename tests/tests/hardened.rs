@@ -91,14 +91,15 @@ r = libc.settimeofday(ctypes.byref(tv), None)
 print("stod=%d/%d" % (r, ctypes.get_errno()))
 r = libc.syscall(175, None, 0, b"")
 print("insmod=%d/%d" % (r, ctypes.get_errno()))
-import os
+import os, signal
 rd, wr = os.pipe()
 pid = os.fork()
 if pid == 0:
     libc.prctl(4, 0, 0, 0, 0)
     os.write(wr, b"x")
-    os.read(rd, 1)
-    os._exit(0)
+    while True:
+        signal.pause()
+os.close(wr)
 os.read(rd, 1)
 r = libc.ptrace(16, pid, None, None)
 print("ptrace=%d/%d" % (r, ctypes.get_errno()))
