@@ -15,6 +15,7 @@
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -28,12 +29,21 @@ use crate::model::config::Limits;
 use crate::model::hierarchy::{Ctl, Layout};
 use crate::model::mountinfo;
 
-/// The host's cgroup layout, as mounted now.
+/// The host's cgroup layout, read once per process (a forked monitor
+/// keeps its launcher's): /proc/self/mountinfo grows by a line with every
+/// running subhost (its /run/netns file) and costs ~3.5 ms to read at a
+/// thousand; a boot asked for the layout four times (issue 14). The
+/// hierarchies do not move while a subhost runs.
 pub fn layout() -> Result<Layout> {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l.clone());
+    }
     let text = fs::read_to_string(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
-    Ok(Layout::parse(&text, |m| {
+    let l = Layout::parse(&text, |m| {
         fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default()
-    }))
+    });
+    Ok(LAYOUT.get_or_init(|| l).clone())
 }
 
 /// The subhost's v1 cgroup directories (made or not).
