@@ -28,6 +28,7 @@ use crate::model::caps::Caps;
 use crate::model::exit::shell_code;
 use crate::subhost::attach::login_shell_argv;
 use crate::subhost::lock;
+use crate::subhost::setup::seccomp_filter;
 use crate::subhost::state;
 
 mod enter;
@@ -83,12 +84,15 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     // Why: the command is started by the subinit's exec helper, never by
     // this host binary, inside the subhost's pid namespace (issue 9, 10).
     let subinit = crate::subhost::exeseal::open_subinit()?;
+    // The profile PID 1 runs under, as recorded at its boot.
+    let seccomp = seccomp_filter(state::security(name))?;
     let entering = Entering {
         pid1: &pidfd,
         subinit,
         cg: &cg,
         setup: caller.slave_setup(),
         null,
+        seccomp,
     };
     let (child, mine) = entering.fork(exec, mine, theirs)?;
     let child_fd = pidfd_open(child).op("pidfd_open")?;
