@@ -189,6 +189,11 @@ fn a_hardened_subhost_refuses_the_filtered_calls_with_eperm() {
     require_root!();
     let mut sh = subhost("sch", &["SECURITY=hardened"]);
     let handle = host_secret(&sh);
+    let suid = sh.upper.join("usr/local/bin/suid-id");
+    std::fs::create_dir_all(suid.parent().expect("parent")).expect("mkdir");
+    std::fs::copy("/usr/bin/id", &suid).expect("copy id");
+    std::fs::set_permissions(&suid, std::os::unix::fs::PermissionsExt::from_mode(0o4755))
+        .expect("chmod u+s");
     let pid1 = sh.boot_ok();
     let status = std::fs::read_to_string(format!("/proc/{pid1}/status")).expect("status");
     assert_eq!(status_field(&status, "Seccomp"), "2", "PID 1: {status}");
@@ -219,6 +224,10 @@ fn a_hardened_subhost_refuses_the_filtered_calls_with_eperm() {
         }
         assert_eq!(result(&out, "i386-clone3"), "ENOSYS", "{out}");
     }
+    // Without NO_NEW_PRIVS, a setuid-root program still gives root to a user.
+    let euid =
+        sh.sh("setpriv --reuid=65534 --regid=65534 --clear-groups /usr/local/bin/suid-id -u");
+    assert_eq!(euid.trim(), "0", "a setuid-root program as nobody");
     // The shocker: a handle of a host file, opened from the SHARE bind.
     let out = sh.go_ok(&[PROBE, "shocker", &handle, "/shared"]);
     assert_eq!(result(&out, "shocker"), "EPERM", "{out}");
