@@ -321,3 +321,59 @@ fn a_hardened_subhost_runs_the_services_example() {
         sh.log_text()
     );
 }
+
+/// Package maintenance and debugging under the filter: in a hardened
+/// session, `dpkg -i` and `apt-get install` of a local package (apt's
+/// `_apt` sandbox included), and `strace` (ptrace is left to the
+/// capabilities).
+#[test]
+fn a_hardened_session_installs_packages_and_traces() {
+    require_root!();
+    let sh = subhost("scp", &["SECURITY=hardened"]);
+    let pkg = sh.scratch.join("pkg");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).expect("mkdir");
+    std::fs::create_dir_all(pkg.join("usr/share/obts")).expect("mkdir");
+    std::fs::write(pkg.join("usr/share/obts/hello"), "hello\n").expect("write");
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: obts\nVersion: 1.0\nArchitecture: all\n\
+         Maintainer: overlay-boot tests <root@localhost>\n\
+         Description: an empty package for overlay-boot's tests\n",
+    )
+    .expect("write control");
+    let deb = sh.upper.join("tmp/obts.deb");
+    std::fs::create_dir_all(deb.parent().expect("parent")).expect("mkdir");
+    let (code, _, err) = e2e::run(
+        "dpkg-deb",
+        &[
+            "--root-owner-group".as_ref(),
+            "-b".as_ref(),
+            pkg.as_os_str(),
+            deb.as_os_str(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let script = "dpkg -i /tmp/obts.deb >/dev/null; echo dpkg=$?; \
+        dpkg -r obts >/dev/null; echo remove=$?; \
+        apt-get install -y -q /tmp/obts.deb >/dev/null 2>&1; echo apt=$?; \
+        cat /usr/share/obts/hello; \
+        strace -f -o /dev/null true; echo strace=$?; \
+        grep Seccomp: /proc/self/status";
+    let out = session(&sh, script);
+    assert_eq!(out.code, 0, "{out}");
+    for line in [
+        "dpkg=0",
+        "remove=0",
+        "apt=0",
+        "hello",
+        "strace=0",
+        "Seccomp:\t2",
+    ] {
+        assert!(out.out.lines().any(|l| l == line), "no {line:?}: {out}");
+    }
+    assert!(
+        sh.wait_gone(Duration::from_secs(20)),
+        "{:?}",
+        sh.leftovers()
+    );
+}
