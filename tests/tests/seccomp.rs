@@ -285,7 +285,7 @@ fn an_admin_subhost_has_no_filter() {
 
 /// The services example (a syslog daemon from a start/stop script and a
 /// supervised HTTP server) boots and serves in a hardened subhost, its
-/// services under the filter; overlay-go works there.
+/// services under the filter; overlay-go and overlay-share work there.
 #[test]
 fn a_hardened_subhost_runs_the_services_example() {
     require_root!();
@@ -314,6 +314,14 @@ fn a_hardened_subhost_runs_the_services_example() {
     // Every process inside runs under the filter.
     let seccomp = sh.sh("grep -h '^Seccomp:' /proc/[0-9]*/status 2>/dev/null | sort -u");
     assert_eq!(seccomp.trim(), "Seccomp:\t2", "{seccomp}");
+    // overlay-share binds from the host (the launcher is not filtered).
+    let dir = sh.scratch.join("live-share");
+    std::fs::create_dir_all(&dir).expect("host dir");
+    std::fs::write(dir.join("file"), "shared\n").expect("host file");
+    let path = dir.to_string_lossy().into_owned();
+    let out = sh.tool("overlay-share", &[&path, &sh.name], e2e::subhost::GO);
+    assert!(out.ok(), "{out}");
+    assert_eq!(sh.go_ok(&["cat", &format!("{path}/file")]), "shared\n");
     sh.stop_ok();
     assert!(
         sh.log_text().contains("10-syslog stop: done"),

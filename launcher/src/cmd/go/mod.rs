@@ -68,12 +68,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         || isatty(std::io::stdout().as_fd()).unwrap_or(false)
         || isatty(std::io::stderr().as_fd()).unwrap_or(false);
     let cg = cgroups::all(name)?;
-    let null = nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .at("open", "/dev/null")?;
+    let null = dev_null()?;
     let (mine, theirs) = match use_pty {
         true => {
             let (a, b) = UnixStream::pair().at("socketpair", "overlay-go")?;
@@ -117,6 +112,12 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         );
     }
     Ok(code)
+}
+
+/// The host's null device, for the entering child's standard fds.
+fn dev_null() -> Result<std::os::fd::OwnedFd> {
+    let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    nix::fcntl::open("/dev/null", flags, nix::sys::stat::Mode::empty()).at("open", "/dev/null")
 }
 
 /// The command and its clean environment, built before entering.
