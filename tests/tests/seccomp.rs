@@ -224,6 +224,10 @@ fn a_hardened_subhost_refuses_the_filtered_calls_with_eperm() {
         }
         assert_eq!(result(&out, "i386-clone3"), "ENOSYS", "{out}");
     }
+    // util-linux's way in: a user namespace, then a proc mount there.
+    let out = sh.go(&["unshare", "-Urm", "--mount-proc", "-pf", "true"]);
+    assert!(!out.ok(), "{out}");
+    assert!(out.err.contains("Operation not permitted"), "{out}");
     // Without NO_NEW_PRIVS, a setuid-root program still gives root to a user.
     let euid =
         sh.sh("setpriv --reuid=65534 --regid=65534 --clear-groups /usr/local/bin/suid-id -u");
@@ -277,6 +281,8 @@ fn an_admin_subhost_has_no_filter() {
             "{name}={got}:\n{out}"
         );
     }
+    let mounted = sh.sh("unshare -Urm sh -c 'mount -t tmpfs none /mnt && echo mounted'");
+    assert_eq!(mounted.trim(), "mounted");
     let out = sh.go_ok(&[PROBE, "shocker", &handle, "/shared"]);
     assert_eq!(result(&out, "shocker"), "ok", "{out}");
     assert_eq!(result(&out, "shocker-read"), "obt-host-secret", "{out}");
