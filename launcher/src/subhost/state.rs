@@ -75,7 +75,12 @@ pub fn write_security(name: &str, security: Security) -> Result<()> {
 /// The recorded SECURITY profile: `admin` when none is recorded (a
 /// subhost booted before it was), `hardened` for anything unreadable.
 pub fn security(name: &str) -> Security {
-    match fs::read_to_string(dir(name).join("security")) {
+    recorded_security(fs::read_to_string(dir(name).join("security")))
+}
+
+/// The profile a `security` file's read gives (see `security`).
+fn recorded_security(read: std::io::Result<String>) -> Security {
+    match read {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Security::Admin,
         Ok(text) if text == "admin\n" => Security::Admin,
         _ => Security::Hardened,
@@ -184,5 +189,25 @@ pub fn remove(name: &str) -> Result<()> {
             source: e,
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_recorded_profile_fails_closed() {
+        let read = |text: &str| recorded_security(Ok(text.to_string()));
+        assert_eq!(read("admin\n"), Security::Admin);
+        assert_eq!(read("hardened\n"), Security::Hardened);
+        for odd in ["", "admin", "Admin\n", "admin\nx", "none\n"] {
+            assert_eq!(read(odd), Security::Hardened, "{odd:?}");
+        }
+        let missing = Error::from(ErrorKind::NotFound);
+        assert_eq!(recorded_security(Err(missing)), Security::Admin);
+        let unreadable = Error::from(ErrorKind::PermissionDenied);
+        assert_eq!(recorded_security(Err(unreadable)), Security::Hardened);
     }
 }
