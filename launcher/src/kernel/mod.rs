@@ -18,6 +18,7 @@ pub mod privilege;
 pub mod process;
 pub mod pty;
 pub mod rest;
+pub mod seccomp;
 pub mod sys;
 pub mod term;
 pub mod usage;
