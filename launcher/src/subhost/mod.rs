@@ -18,6 +18,7 @@ pub mod monitor;
 pub mod oom;
 pub mod outcome;
 pub mod output;
+pub mod owned;
 pub mod policy;
 pub mod rclayer;
 pub mod reserve;
