@@ -109,6 +109,48 @@ fn sigint_during_boot_aborts_it_with_a_message_and_130() {
     }
 }
 
+/// Whether `pid` holds SIGINT blocked or caught (`SigBlk`, `SigCgt`), or
+/// has already ended: main's first step is done.
+fn holds_sigint(pid: Pid) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let bit = 1u64 << (Signal::SIGINT as u64 - 1);
+    ["SigBlk:", "SigCgt:"].iter().any(|field| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & bit != 0)
+    })
+}
+
+#[test]
+fn sigint_from_mains_first_step_never_kills_the_launcher() {
+    require_root!();
+    let mut sh = Subhost::new("rse").line("START=/bin/true");
+    for i in 0..20 {
+        let mut boot = spawn_boot(&sh, i);
+        // From main's first step on, the stop signals are held until the
+        // handlers are in place: no death by the signal. (Before it, the
+        // exec and the runtime's start, the default action still applies.)
+        assert!(
+            wait_for(Duration::from_secs(5), || holds_sigint(boot.pid())),
+            "try {i}: the launcher never held SIGINT"
+        );
+        let _ = kill(boot.pid(), Signal::SIGINT);
+        let status = boot.wait_timeout(Duration::from_secs(60));
+        let err = text(&sh, format!("boot{i}.err"));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(130),
+            "try {i}: {status:?} {err}"
+        );
+        assert!(err.contains("boot aborted by SIGINT"), "try {i}: {err}");
+        settle(&mut sh, Some(130), &format!("SIGINT from main, try {i}"));
+    }
+}
+
 #[test]
 fn stop_in_the_first_milliseconds_is_never_not_running_then_up() {
     require_root!();
