@@ -171,6 +171,51 @@ fn stop_in_the_first_milliseconds_is_never_not_running_then_up() {
 }
 
 #[test]
+fn a_stop_while_a_bang_name_loads_aborts_the_boot() {
+    require_root!();
+    let mut sh = Subhost::new("rbn").line("START=/bin/true");
+    let mark = sh.scratch.join("loading");
+    let script = format!(
+        "#!/bin/sh\ntouch {}\nsleep 0.3\necho {}\n",
+        mark.display(),
+        sh.name
+    );
+    let script = sh.scratch.write("name.sh", &script, 0o755);
+    sh = sh.line(&format!("NAME=!{}", script.display()));
+    for i in 0..5 {
+        let _ = std::fs::remove_file(&mark);
+        let mut boot = spawn_boot(&sh, i);
+        // The NAME's `!` command runs: no NAME is locked yet.
+        assert!(
+            wait_for(Duration::from_secs(10), || mark.exists()),
+            "try {i}: the ! command never ran"
+        );
+        let stop = sh.stop();
+        let code = boot
+            .wait_timeout(Duration::from_secs(60))
+            .and_then(|s| s.code());
+        let err = text(&sh, format!("boot{i}.err"));
+        assert!(stop.ok(), "try {i}: {stop}\nboot: {code:?} {err}");
+        assert_eq!(code, Some(143), "try {i}: {err}");
+        settle(&mut sh, code, &format!("stop during ! NAME, try {i}"));
+    }
+    // At random points of the load too: never "not running", then up.
+    for i in 5..15 {
+        let mut boot = spawn_boot(&sh, i);
+        std::thread::sleep(jitter(400));
+        let stop = sh.stop();
+        let code = boot
+            .wait_timeout(Duration::from_secs(60))
+            .and_then(|s| s.code());
+        assert!(
+            stop.ok() || !runs(&sh.name),
+            "try {i}: stop said {stop}, and the boot (exit {code:?}) came up"
+        );
+        settle(&mut sh, code, &format!("stop during ! NAME, try {i}"));
+    }
+}
+
+#[test]
 fn a_monitor_killed_during_boot_leaves_nothing_running() {
     require_root!();
     let mut sh = Subhost::new("rkm").line("START=/bin/true");

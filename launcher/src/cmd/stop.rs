@@ -19,7 +19,7 @@ use crate::kernel::sys::pidfd_open;
 use crate::kernel::{cgroup, netns, pidfd};
 use crate::subhost::lock::{self, Probe};
 use crate::subhost::teardown::{end_pid1, stop_orphan, teardown, wait_exit, Scope, GRACE};
-use crate::subhost::{early, state};
+use crate::subhost::{conflock, early, state};
 
 /// How long a launcher still reserving the NAME may take to abort: its
 /// `!` commands are bounded by their timeouts.
@@ -31,7 +31,17 @@ const TEARDOWN: Duration = Duration::from_secs(15);
 pub fn stop(conf: &Path) -> Result<i32> {
     require_root()?;
     let conf = fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
-    let Some(name) = find_by_conf(&conf) else {
+    // A launcher still loading CONF (its NAME from a `!` command, not
+    // locked yet) holds CONF's lock until the run directory records CONF:
+    // looked at between two looks at the run directories, it is not missed.
+    let found = find_by_conf(&conf).or_else(|| match conflock::loading(&conf) {
+        Some(launcher) => Some(Err(launcher)),
+        None => find_by_conf(&conf),
+    });
+    if let Some(Err(launcher)) = found {
+        return abort_loading(&conf, &launcher);
+    }
+    let Some(Ok(name)) = found else {
         unrecorded(&conf)?;
         if let Some(code) = crate::subhost::legacy::stop(&conf)? {
             return Ok(code);
@@ -91,13 +101,36 @@ fn unrecorded(conf: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The run directory whose recorded config path is `conf`.
-fn find_by_conf(conf: &Path) -> Option<String> {
-    state::names().into_iter().find(|name| {
-        fs::read_to_string(state::dir(name).join("conf"))
-            .map(|c| Path::new(c.trim_end_matches('\n')) == conf)
-            .unwrap_or(false)
-    })
+/// The run directory whose recorded config path is `conf` (`Ok`, for
+/// `stop`'s look that may also find a loading launcher).
+fn find_by_conf(conf: &Path) -> Option<std::result::Result<String, OwnedFd>> {
+    state::names()
+        .into_iter()
+        .find(|name| {
+            fs::read_to_string(state::dir(name).join("conf"))
+                .map(|c| Path::new(c.trim_end_matches('\n')) == conf)
+                .unwrap_or(false)
+        })
+        .map(Ok)
+}
+
+/// Stop while the launcher loads CONF: SIGTERM to it (it aborts once its
+/// `!` commands end, or passes the signal on to the monitor it has just
+/// forked), wait for it, then check nothing of the boot is left.
+fn abort_loading(conf: &Path, launcher: &OwnedFd) -> Result<i32> {
+    pidfd::signal(launcher.as_fd(), Signal::SIGTERM).map_err(|errno| Error::Call {
+        op: "pidfd_send_signal SIGTERM",
+        errno,
+    })?;
+    if !wait_exit(launcher, LAUNCHER_WAIT)? {
+        return Err(Error::Timeout {
+            what: "the booting launcher to abort",
+        });
+    }
+    if let Some(Ok(name)) = find_by_conf(conf) {
+        finish_teardown(&name)?;
+    }
+    Ok(0)
 }
 
 /// Stop with the monitor alive: it sees PID 1 end and tears down.

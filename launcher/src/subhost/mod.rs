@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod cables;
+pub mod conflock;
 pub mod devfs;
 pub mod diskmounts;
 pub mod early;
