@@ -143,6 +143,7 @@ pub fn prepare(cfg: &mut Config) -> Result<File> {
     }
     state::write_conf(&cfg.name, &cfg.path)?;
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
+    state::write_security(&cfg.name, cfg.security)?;
     rootindex::register(&cfg.name)?;
     let set_at = cfg.log_line.map(|line| (cfg.path.clone(), line));
     match open_log(&cfg.log, set_at) {

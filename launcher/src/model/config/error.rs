@@ -118,6 +118,10 @@ pub enum Fault {
     },
     BadTimeout(String),
     UnknownCap(String),
+    BadSecurity(String),
+    BadPrivateUsers(String),
+    /// A FIRST:COUNT range that maps host root, is empty or passes 2^32-1.
+    PrivateUsersRange(String),
     NotAbsolute(String),
     DotDot(String),
     BadShare(String),
@@ -326,6 +330,14 @@ impl fmt::Display for Fault {
                 f,
                 "{c:?} is not one of the capabilities dropped by default: {}",
                 crate::model::caps::Caps::machine().names()
+            ),
+            Self::BadSecurity(v) => write!(f, "{v:?} is not a profile: expected admin or hardened"),
+            Self::BadPrivateUsers(v) => {
+                write!(f, "{v:?}: expected no, yes or FIRST:COUNT (two whole numbers)")
+            }
+            Self::PrivateUsersRange(v) => write!(
+                f,
+                "{v:?}: the range must not start at 0 (host root), must hold at least one id and must end below 4294967295"
             ),
             Self::NotAbsolute(p) => write!(f, "{p:?} is not an absolute path"),
             Self::DotDot(p) => write!(f, "{p:?}: a path inside the subhost may not hold \"..\""),

@@ -69,6 +69,8 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let services = r.services(&base)?;
     let stop_timeout = r.stop_timeout(&base)?;
     let keep_caps = r.keep_caps(&base)?;
+    let security = r.security(&base)?;
+    let private_users = r.private_users(&base)?;
     let shares = r.shares(&base, &roots.lower)?;
     let limits = r.limits(&base)?;
 
@@ -94,6 +96,8 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         stop_timeout,
         limits,
         keep_caps,
+        security,
+        private_users,
     })
 }
 

@@ -25,6 +25,7 @@ mod parse_props;
 mod paths;
 mod resolve;
 mod roots;
+mod security;
 mod share;
 mod trust;
 #[cfg(test)]
@@ -34,6 +35,7 @@ mod values;
 pub use error::ConfigError;
 pub use limits::Limits;
 pub use resolve::HostEnv;
+pub use security::{PrivateUsers, Security};
 pub use trust::{reachable_by_users, Guarded, Trees};
 
 /// One virtual cable from `CABLES`: `[bridge]=[mac|.vlan]`.
@@ -125,6 +127,10 @@ pub struct Config {
     pub limits: Limits,
     /// `KEEP_CAPS`: capabilities of `caps::MACHINE` the subhost keeps.
     pub keep_caps: crate::model::caps::Caps,
+    /// `SECURITY`: the confinement profile (default `admin`).
+    pub security: Security,
+    /// `PRIVATE_USERS`: a user namespace of its own (default `no`).
+    pub private_users: PrivateUsers,
 }
 
 impl Config {

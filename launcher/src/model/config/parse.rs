@@ -31,10 +31,12 @@ pub enum Var {
     PidsMax,
     IoWeight,
     KeepCaps,
+    Security,
+    PrivateUsers,
 }
 
 impl Var {
-    pub const ALL: [Var; 23] = [
+    pub const ALL: [Var; 25] = [
         Var::Name,
         Var::Log,
         Var::Base,
@@ -58,6 +60,8 @@ impl Var {
         Var::PidsMax,
         Var::IoWeight,
         Var::KeepCaps,
+        Var::Security,
+        Var::PrivateUsers,
     ];
 
     /// The name as written in the file.
@@ -86,6 +90,8 @@ impl Var {
             Var::PidsMax => "PIDS_MAX",
             Var::IoWeight => "IO_WEIGHT",
             Var::KeepCaps => "KEEP_CAPS",
+            Var::Security => "SECURITY",
+            Var::PrivateUsers => "PRIVATE_USERS",
         }
     }
 }
