@@ -42,7 +42,9 @@ pub fn stop(conf: &Path) -> Result<i32> {
         return abort_loading(&conf, &launcher);
     }
     let Some(Ok(name)) = found else {
-        unrecorded(&conf)?;
+        if let Some(launcher) = unrecorded(&conf)? {
+            return abort_loading(&conf, &launcher);
+        }
         if let Some(code) = crate::subhost::legacy::stop(&conf)? {
             return Ok(code);
         }
@@ -79,18 +81,23 @@ pub fn stop(conf: &Path) -> Result<i32> {
 
 /// A run directory of the NAME `conf` states, that records nothing (not
 /// even `conf`) and whose lock nobody holds: left by a launcher killed in
-/// its first milliseconds. It is removed, and said so.
-fn unrecorded(conf: &Path) -> Result<()> {
+/// its first milliseconds. It is removed, and said so; unless a launcher
+/// loading `conf` is making it (it holds `conf`'s lock from before): that
+/// launcher is returned, to be stopped.
+fn unrecorded(conf: &Path) -> Result<Option<OwnedFd>> {
     if !fs::metadata(conf).is_ok_and(|m| m.is_file()) {
-        return Ok(());
+        return Ok(None);
     }
     let Some(name) = crate::model::config::plain_name(conf) else {
-        return Ok(());
+        return Ok(None);
     };
     if !state::dir(&name).exists() || lock::has_record(&name) {
-        return Ok(());
+        return Ok(None);
     }
     if let Probe::Stale(lock) = lock::probe(&name)? {
+        if let Some(launcher) = conflock::loading(conf) {
+            return Ok(Some(launcher));
+        }
         state::remove(&name)?;
         drop(lock);
         let _ = writeln!(
@@ -98,7 +105,7 @@ fn unrecorded(conf: &Path) -> Result<()> {
             "overlay-stop: {name}: removed an empty run directory left by a launcher that died"
         );
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The run directory whose recorded config path is `conf` (`Ok`, for

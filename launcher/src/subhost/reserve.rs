@@ -42,13 +42,12 @@ pub fn reserve(
     adjust: impl FnOnce(&mut Config),
     stop: &Interrupt,
 ) -> Result<Reserved> {
+    // CONF itself is locked first, until the run directory records it:
+    // overlay-stop finds the launcher by it before a NAME is locked (a `!`
+    // NAME), and never takes the lock-only run directory this launcher is
+    // making for one left by a dead launcher.
+    let conf_lock = conflock::lock(conf)?;
     let early = early::take(conf)?;
-    // No NAME to lock before loading: the file is, until the run
-    // directory records it (overlay-stop finds the launcher either way).
-    let conf_lock = match early {
-        Some(_) => None,
-        None => conflock::lock(conf)?,
-    };
     let early_name = early.as_ref().map(|e| e.name.clone());
     let undo = |e: Error| early::undo(early_name.as_deref(), e);
     // Loading runs the `!` commands; overlay-diskfile among them may mount
