@@ -1,12 +1,13 @@
-//! The lock of a configuration file whose NAME a `!` command computes
-//! (issue 11, item 2): no NAME can be locked before it loads, so its
+//! The lock of a configuration file (issue 11, item 2): a NAME that a
+//! `!` command computes cannot be locked before the file loads, so every
 //! launcher locks the file itself, `/run/overlay-boot/.conf-locks.d/DEV:INO`
 //! (the file's device and inode), and writes its pid and start time there,
-//! from before its `!` commands run until the run directory of the NAME
-//! records the configuration. overlay-stop, finding no run directory that
-//! records CONF, looks there (then at the run directories again): a
-//! launcher still loading CONF is found, asked to abort (SIGTERM), and
-//! waited for. Root's alone, as every lock of ours.
+//! from its first step until the run directory of the NAME records the
+//! configuration. overlay-stop, finding no run directory that records
+//! CONF, looks there (then at the run directories again): a launcher still
+//! loading CONF is found, asked to abort (SIGTERM), and waited for; and a
+//! lock-only run directory such a launcher is making is never taken for a
+//! dead launcher's. Root's alone, as every lock of ours.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
