@@ -71,8 +71,14 @@ pub struct Made {
 }
 
 /// Makes the subhost's cgroup in every hierarchy used and writes the
-/// limits; returns the v2 directory's fd for CLONE_INTO_CGROUP.
-pub fn create(name: &str, lim: &Limits, made: &mut Made) -> Result<Option<OwnedFd>> {
+/// limits; returns the v2 directory's fd for CLONE_INTO_CGROUP. `note`
+/// hears of each directory just before its mkdir (false) and after (true).
+pub fn create(
+    name: &str,
+    lim: &Limits,
+    made: &mut Made,
+    note: &mut dyn FnMut(&Path, bool) -> Result<()>,
+) -> Result<Option<OwnedFd>> {
     let layout = layout()?;
     let fd = match &layout.v2 {
         Some(mount) => {
@@ -81,15 +87,19 @@ pub fn create(name: &str, lim: &Limits, made: &mut Made) -> Result<Option<OwnedF
             want.extend(limits::controllers(lim));
             enable(mount, &layout.v2_enable(&want))?;
             let dir = mount.join(name);
+            note(&dir, false)?;
             let fd = cgroup::create(&dir)?;
-            made.v2 = Some(dir);
+            made.v2 = Some(dir.clone());
+            note(&dir, true)?;
             Some(fd)
         }
         None => None,
     };
     for dir in v1_dirs(&layout, name) {
+        note(&dir, false)?;
         cgroup::create(&dir)?;
-        made.v1.push(dir);
+        made.v1.push(dir.clone());
+        note(&dir, true)?;
     }
     limits::apply(&layout, name, lim)?;
     Ok(fd)
