@@ -2,6 +2,7 @@
 //! sequence (namespaces, cgroups, loop devices, pidfds, ptys, netlink).
 //! Imports only the model below it.
 
+pub mod bang;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroups;
