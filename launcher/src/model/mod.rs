@@ -13,3 +13,4 @@ pub mod names;
 pub mod parttable;
 pub mod paths;
 pub mod report;
+pub mod seccomp;

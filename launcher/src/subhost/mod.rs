@@ -5,6 +5,7 @@
 pub mod attach;
 pub mod cables;
 pub mod confine;
+pub mod conflock;
 pub mod devfs;
 pub mod diskmounts;
 pub mod early;
@@ -19,6 +20,7 @@ pub mod monitor;
 pub mod oom;
 pub mod outcome;
 pub mod output;
+pub mod owned;
 pub mod policy;
 pub mod rclayer;
 pub mod reserve;

@@ -14,12 +14,13 @@ use nix::unistd::{pipe2, Pid};
 
 use crate::error::{At, Op, Result};
 use crate::kernel::inroot::Root;
+use crate::kernel::seccomp::Filter;
 use crate::kernel::{cgroups, devices, netns};
 use crate::model::config::{Config, Hook, Security};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::teardown::Made;
-use crate::subhost::{cables, devfs, hooks, rclayer, rootfs, spawn};
+use crate::subhost::{cables, devfs, hooks, owned, rclayer, rootfs, spawn};
 
 /// The running PID 1.
 pub struct Child {
@@ -47,7 +48,8 @@ pub fn subhost(
     private_mount_namespace()?;
     // The subhost's cgroup in every hierarchy, with the limits written;
     // cgroup2's fd for CLONE_INTO_CGROUP.
-    let cg = cgroups::create(&cfg.name, &cfg.limits, &mut made.cgroups)?;
+    let mut note = |dir: &std::path::Path, done| owned::record_cgroup(&cfg.name, dir, done);
+    let cg = cgroups::create(&cfg.name, &cfg.limits, &mut made.cgroups, &mut note)?;
     if cfg.security == Security::Hardened {
         devices::restrict(&cgroups::layout()?, &cfg.name, cg.as_ref())?;
     }
@@ -83,7 +85,7 @@ fn network(
     stop: &Interrupt,
     t0: &Steps,
 ) -> Result<OwnedFd> {
-    netns::create(&cfg.name)?;
+    netns::create(&cfg.name, |id| owned::record_netns(&cfg.name, id))?;
     made.netns = true;
     let ns = netns::open_ns(&cfg.name)?;
     t0.step("netns");
@@ -152,6 +154,7 @@ fn start_pid1(
     let mut keep = vec![ready_w.as_raw_fd()];
     keep.extend(init.as_ref().map(AsRawFd::as_raw_fd));
     keep.extend(attach.keep());
+    let filter = seccomp_filter(cfg.security)?;
     let plan = spawn::Plan {
         live: &cfg.live,
         netns: ns,
@@ -171,6 +174,7 @@ fn start_pid1(
         drop_caps: cfg.security.dropped_keeping(cfg.keep_caps),
         hardened: (cfg.security == Security::Hardened).then_some(cfg.name.as_str()),
         keep,
+        seccomp: filter.as_ref(),
     };
     // The hooks have run and PID 1 gets its netns as an fd: the netns
     // files of the other subhosts need not be copied into its namespace.
@@ -187,6 +191,17 @@ fn start_pid1(
         ready: File::from(ready_r),
         output: File::from(out_r),
     })
+}
+
+/// SECURITY=hardened's seccomp filter, built before the clone (PID 1 only
+/// installs it); the same for overlay-go's command.
+pub fn seccomp_filter(security: Security) -> Result<Option<Filter>> {
+    match security {
+        Security::Hardened => Filter::hardened()
+            .op("seccomp filter of SECURITY=hardened")
+            .map(Some),
+        Security::Admin => Ok(None),
+    }
 }
 
 /// The subinit's command line (docs/subinit-contract.md).
