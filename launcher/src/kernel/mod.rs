@@ -20,4 +20,5 @@ pub mod pty;
 pub mod sys;
 pub mod term;
 pub mod usage;
+pub mod userns;
 pub mod watchdog;

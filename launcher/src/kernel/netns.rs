@@ -25,9 +25,11 @@ pub fn path(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
 }
 
-/// Creates `/run/netns/NAME` holding a new network namespace with `lo` up.
-/// The caller stays in (returns to) its own network namespace.
-pub fn create(name: &str) -> Result<()> {
+/// Creates `/run/netns/NAME` holding a new network namespace with `lo` up,
+/// or `owned`, one made already (owned by a subhost's user namespace,
+/// `kernel::userns`). The caller stays in (returns to) its own network
+/// namespace.
+pub fn create(name: &str, owned: Option<&OwnedFd>) -> Result<()> {
     let dir = Path::new(NETNS_DIR);
     ensure_shared_dir(dir)?;
     let file = path(name);
@@ -50,18 +52,24 @@ pub fn create(name: &str) -> Result<()> {
             })
         }
     }
-    let made = nsenter::in_new(Ns::Net, || {
-        // Why: the bind keeps the namespace alive after every process left it.
+    // Why: the bind keeps the namespace alive after every process left it.
+    let bind = |from: &Path| {
         mount(
-            Some("/proc/self/ns/net"),
+            Some(from),
             &file,
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .at("bind netns onto", &file)?;
-        lo_up()
-    });
+        .at("bind netns onto", &file)
+    };
+    let made = match owned {
+        None => nsenter::in_new(Ns::Net, || {
+            bind(Path::new("/proc/self/ns/net"))?;
+            lo_up()
+        }),
+        Some(ns) => bind(&crate::kernel::inroot::fd_path(ns)).and_then(|()| within(ns, lo_up)),
+    };
     if made.is_err() {
         remove(name);
     }

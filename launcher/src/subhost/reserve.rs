@@ -133,6 +133,8 @@ pub fn prepare(cfg: &mut Config) -> Result<File> {
     state::write_conf(&cfg.name, &cfg.path)?;
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
     rootindex::register(&cfg.name)?;
+    // PRIVATE_USERS: the host ids, checked and recorded under one lock.
+    crate::subhost::idrange::reserve(cfg)?;
     let set_at = cfg.log_line.map(|line| (cfg.path.clone(), line));
     match open_log(&cfg.log, set_at) {
         Err(e) if cfg.log_line.is_none() => {

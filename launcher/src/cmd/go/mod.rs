@@ -89,6 +89,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         cg: &cg,
         setup: caller.slave_setup(),
         null,
+        private_users: crate::kernel::userns::is_other(nix::unistd::Pid::from_raw(st.pid)),
     };
     let (child, mine) = entering.fork(exec, mine, theirs)?;
     let child_fd = pidfd_open(child).op("pidfd_open")?;

@@ -1,0 +1,282 @@
+//! User namespaces for `PRIVATE_USERS`: a new user namespace with its id
+//! maps written by host root, the network namespace it owns, and
+//! idmapped clones of mounts (open_tree + mount_setattr(MOUNT_ATTR_IDMAP)),
+//! which show a filesystem's real owners inside the namespace.
+//!
+//! Why a helper process: unshare(CLONE_NEWUSER) makes the caller lose its
+//! host capabilities, and a multi-threaded or privileged monitor must
+//! keep them. The helper unshares a user and a network namespace at once
+//! (the netns is then owned by the new user namespace, so root inside has
+//! CAP_NET_ADMIN over it), the monitor writes the maps and opens both
+//! namespaces, and the helper exits: the fds keep the namespaces alive.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use nix::unistd::{pipe2, read, write, Pid};
+
+use crate::error::{At, Op, Result};
+use crate::kernel::sys::{clone3, move_mount, open_tree, Cloned};
+
+/// Inside ids `0..count` are host ids `first..first + count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    pub first: u32,
+    pub count: u32,
+}
+
+impl IdMap {
+    /// The line of `uid_map` and `gid_map`.
+    pub fn line(&self) -> String {
+        format!("0 {} {}\n", self.first, self.count)
+    }
+
+    /// The last host id of the range.
+    pub fn last(&self) -> u32 {
+        self.first + (self.count - 1)
+    }
+
+    /// Whether two ranges share a host id.
+    pub fn overlaps(&self, other: &IdMap) -> bool {
+        self.first <= other.last() && other.first <= self.last()
+    }
+}
+
+/// A new user namespace with `map` as its uid and gid map, and a new
+/// network namespace it owns: (userns fd, netns fd).
+pub fn create_with_net(map: IdMap) -> Result<(OwnedFd, OwnedFd)> {
+    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
+    let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
+    let flags = libc::CLONE_PIDFD as u64;
+    match clone3(flags, None).op("clone3 user namespace helper")? {
+        Cloned::Child => {
+            drop(go_w);
+            drop(done_r);
+            let both = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET;
+            let code = match unshare(both) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            let _ = write(&done_w, &[code]);
+            // Waits for the monitor to have opened the namespaces.
+            let _ = read(&go_r, &mut [0u8; 1]);
+            // SAFETY: _exit in the child skips the parent's atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        Cloned::Parent { pid, pidfd: _ } => {
+            drop(go_r);
+            drop(done_w);
+            let made = adopt(pid, map, &done_r);
+            drop(go_w);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            made
+        }
+    }
+}
+
+/// Writes the maps of the helper `pid` and opens its namespaces.
+fn adopt(pid: Pid, map: IdMap, done: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+    let mut code = [1u8; 1];
+    let n = read(done, &mut code).op("read user namespace helper")?;
+    if n != 1 || code[0] != 0 {
+        return Err(crate::error::Error::Call {
+            op: "unshare(CLONE_NEWUSER|CLONE_NEWNET)",
+            errno: Errno::EPERM,
+        });
+    }
+    let proc = Path::new("/proc").join(pid.to_string());
+    for file in ["uid_map", "gid_map"] {
+        let path = proc.join(file);
+        std::fs::write(&path, map.line()).at("write", &path)?;
+    }
+    let ns = |kind: &str| {
+        let path = proc.join("ns").join(kind);
+        open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).at("open", &path)
+    };
+    Ok((ns("user")?, ns("net")?))
+}
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2), which nix 0.31 lacks, with MOUNT_ATTR_IDMAP on the
+/// detached mount `mnt` (and its submounts with `recursive`).
+fn set_idmap(
+    mnt: BorrowedFd<'_>,
+    userns: BorrowedFd<'_>,
+    recursive: bool,
+) -> std::result::Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `attr` is a valid mount_attr of the size passed and outlives
+    // the call; the path is the empty C string with AT_EMPTY_PATH.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// A detached clone of the mount at `dir` (that directory as its root;
+/// with its submounts when `recursive`), idmapped through `userns`.
+/// `Err(errno)`: the filesystem (or kernel) cannot idmap it; EINVAL is
+/// the answer of a filesystem without idmapped-mount support.
+pub fn idmapped_clone(
+    dir: &Path,
+    userns: &OwnedFd,
+    recursive: bool,
+) -> std::result::Result<OwnedFd, Errno> {
+    let path = CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    let mnt = open_tree(nix::fcntl::AT_FDCWD, &path, flags)?;
+    set_idmap(mnt.as_fd(), userns.as_fd(), recursive)?;
+    Ok(mnt)
+}
+
+/// Attaches the detached mount `mnt` on the directory `to` (an fd, O_PATH
+/// is enough); `what` names it in an error.
+pub fn attach(mnt: &OwnedFd, to: &OwnedFd, what: &Path) -> Result<()> {
+    let empty: &CStr = c"";
+    let flags = (libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH) as libc::c_uint;
+    move_mount(mnt.as_fd(), empty, to.as_fd(), empty, flags).at("move_mount onto", what)
+}
+
+/// clone3 as `sys::clone3`, with the child in the user namespace `userns`
+/// so that its new namespaces (`flags`) are owned by it. Why a hop: a
+/// process enters a user namespace only by setns, which would take the
+/// monitor's host capabilities. An intermediate process enters it and
+/// clones with CLONE_PARENT, so the child is the caller's own (waitpid,
+/// SIGCHLD) and the caller opens its pidfd; the intermediate then exits.
+/// The child keeps host uid 0 (unmapped inside) until it calls
+/// [`become_root`]; CLONE_INTO_CGROUP needs that uid for `cgroup.procs`.
+///
+/// Only safe to call from a single-threaded process, as `sys::clone3`.
+pub fn clone3_in(
+    userns: &OwnedFd,
+    flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+) -> std::result::Result<Cloned, Errno> {
+    let (pid_r, pid_w) = pipe2(OFlag::O_CLOEXEC)?;
+    match clone3(libc::CLONE_PIDFD as u64, None)? {
+        Cloned::Child => {
+            drop(pid_r);
+            let answer: i64 = match hop(userns, flags, cgroup) {
+                Ok(Cloned::Child) => return Ok(Cloned::Child),
+                Ok(Cloned::Parent { pid, .. }) => i64::from(pid.as_raw()),
+                Err(errno) => -(errno as i64),
+            };
+            let _ = write(&pid_w, &answer.to_ne_bytes());
+            // SAFETY: _exit in the child skips the parent's atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        Cloned::Parent { pid: hop_pid, .. } => {
+            drop(pid_w);
+            let mut buf = [0u8; 8];
+            let n = read(&pid_r, &mut buf);
+            let _ = nix::sys::wait::waitpid(hop_pid, None);
+            let answer = match n {
+                Ok(8) => i64::from_ne_bytes(buf),
+                _ => return Err(Errno::ECHILD),
+            };
+            if answer <= 0 {
+                return Err(Errno::from_raw(-answer as i32));
+            }
+            let pid = Pid::from_raw(answer as libc::pid_t);
+            let pidfd = crate::kernel::sys::pidfd_open(pid)?;
+            Ok(Cloned::Parent { pid, pidfd })
+        }
+    }
+}
+
+/// The intermediate's work: enter `userns`, clone the child as a sibling.
+fn hop(
+    userns: &OwnedFd,
+    flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+) -> std::result::Result<Cloned, Errno> {
+    // Why here: PID 1 inherits it, and in its user namespace it lacks the
+    // host's CAP_SYS_RESOURCE to keep itself from the OOM killer.
+    // Without CAP_SYS_RESOURCE it keeps its score, and the monitor says so.
+    let wr = OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+    if let Ok(adj) = open("/proc/self/oom_score_adj", wr, Mode::empty()) {
+        let _ = write(&adj, b"-1000");
+    }
+    nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)?;
+    clone3(flags | libc::CLONE_PARENT as u64, cgroup)
+}
+
+/// Makes the calling process root of its user namespace (uid and gid 0,
+/// no supplementary groups) after `clone3_in`.
+pub fn become_root() -> std::result::Result<(), (&'static str, Errno)> {
+    let root = nix::unistd::Gid::from_raw(0);
+    nix::unistd::setgroups(&[]).map_err(|e| ("setgroups", e))?;
+    nix::unistd::setresgid(root, root, root).map_err(|e| ("setresgid", e))?;
+    let root = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresuid(root, root, root).map_err(|e| ("setresuid", e))
+}
+
+/// Whether process `pid` runs in another user namespace than the caller
+/// (a PRIVATE_USERS subhost's PID 1).
+pub fn is_other(pid: Pid) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: String| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    match (
+        ns(format!("/proc/{pid}/ns/user")),
+        ns("/proc/self/ns/user".into()),
+    ) {
+        (Ok(theirs), Ok(ours)) => theirs != ours,
+        _ => false,
+    }
+}
+
+/// Runs `f` with the file-system ids of the range's root (host id
+/// `map.first`) and every capability kept. Why: the overlay works in its
+/// upper layer with its mounter's credentials, and host uid 0 has no id
+/// through an idmapped UPPER (EOVERFLOW, and a read-only overlay);
+/// SECBIT_NO_SETUID_FIXUP keeps the capabilities the fsuid change would
+/// clear (CAP_DAC_OVERRIDE…), which copy-up needs.
+pub fn as_range_root<T>(map: IdMap, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    use nix::unistd::{setfsgid, setfsuid, Gid, Uid};
+    // SAFETY: prctl(PR_GET_SECUREBITS) takes no pointer.
+    let old = unsafe { libc::prctl(libc::PR_GET_SECUREBITS) };
+    let old = Errno::result(old).op("prctl(PR_GET_SECUREBITS)")?;
+    let keep = old | (1 << 2); // SECBIT_NO_SETUID_FIXUP
+                               // SAFETY: prctl(PR_SET_SECUREBITS) takes an integer.
+    let set = unsafe { libc::prctl(libc::PR_SET_SECUREBITS, keep as libc::c_ulong) };
+    Errno::result(set).op("prctl(PR_SET_SECUREBITS)")?;
+    setfsgid(Gid::from_raw(map.first));
+    setfsuid(Uid::from_raw(map.first));
+    let result = f();
+    setfsuid(Uid::from_raw(0));
+    setfsgid(Gid::from_raw(0));
+    // SAFETY: as above, restoring the bits read first.
+    let back = unsafe { libc::prctl(libc::PR_SET_SECUREBITS, old as libc::c_ulong) };
+    let value = result?;
+    Errno::result(back).op("prctl(PR_SET_SECUREBITS)")?;
+    Ok(value)
+}
