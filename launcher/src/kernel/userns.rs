@@ -50,6 +50,17 @@ impl IdMap {
 /// A new user namespace with `map` as its uid and gid map, and a new
 /// network namespace it owns: (userns fd, netns fd).
 pub fn create_with_net(map: IdMap) -> Result<(OwnedFd, OwnedFd)> {
+    let (user, net) = create(map, true)?;
+    let net = net.ok_or(crate::error::Error::Call {
+        op: "open the user namespace's netns",
+        errno: Errno::ENOENT,
+    })?;
+    Ok((user, net))
+}
+
+/// A new user namespace with `map` as its uid and gid map, and with `net`
+/// a new network namespace it owns.
+pub fn create(map: IdMap, net: bool) -> Result<(OwnedFd, Option<OwnedFd>)> {
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
     let (done_r, done_w) = pipe2(OFlag::O_CLOEXEC).op("pipe")?;
     let flags = libc::CLONE_PIDFD as u64;
@@ -57,8 +68,11 @@ pub fn create_with_net(map: IdMap) -> Result<(OwnedFd, OwnedFd)> {
         Cloned::Child => {
             drop(go_w);
             drop(done_r);
-            let both = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET;
-            let code = match unshare(both) {
+            let mut flags = CloneFlags::CLONE_NEWUSER;
+            if net {
+                flags |= CloneFlags::CLONE_NEWNET;
+            }
+            let code = match unshare(flags) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
@@ -71,7 +85,7 @@ pub fn create_with_net(map: IdMap) -> Result<(OwnedFd, OwnedFd)> {
         Cloned::Parent { pid, pidfd: _ } => {
             drop(go_r);
             drop(done_w);
-            let made = adopt(pid, map, &done_r);
+            let made = adopt(pid, map, &done_r, net);
             drop(go_w);
             let _ = nix::sys::wait::waitpid(pid, None);
             made
@@ -80,7 +94,7 @@ pub fn create_with_net(map: IdMap) -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Writes the maps of the helper `pid` and opens its namespaces.
-fn adopt(pid: Pid, map: IdMap, done: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+fn adopt(pid: Pid, map: IdMap, done: &OwnedFd, net: bool) -> Result<(OwnedFd, Option<OwnedFd>)> {
     let mut code = [1u8; 1];
     let n = read(done, &mut code).op("read user namespace helper")?;
     if n != 1 || code[0] != 0 {
@@ -98,7 +112,11 @@ fn adopt(pid: Pid, map: IdMap, done: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
         let path = proc.join("ns").join(kind);
         open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).at("open", &path)
     };
-    Ok((ns("user")?, ns("net")?))
+    let netns = match net {
+        true => Some(ns("net")?),
+        false => None,
+    };
+    Ok((ns("user")?, netns))
 }
 
 /// `struct mount_attr` of mount_setattr(2).
@@ -112,7 +130,7 @@ struct MountAttr {
 
 /// mount_setattr(2), which nix 0.31 lacks, with MOUNT_ATTR_IDMAP on the
 /// detached mount `mnt` (and its submounts with `recursive`).
-fn set_idmap(
+pub fn set_idmap(
     mnt: BorrowedFd<'_>,
     userns: BorrowedFd<'_>,
     recursive: bool,
@@ -279,4 +297,17 @@ pub fn as_range_root<T>(map: IdMap, f: impl FnOnce() -> Result<T>) -> Result<T> 
     let value = result?;
     Errno::result(back).op("prctl(PR_SET_SECUREBITS)")?;
     Ok(value)
+}
+
+/// The user namespace of a PRIVATE_USERS subhost's PID 1 (`pid`), or None
+/// when it shares the caller's.
+pub fn of(pid: Pid) -> Result<Option<OwnedFd>> {
+    if !is_other(pid) {
+        return Ok(None);
+    }
+    let path = format!("/proc/{pid}/ns/user");
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    open(path.as_str(), flags, Mode::empty())
+        .at("open", &path)
+        .map(Some)
 }

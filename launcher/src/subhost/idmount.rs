@@ -21,7 +21,7 @@ use nix::sys::stat::Mode;
 
 use crate::error::{At, Error, Result};
 use crate::kernel::userns::{attach, idmapped_clone, IdMap};
-use crate::model::config::{Config, Fault};
+use crate::model::config::{Config, Fault, RootMode};
 use crate::subhost::{idrange, state};
 
 /// The overlay's layers as idmapped mounts under the run directory.
@@ -80,6 +80,34 @@ pub fn stage(cfg: &Config, userns: &OwnedFd, rc: Option<&Path>) -> Result<Staged
         staged.rc = Some((at, fd));
     }
     Ok(staged)
+}
+
+/// Checks, before the monitor forks, that every tree the subhost needs
+/// idmapped can be (LOWER, the directory of UPPER and WORK, or UPPER
+/// alone in Bind mode, and each SHARE), so that a refusal is exit 2;
+/// a throwaway user namespace with the range's map serves.
+pub fn probe(cfg: &Config, map: IdMap) -> Result<()> {
+    let mut trees: Vec<(&str, PathBuf, bool)> = match cfg.mode {
+        RootMode::Overlay => vec![
+            ("LOWER", cfg.lower.clone(), false),
+            ("UPPER", common_dir(&cfg.upper, &cfg.work), false),
+        ],
+        RootMode::Bind => vec![("UPPER", cfg.upper.clone(), false)],
+        RootMode::AsIs => {
+            let why = "LIVE used as it is (neither LOWER nor UPPER) has no tree to \
+                       idmap: give UPPER (and LOWER) for PRIVATE_USERS";
+            let fault = Fault::NoUserNamespace(why.into());
+            return Err(Error::Config(cfg.private_users_fault(fault)));
+        }
+    };
+    for share in cfg.shares.iter().filter(|s| s.host != cfg.lower) {
+        trees.push(("SHARE", share.host.clone(), true));
+    }
+    let (ns, _) = crate::kernel::userns::create(map, false)?;
+    for (what, tree, recursive) in trees {
+        idmapped_clone(&tree, &ns, recursive).map_err(|e| refusal(cfg, what, &tree, e))?;
+    }
+    Ok(())
 }
 
 /// An idmapped clone of `tree` attached on `at` (made if missing).

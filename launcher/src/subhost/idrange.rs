@@ -5,8 +5,9 @@
 //!
 //! `yes` picks like systemd-nspawn's `pick`: ranges of 65,536 ids from
 //! 0x70000000 up, in 65,536 steps, skipping every range a running subhost
-//! recorded and every range of /etc/subuid and /etc/subgid (the host's
-//! rootless containers). The check and the record happen under one lock,
+//! recorded, every range of /etc/subuid and /etc/subgid (the host's
+//! rootless containers) and every id of /etc/passwd and /etc/group
+//! (a host user). The check and the record happen under one lock,
 //! `/run/overlay-boot/.id-ranges.lock`, so two boots never take the same
 //! ids.
 
@@ -18,7 +19,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{At, Error, Result};
 use crate::kernel::userns::IdMap;
-use crate::model::config::{Config, Fault, PrivateUsers};
+use crate::model::config::{reachable_by_users, Config, Fault, PrivateUsers};
 use crate::subhost::lock::{self, Probe};
 use crate::subhost::state::{self, RUN_DIR};
 
@@ -39,6 +40,13 @@ const PICK_END: u32 = 0xFFFE_0000;
 pub fn reserve(cfg: &Config) -> Result<Option<IdMap>> {
     if cfg.private_users == PrivateUsers::No {
         return Ok(None);
+    }
+    // Why: a file root inside makes lands in UPPER as a host file of the
+    // same owner (uid 0 for root inside); only UPPER's being out of every
+    // host user's reach keeps a setuid-root one from being theirs to run.
+    if reachable_by_users(&cfg.upper) {
+        let fault = Fault::UpperReachable(cfg.upper.clone());
+        return Err(Error::Config(cfg.private_users_fault(fault)));
     }
     let _lock = take_lock()?;
     let others = running_ranges(&cfg.name);
@@ -129,14 +137,19 @@ fn check_limit(cfg: &Config, running: usize) -> Result<()> {
     ))
 }
 
-/// The ranges of /etc/subuid and /etc/subgid (`name:first:count`).
+/// The ranges of /etc/subuid and /etc/subgid (`name:first:count`), and
+/// the ids of /etc/passwd and /etc/group (a host user's uid in a picked
+/// range would own the subhost's processes).
 fn sub_ids() -> Vec<IdMap> {
     let mut out = Vec::new();
+    let read = |file: &str| std::fs::read_to_string(file).unwrap_or_default();
     for file in ["/etc/subuid", "/etc/subgid"] {
-        let Ok(text) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        out.extend(text.lines().filter_map(sub_id_line));
+        out.extend(read(file).lines().filter_map(sub_id_line));
+    }
+    let id = |l: &str| l.split(':').nth(2)?.parse().ok();
+    for file in ["/etc/passwd", "/etc/group"] {
+        let ids = read(file).lines().filter_map(id).collect::<Vec<u32>>();
+        out.extend(ids.into_iter().map(|first| IdMap { first, count: 1 }));
     }
     out
 }

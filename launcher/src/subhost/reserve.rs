@@ -134,7 +134,9 @@ pub fn prepare(cfg: &mut Config) -> Result<File> {
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
     rootindex::register(&cfg.name)?;
     // PRIVATE_USERS: the host ids, checked and recorded under one lock.
-    crate::subhost::idrange::reserve(cfg)?;
+    if let Some(map) = crate::subhost::idrange::reserve(cfg)? {
+        crate::subhost::idmount::probe(cfg, map)?;
+    }
     let set_at = cfg.log_line.map(|line| (cfg.path.clone(), line));
     match open_log(&cfg.log, set_at) {
         Err(e) if cfg.log_line.is_none() => {

@@ -12,7 +12,7 @@ use nix::mount::{mount, MsFlags};
 use crate::error::{At, Error, Result};
 use crate::kernel::inroot::{fd_path, file_kind, Root};
 use crate::kernel::userns;
-use crate::model::config::{Config, Fault, RootMode, Share};
+use crate::model::config::{Config, RootMode, Share};
 use crate::model::mountinfo;
 use crate::subhost::idmount;
 
@@ -46,13 +46,11 @@ pub fn mount_root(
         }
         (RootMode::Bind, Some(ns)) => idmapped_bind(cfg, "UPPER", &cfg.upper, ns, live, false),
         (RootMode::AsIs, None) => as_is(live),
-        (RootMode::AsIs, Some(_)) => Err(Error::Config(
-            cfg.private_users_fault(Fault::NoUserNamespace(
-                "LIVE used as it is (neither LOWER nor UPPER) has no tree to idmap: \
-                 give UPPER (and LOWER) for PRIVATE_USERS"
-                    .into(),
-            )),
-        )),
+        // Refused before the fork (idmount::probe).
+        (RootMode::AsIs, Some(_)) => Err(Error::Call {
+            op: "idmap LIVE used as it is",
+            errno: nix::errno::Errno::EINVAL,
+        }),
     }
 }
 

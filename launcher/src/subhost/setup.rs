@@ -138,13 +138,19 @@ fn root(
     drop(rc_layer);
     t0.step("root");
     let live = Root::open(&cfg.live)?;
+    // PRIVATE_USERS: what the monitor makes in LIVE is root's inside (host
+    // uid 0 has no id through the idmapped UPPER), /dev and /run included.
+    let as_root = |f: &dyn Fn() -> Result<()>| match idrange::recorded(&cfg.name) {
+        Some(map) if userns.is_some() => userns::as_range_root(map, f),
+        _ => f(),
+    };
     match &cfg.postmount {
-        Hook::BuiltIn => devfs::postmount(cfg, &live, ns)?,
+        Hook::BuiltIn => as_root(&|| devfs::postmount(cfg, &live, ns))?,
         Hook::Command(argv) => {
             hooks::run("POSTMOUNT", argv, &[&cfg.live, &cfg.upper], cfg, log, stop)?
         }
     }
-    rootfs::bind_shares(cfg, &live, userns)?;
+    as_root(&|| rootfs::bind_shares(cfg, &live, userns))?;
     drop(live);
     t0.step("postmount");
     Ok(())
