@@ -176,9 +176,17 @@ fn package_install_init_script_and_purge() {
         !Path::new("/usr/sbin/overlay-boot").exists(),
         "remove left the launcher"
     );
+    // The fallback log directory the launcher makes on demand is the
+    // package's data: purge takes it.
+    let _ = fs::create_dir("/var/log/overlay-boot");
+    fs::write("/var/log/overlay-boot/obtpkg.log", "a log line\n").expect("write a log");
     dpkg(&["--purge", "overlay-boot-rs"]);
     assert_eq!(dpkg_state("overlay-boot-rs"), None);
     assert_eq!(left_on_system(), Vec::<String>::new(), "left after purge");
+    assert!(
+        !Path::new("/var/log/overlay-boot").exists(),
+        "purge left /var/log/overlay-boot"
+    );
 }
 
 /// lintian finds no error and no warning: each remaining hint is an
