@@ -68,6 +68,8 @@ pub fn create(map: IdMap, net: bool) -> Result<(OwnedFd, Option<OwnedFd>)> {
         Cloned::Child => {
             drop(go_w);
             drop(done_r);
+            // Why: it holds the monitor's fds (see `hop`).
+            let _ = nix::sys::prctl::set_dumpable(false);
             let mut flags = CloneFlags::CLONE_NEWUSER;
             if net {
                 flags |= CloneFlags::CLONE_NEWNET;
@@ -244,6 +246,11 @@ fn hop(
     if let Ok(adj) = open("/proc/self/oom_score_adj", wr, Mode::empty()) {
         let _ = write(&adj, b"-1000");
     }
+    // Why: in the user namespace root inside has CAP_SYS_PTRACE, and this
+    // process holds the monitor's fds (CVE-2016-9962); not dumpable, only
+    // a ptracer with host capabilities may attach. PID 1 inherits it until
+    // its exec.
+    nix::sys::prctl::set_dumpable(false)?;
     nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)?;
     clone3(flags | libc::CLONE_PARENT as u64, cgroup)
 }
