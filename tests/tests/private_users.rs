@@ -376,3 +376,51 @@ fn cable_share_overlay_share_session_and_go_work() {
     assert!(out.out.contains("65536"), "{out}");
     assert_eq!(owner_on_host(&sh.upper.join("from-session")), "0:0");
 }
+
+/// The services.d example (syslog and HTTP) over the host's root, with
+/// root inside owning what the launcher made for it (/dev, /run, the
+/// policy layer's script) and PID 1 in the subhost's cgroup.
+#[test]
+fn services_example_over_host_root_runs_with_private_users() {
+    require_root!();
+    let mut sh = Subhost::new("pui")
+        .line("START=none")
+        .line("PRIVATE_USERS=yes");
+    private(&sh);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services.d-example");
+    let target = sh.upper.join("etc/overlay-boot/services.d");
+    fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+    let (code, _, err) = e2e::run(
+        "cp",
+        &["-a".as_ref(), example.as_os_str(), target.as_os_str()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let pid = sh.boot_ok();
+    assert_eq!(
+        sh.sh("[ -S /dev/log ] && echo socket").trim(),
+        "socket",
+        "{}",
+        sh.log_text()
+    );
+    let page = sh.sh("busybox wget -q -O - http://127.0.0.1:8080/ || echo no answer");
+    assert!(
+        page.contains("Hello from subhost"),
+        "{page}\n{}",
+        sh.log_text()
+    );
+    for path in ["/dev", "/dev/null", "/run", "/usr/sbin/policy-rc.d"] {
+        assert_eq!(owner_inside(&sh, path), "0:0", "{path}");
+    }
+    // The cgroup is host root's, and PID 1 runs in it.
+    if let Some(cg) = sh.cgroup() {
+        assert_eq!(owner_on_host(&cg), "0:0");
+        let procs = fs::read_to_string(cg.join("cgroup.procs")).expect("cgroup.procs");
+        assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
+    }
+    sh.stop_ok();
+    assert!(
+        sh.log_text().contains("10-syslog stop: done"),
+        "{}",
+        sh.log_text()
+    );
+}
