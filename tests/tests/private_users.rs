@@ -181,6 +181,14 @@ fn an_overlapping_range_and_a_reachable_upper_are_refused_with_exit_2() {
         out.err.contains("PRIVATE_USERS") && out.err.contains("setuid"),
         "{out}"
     );
+    // So is a SHARE host users can reach (root inside writes there as host root).
+    let d = busybox("puw", "yes");
+    let open = d.scratch.join("open-share");
+    fs::create_dir_all(&open).expect("mkdir");
+    let mut d = d.line(&format!("SHARE={}", open.display()));
+    let out = d.boot();
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.err.contains("PRIVATE_USERS: SHARE"), "{out}");
 }
 
 #[test]
@@ -343,8 +351,16 @@ fn cable_share_overlay_share_session_and_go_work() {
     assert_eq!(owner_inside(&sh, "/data/theirs"), "1000:1000");
     sh.sh("echo in > /data/mine");
     assert_eq!(owner_on_host(&data.join("mine")), "0:0");
-    // overlay-share: idmapped too.
-    let dir = sh.scratch.join("later");
+    // overlay-share: idmapped too; refused for a tree host users can reach.
+    let open = sh.scratch.join("reachable");
+    fs::create_dir_all(&open).expect("mkdir");
+    let out = sh.tool(
+        "overlay-share",
+        &[open.to_string_lossy().as_ref(), sh.name.as_str()],
+        GO,
+    );
+    assert!(!out.ok() && out.err.contains("PRIVATE_USERS"), "{out}");
+    let dir = sh.base.join("later");
     fs::create_dir_all(&dir).expect("mkdir");
     fs::write(dir.join("f"), "f\n").expect("write");
     std::os::unix::fs::chown(dir.join("f"), Some(2000), Some(2000)).expect("chown");

@@ -50,6 +50,14 @@ pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
     let tree = open_tree(AT_FDCWD, &c, flags).at("clone the mount tree at", &host)?;
     // PRIVATE_USERS: the tree shows its real owners inside, as SHARE's.
     if let Some(ns) = userns::of(nix::unistd::Pid::from_raw(st.pid))? {
+        // Why: root inside writes there as host root, setuid files too.
+        if crate::model::config::reachable_by_users(&host) {
+            return Err(Error::Untrusted {
+                path: host,
+                why: "PRIVATE_USERS: users other than root can reach it, and a \
+                      setuid-root file made inside would be setuid-root for them",
+            });
+        }
         userns::set_idmap(tree.as_fd(), ns.as_fd(), true)
             .at("idmap (PRIVATE_USERS) the mount tree at", &host)?;
     }

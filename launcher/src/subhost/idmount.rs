@@ -21,7 +21,7 @@ use nix::sys::stat::Mode;
 
 use crate::error::{At, Error, Result};
 use crate::kernel::userns::{attach, idmapped_clone, IdMap};
-use crate::model::config::{Config, Fault, RootMode};
+use crate::model::config::{reachable_by_users, Config, Fault, RootMode};
 use crate::subhost::{idrange, state};
 
 /// The overlay's layers as idmapped mounts under the run directory.
@@ -101,6 +101,15 @@ pub fn probe(cfg: &Config, map: IdMap) -> Result<()> {
         }
     };
     for share in cfg.shares.iter().filter(|s| s.host != cfg.lower) {
+        // Why: root inside writes there as host root (see idrange::reserve).
+        if reachable_by_users(&share.host) {
+            let path = share.host.clone();
+            let fault = Fault::Reachable {
+                what: "SHARE",
+                path,
+            };
+            return Err(Error::Config(cfg.private_users_fault(fault)));
+        }
         trees.push(("SHARE", share.host.clone(), true));
     }
     let (ns, _) = crate::kernel::userns::create(map, false)?;

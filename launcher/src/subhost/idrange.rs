@@ -45,7 +45,10 @@ pub fn reserve(cfg: &Config) -> Result<Option<IdMap>> {
     // same owner (uid 0 for root inside); only UPPER's being out of every
     // host user's reach keeps a setuid-root one from being theirs to run.
     if reachable_by_users(&cfg.upper) {
-        let fault = Fault::UpperReachable(cfg.upper.clone());
+        let fault = Fault::Reachable {
+            what: "UPPER",
+            path: cfg.upper.clone(),
+        };
         return Err(Error::Config(cfg.private_users_fault(fault)));
     }
     let _lock = take_lock()?;

@@ -133,8 +133,11 @@ pub enum Fault {
     /// The kernel or a filesystem cannot give the subhost its user
     /// namespace: what is missing.
     NoUserNamespace(String),
-    /// PRIVATE_USERS with an UPPER that host users can reach.
-    UpperReachable(PathBuf),
+    /// PRIVATE_USERS with an UPPER or a SHARE that host users can reach.
+    Reachable {
+        what: &'static str,
+        path: PathBuf,
+    },
     NotAbsolute(String),
     DotDot(String),
     BadShare(String),
@@ -360,10 +363,10 @@ impl fmt::Display for Fault {
                 "no free range of 65536 host ids from 1879048192 up (every one is taken by a running subhost or /etc/subuid)"
             ),
             Self::NoUserNamespace(why) => write!(f, "cannot be done here: {why}"),
-            Self::UpperReachable(p) => write!(
+            Self::Reachable { what, path } => write!(
                 f,
-                "UPPER {} can be reached by users other than root: a setuid-root file made by root inside would be setuid-root for them on the host; give BASE mode 0700",
-                p.display()
+                "{what} {} can be reached by users other than root: a setuid-root file made by root inside would be setuid-root for them on the host; keep it under a directory of mode 0700 (BASE 0700 for UPPER)",
+                path.display()
             ),
             Self::NotAbsolute(p) => write!(f, "{p:?} is not an absolute path"),
             Self::DotDot(p) => write!(f, "{p:?}: a path inside the subhost may not hold \"..\""),
