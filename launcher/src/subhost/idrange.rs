@@ -123,21 +123,31 @@ fn running_ranges(me: &str) -> Vec<(String, IdMap)> {
 
 /// Refuses a boot the host's `user.max_user_namespaces` does not allow.
 fn check_limit(cfg: &Config, running: usize) -> Result<()> {
-    let file = "/proc/sys/user/max_user_namespaces";
-    let max: usize = std::fs::read_to_string(file)
+    let max: usize = std::fs::read_to_string(MAX_USERNS)
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(usize::MAX);
-    if running < max {
-        return Ok(());
+    match limit_fault(running, max) {
+        None => Ok(()),
+        Some(why) => Err(Error::Config(
+            cfg.private_users_fault(Fault::NoUserNamespace(why)),
+        )),
     }
-    let why = match max {
-        0 => format!("user namespaces are disabled ({file} is 0)"),
-        _ => format!("{running} subhosts already use user namespaces, {file} allows {max}"),
-    };
-    Err(Error::Config(
-        cfg.private_users_fault(Fault::NoUserNamespace(why)),
-    ))
+}
+
+/// The host's limit on user namespaces.
+const MAX_USERNS: &str = "/proc/sys/user/max_user_namespaces";
+
+/// Why one more user namespace is refused with `running` subhosts in one
+/// each and the host's limit `max`; None when it fits.
+fn limit_fault(running: usize, max: usize) -> Option<String> {
+    match max {
+        _ if running < max => None,
+        0 => Some(format!("user namespaces are disabled ({MAX_USERNS} is 0)")),
+        _ => Some(format!(
+            "{running} subhosts already use user namespaces, {MAX_USERNS} allows {max}"
+        )),
+    }
 }
 
 /// The ranges of /etc/subuid and /etc/subgid (`name:first:count`), and
@@ -198,6 +208,19 @@ mod tests {
             count: 1,
         }];
         assert_eq!(pick(&others, &sub), Some(r(PICK_FIRST + 2 * PICK_SIZE)));
+    }
+
+    #[test]
+    fn user_namespace_limit() {
+        assert_eq!(limit_fault(0, 10), None);
+        assert_eq!(limit_fault(9, 10), None);
+        let full = limit_fault(10, 10).expect("refused");
+        assert!(
+            full.contains("10 subhosts") && full.contains("allows 10"),
+            "{full}"
+        );
+        let off = limit_fault(0, 0).expect("refused");
+        assert!(off.contains("disabled"), "{off}");
     }
 
     #[test]
