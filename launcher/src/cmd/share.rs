@@ -23,7 +23,7 @@ use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::{file_kind, Root};
 use crate::kernel::privilege::require_root;
 use crate::kernel::sys::{move_mount, open_tree};
-use crate::kernel::userns;
+use crate::kernel::{idmap, userns};
 use crate::subhost::lock;
 
 pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
@@ -58,7 +58,7 @@ pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
                       setuid-root file made inside would be setuid-root for them",
             });
         }
-        userns::set_idmap(tree.as_fd(), ns.as_fd(), true)
+        idmap::set_idmap(tree.as_fd(), ns.as_fd(), true)
             .at("idmap (PRIVATE_USERS) the mount tree at", &host)?;
     }
     let kind = file_kind(&tree, &host)?;

@@ -6,6 +6,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod cgroups;
 pub mod contain;
+pub mod idmap;
 pub mod inroot;
 pub mod limits;
 pub mod loopdev;

@@ -1,7 +1,7 @@
 //! User namespaces for `PRIVATE_USERS`: a new user namespace with its id
-//! maps written by host root, the network namespace it owns, and
-//! idmapped clones of mounts (open_tree + mount_setattr(MOUNT_ATTR_IDMAP)),
-//! which show a filesystem's real owners inside the namespace.
+//! maps written by host root and the network namespace it owns; PID 1
+//! cloned into it; joining it as its root; the fsuid of its root for
+//! the monitor's own writes (idmapped mounts are in `idmap`).
 //!
 //! Why a helper process: unshare(CLONE_NEWUSER) makes the caller lose its
 //! host capabilities, and a multi-threaded or privileged monitor must
@@ -10,8 +10,7 @@
 //! CAP_NET_ADMIN over it), the monitor writes the maps and opens both
 //! namespaces, and the helper exits: the fds keep the namespaces alive.
 
-use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -21,7 +20,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{pipe2, read, write, Pid};
 
 use crate::error::{At, Op, Result};
-use crate::kernel::sys::{clone3, move_mount, open_tree, Cloned};
+use crate::kernel::sys::{clone3, Cloned};
 
 /// Inside ids `0..count` are host ids `first..first + count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,71 +118,6 @@ fn adopt(pid: Pid, map: IdMap, done: &OwnedFd, net: bool) -> Result<(OwnedFd, Op
         false => None,
     };
     Ok((ns("user")?, netns))
-}
-
-/// `struct mount_attr` of mount_setattr(2).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-/// mount_setattr(2), which nix 0.31 lacks, with MOUNT_ATTR_IDMAP on the
-/// detached mount `mnt` (and its submounts with `recursive`).
-pub fn set_idmap(
-    mnt: BorrowedFd<'_>,
-    userns: BorrowedFd<'_>,
-    recursive: bool,
-) -> std::result::Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: libc::MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
-    };
-    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: `attr` is a valid mount_attr of the size passed and outlives
-    // the call; the path is the empty C string with AT_EMPTY_PATH.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mnt.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
-}
-
-/// A detached clone of the mount at `dir` (that directory as its root;
-/// with its submounts when `recursive`), idmapped through `userns`.
-/// `Err(errno)`: the filesystem (or kernel) cannot idmap it; EINVAL is
-/// the answer of a filesystem without idmapped-mount support.
-pub fn idmapped_clone(
-    dir: &Path,
-    userns: &OwnedFd,
-    recursive: bool,
-) -> std::result::Result<OwnedFd, Errno> {
-    let path = CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    let mut flags = (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    let mnt = open_tree(nix::fcntl::AT_FDCWD, &path, flags)?;
-    set_idmap(mnt.as_fd(), userns.as_fd(), recursive)?;
-    Ok(mnt)
-}
-
-/// Attaches the detached mount `mnt` on the directory `to` (an fd, O_PATH
-/// is enough); `what` names it in an error.
-pub fn attach(mnt: &OwnedFd, to: &OwnedFd, what: &Path) -> Result<()> {
-    let empty: &CStr = c"";
-    let flags = (libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH) as libc::c_uint;
-    move_mount(mnt.as_fd(), empty, to.as_fd(), empty, flags).at("move_mount onto", what)
 }
 
 /// clone3 as `sys::clone3`, with the child in the user namespace `userns`

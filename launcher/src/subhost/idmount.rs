@@ -20,7 +20,8 @@ use nix::mount::{umount2, MntFlags};
 use nix::sys::stat::Mode;
 
 use crate::error::{At, Error, Result};
-use crate::kernel::userns::{attach, idmapped_clone, IdMap};
+use crate::kernel::idmap::{attach, idmapped_clone};
+use crate::kernel::userns::IdMap;
 use crate::model::config::{reachable_by_users, Config, Fault, RootMode};
 use crate::subhost::{idrange, state};
 

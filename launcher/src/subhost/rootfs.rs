@@ -11,7 +11,7 @@ use nix::mount::{mount, MsFlags};
 
 use crate::error::{At, Error, Result};
 use crate::kernel::inroot::{fd_path, file_kind, Root};
-use crate::kernel::userns;
+use crate::kernel::{idmap, userns};
 use crate::model::config::{Config, RootMode, Share};
 use crate::model::mountinfo;
 use crate::subhost::idmount;
@@ -64,11 +64,11 @@ fn idmapped_bind(
     at: &Path,
     recursive: bool,
 ) -> Result<()> {
-    let mnt = userns::idmapped_clone(tree, ns, recursive)
+    let mnt = idmap::idmapped_clone(tree, ns, recursive)
         .map_err(|e| idmount::refusal(cfg, what, tree, e))?;
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let to = nix::fcntl::open(at, flags, nix::sys::stat::Mode::empty()).at("open", at)?;
-    userns::attach(&mnt, &to, at)
+    idmap::attach(&mnt, &to, at)
 }
 
 /// The overlay on LIVE. Why: the subhost sees LOWER read-only with its own
@@ -166,9 +166,9 @@ fn bind_share(cfg: &Config, share: &Share, live: &Root, userns: Option<&OwnedFd>
     // cannot redirect the bind onto a host path.
     let dst = live.mount_target(&share.subhost, is_dir)?;
     if let Some(ns) = userns {
-        let mnt = userns::idmapped_clone(&fd_path(&src), ns, true)
+        let mnt = idmap::idmapped_clone(&fd_path(&src), ns, true)
             .map_err(|e| idmount::refusal(cfg, "SHARE", &share.host, e))?;
-        userns::attach(&mnt, &dst, &live.show(&share.subhost))?;
+        idmap::attach(&mnt, &dst, &live.show(&share.subhost))?;
         log::info!(
             "share {} on {} (idmapped)",
             share.host.display(),
