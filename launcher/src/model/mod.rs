@@ -12,3 +12,4 @@ pub mod names;
 pub mod parttable;
 pub mod paths;
 pub mod report;
+pub mod seccomp;

@@ -132,6 +132,7 @@ pub fn prepare(cfg: &mut Config) -> Result<File> {
     }
     state::write_conf(&cfg.name, &cfg.path)?;
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
+    state::write_security(&cfg.name, cfg.security)?;
     rootindex::register(&cfg.name)?;
     // PRIVATE_USERS: the host ids, checked and recorded under one lock.
     if let Some(map) = crate::subhost::idrange::reserve(cfg)? {

@@ -14,8 +14,9 @@ use nix::unistd::{pipe2, Pid};
 
 use crate::error::{At, Op, Result};
 use crate::kernel::inroot::Root;
+use crate::kernel::seccomp::Filter;
 use crate::kernel::{cgroups, netns, userns};
-use crate::model::config::{Config, Hook};
+use crate::model::config::{Config, Hook, Security};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::teardown::Made;
@@ -172,6 +173,7 @@ fn start_pid1(
     let mut keep = vec![ready_w.as_raw_fd()];
     keep.extend(init.as_ref().map(AsRawFd::as_raw_fd));
     keep.extend(attach.keep());
+    let filter = seccomp_filter(cfg.security)?;
     let plan = spawn::Plan {
         live: &cfg.live,
         netns: ns,
@@ -191,6 +193,7 @@ fn start_pid1(
         env: subinit_env(),
         drop_caps: cfg.keep_caps.dropped_keeping(),
         keep,
+        seccomp: filter.as_ref(),
     };
     // The hooks have run and PID 1 gets its netns as an fd: the netns
     // files of the other subhosts need not be copied into its namespace.
@@ -207,6 +210,17 @@ fn start_pid1(
         ready: File::from(ready_r),
         output: File::from(out_r),
     })
+}
+
+/// SECURITY=hardened's seccomp filter, built before the clone (PID 1 only
+/// installs it); the same for overlay-go's command.
+pub fn seccomp_filter(security: Security) -> Result<Option<Filter>> {
+    match security {
+        Security::Hardened => Filter::hardened()
+            .op("seccomp filter of SECURITY=hardened")
+            .map(Some),
+        Security::Admin => Ok(None),
+    }
 }
 
 /// The subinit's command line (docs/subinit-contract.md).

@@ -22,6 +22,7 @@ use nix::unistd::{
 use proto::child::ChildReport;
 
 use crate::error::{Error, Op, Result};
+use crate::kernel::seccomp::Filter;
 use crate::kernel::sys::{clone3, close_range_from, Cloned};
 
 /// Everything PID 1 needs, prepared before the clone so the child only
@@ -41,6 +42,8 @@ pub struct Plan<'a> {
     pub keep: Vec<RawFd>,
     /// Capabilities PID 1 gives up for good before exec (see caps).
     pub drop_caps: crate::model::caps::Caps,
+    /// SECURITY=hardened: the seccomp filter PID 1 installs before exec.
+    pub seccomp: Option<&'a Filter>,
 }
 
 /// Clones PID 1 and returns its host pid and pidfd once it has exec'd the
@@ -140,6 +143,15 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     // as the subinit keeps it); ignored dispositions survive exec: reset.
     // SAFETY: restoring the default disposition installs no handler.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(|e| ("signal", e))?;
+    // Why: SECURITY=hardened refuses the calls that reach the kernel's
+    // code or the host whatever the capabilities (model::seccomp), in PID 1
+    // and so in everything inside. The last step that can refuse anything
+    // (what follows makes none of those calls), but before the capabilities
+    // go: without NO_NEW_PRIVS (setuid programs must work inside) the
+    // kernel wants CAP_SYS_ADMIN, which the hardened profile drops.
+    if let Some(filter) = plan.seccomp {
+        filter.install().map_err(|e| ("seccomp", e))?;
+    }
     // Why: what acts on the whole machine leaves the subhost for good.
     crate::kernel::caps::drop(plan.drop_caps)?;
     // Why: no host fd may cross into the subhost (CVE-2024-21626); mark all

@@ -5,7 +5,8 @@
 //! `started` (unix seconds),
 //! `stop_timeout` (seconds), `roots` (UPPER, WORK and LIVE, NUL-terminated:
 //! the trees no configuration or program may come from while it runs;
-//! `rootindex` indexes them). `monitor`, `monitor_start` and `stop_timeout`
+//! `rootindex` indexes them), `security` (the SECURITY profile, which
+//! overlay-go applies to what it starts inside). `monitor`, `monitor_start` and `stop_timeout`
 //! are written as soon as the monitor runs, so a stop during the set-up
 //! finds it (`read_monitor`). A run directory whose lock nobody holds is
 //! stale: left by a launcher that died.
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{At, Error, Result};
 use crate::kernel::process::{open_checked, start_time};
+use crate::model::config::Security;
 
 pub const RUN_DIR: &str = "/run/overlay-boot";
 
@@ -58,6 +60,31 @@ pub fn write_roots(name: &str, roots: [&Path; 3]) -> Result<()> {
         bytes.push(0);
     }
     fs::write(&p, bytes).at("write", &p)
+}
+
+/// Records the SECURITY profile, before PID 1 exists.
+pub fn write_security(name: &str, security: Security) -> Result<()> {
+    let p = dir(name).join("security");
+    let value = match security {
+        Security::Admin => "admin\n",
+        Security::Hardened => "hardened\n",
+    };
+    fs::write(&p, value).at("write", &p)
+}
+
+/// The recorded SECURITY profile: `admin` when none is recorded (a
+/// subhost booted before it was), `hardened` for anything unreadable.
+pub fn security(name: &str) -> Security {
+    recorded_security(fs::read_to_string(dir(name).join("security")))
+}
+
+/// The profile a `security` file's read gives (see `security`).
+fn recorded_security(read: std::io::Result<String>) -> Security {
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Security::Admin,
+        Ok(text) if text == "admin\n" => Security::Admin,
+        _ => Security::Hardened,
+    }
 }
 
 /// Writes the state files (`pid` last: its presence means complete).
@@ -162,5 +189,25 @@ pub fn remove(name: &str) -> Result<()> {
             source: e,
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_recorded_profile_fails_closed() {
+        let read = |text: &str| recorded_security(Ok(text.to_string()));
+        assert_eq!(read("admin\n"), Security::Admin);
+        assert_eq!(read("hardened\n"), Security::Hardened);
+        for odd in ["", "admin", "Admin\n", "admin\nx", "none\n"] {
+            assert_eq!(read(odd), Security::Hardened, "{odd:?}");
+        }
+        let missing = Error::from(ErrorKind::NotFound);
+        assert_eq!(recorded_security(Err(missing)), Security::Admin);
+        let unreadable = Error::from(ErrorKind::PermissionDenied);
+        assert_eq!(recorded_security(Err(unreadable)), Security::Hardened);
     }
 }

@@ -20,6 +20,7 @@ use super::Exec;
 use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::Root;
 use crate::kernel::pty::{self, SlaveSetup};
+use crate::kernel::seccomp::Filter;
 use crate::kernel::sys::close_range_from;
 use crate::kernel::{caps, cgroup, cgroups};
 
@@ -35,6 +36,8 @@ pub(super) struct Entering<'a> {
     /// PID 1 runs in a user namespace of its own (PRIVATE_USERS): join it
     /// too, as its root.
     pub(super) private_users: bool,
+    /// The subhost's seccomp filter (SECURITY=hardened), built before the fork.
+    pub(super) seccomp: Option<Filter>,
 }
 
 impl Entering<'_> {
@@ -72,6 +75,12 @@ impl Entering<'_> {
     /// returns only on failure.
     fn enter(self, exec: Exec, sock: Option<UnixStream>) -> Result<i32> {
         join(self.pid1, self.cg, self.private_users)?;
+        // Why: the command lives under the filter of the subhost's PID 1
+        // (SECURITY=hardened); installed before the capabilities go, as
+        // the kernel wants CAP_SYS_ADMIN without NO_NEW_PRIVS (see spawn).
+        if let Some(filter) = &self.seccomp {
+            filter.install().op("seccomp")?;
+        }
         // Why: what acts on the whole machine stays out, as for PID 1.
         caps::drop(exec.drop_caps).map_err(|(op, errno)| Error::Call { op, errno })?;
         let slave = match sock {

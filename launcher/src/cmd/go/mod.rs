@@ -28,6 +28,7 @@ use crate::model::caps::Caps;
 use crate::model::exit::shell_code;
 use crate::subhost::attach::login_shell_argv;
 use crate::subhost::lock;
+use crate::subhost::setup::seccomp_filter;
 use crate::subhost::state;
 
 mod enter;
@@ -67,12 +68,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         || isatty(std::io::stdout().as_fd()).unwrap_or(false)
         || isatty(std::io::stderr().as_fd()).unwrap_or(false);
     let cg = cgroups::all(name)?;
-    let null = nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .at("open", "/dev/null")?;
+    let null = dev_null()?;
     let (mine, theirs) = match use_pty {
         true => {
             let (a, b) = UnixStream::pair().at("socketpair", "overlay-go")?;
@@ -83,6 +79,8 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
     // Why: the command is started by the subinit's exec helper, never by
     // this host binary, inside the subhost's pid namespace (issue 9, 10).
     let subinit = crate::subhost::exeseal::open_subinit()?;
+    // The profile PID 1 runs under, as recorded at its boot.
+    let seccomp = seccomp_filter(state::security(name))?;
     let entering = Entering {
         pid1: &pidfd,
         subinit,
@@ -90,6 +88,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         setup: caller.slave_setup(),
         null,
         private_users: crate::kernel::userns::is_other(nix::unistd::Pid::from_raw(st.pid)),
+        seccomp,
     };
     let (child, mine) = entering.fork(exec, mine, theirs)?;
     let child_fd = pidfd_open(child).op("pidfd_open")?;
@@ -114,6 +113,12 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         );
     }
     Ok(code)
+}
+
+/// The host's null device, for the entering child's standard fds.
+fn dev_null() -> Result<std::os::fd::OwnedFd> {
+    let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    nix::fcntl::open("/dev/null", flags, nix::sys::stat::Mode::empty()).at("open", "/dev/null")
 }
 
 /// The command and its clean environment, built before entering.
