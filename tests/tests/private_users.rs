@@ -440,3 +440,28 @@ fn services_example_over_host_root_runs_with_private_users() {
         sh.log_text()
     );
 }
+
+/// UPPER == LOWER (LIVE a bind of UPPER): an idmapped bind, the same
+/// owners inside as on the host; LIVE used as it is: refused, exit 2.
+#[test]
+fn bind_mode_is_idmapped_and_live_as_is_is_refused() {
+    require_root!();
+    let mut sh = busybox("pum", "yes");
+    let lower = sh.lower.clone().expect("LOWER");
+    std::os::unix::fs::chown(lower.join("etc/passwd"), Some(1000), Some(1000)).expect("chown");
+    let conf = "BASE=.\nLOWER=lower\nUPPER=lower\nSTART=none\nPRIVATE_USERS=yes\n";
+    sh.set_conf(&format!("NAME={}\n{conf}", sh.name));
+    sh.boot_ok();
+    assert_eq!(owner_inside(&sh, "/etc/passwd"), "1000:1000");
+    assert_eq!(owner_inside(&sh, "/bin/busybox"), "0:0");
+    sh.sh("touch /made-inside");
+    assert_eq!(owner_on_host(&lower.join("made-inside")), "0:0");
+    sh.stop_ok();
+    sh.set_conf(&format!("NAME={}\n{conf}LIVE=lower\n", sh.name));
+    let out = sh.boot();
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.err.contains("PRIVATE_USERS: cannot be done here: LIVE"),
+        "{out}"
+    );
+}

@@ -95,8 +95,9 @@ pub fn probe(cfg: &Config, map: IdMap) -> Result<()> {
         ],
         RootMode::Bind => vec![("UPPER", cfg.upper.clone(), false)],
         RootMode::AsIs => {
-            let why = "LIVE used as it is (neither LOWER nor UPPER) has no tree to \
-                       idmap: give UPPER (and LOWER) for PRIVATE_USERS";
+            let why = "LIVE used as it is (LIVE, UPPER and LOWER one directory, \
+                       with its submounts) is not idmapped: give LIVE a directory \
+                       of its own";
             let fault = Fault::NoUserNamespace(why.into());
             return Err(Error::Config(cfg.private_users_fault(fault)));
         }
