@@ -18,6 +18,10 @@ use cli::{Command, Tool};
 use error::Error;
 
 fn main() {
+    // First of all: a ^C now waits for the boot's handlers (or, for the
+    // tools that install none, for `release` below) instead of killing us
+    // half-way; the window left is the exec itself.
+    subhost::interrupt::hold();
     // Whatever the caller left open (fd 3 on a FIFO, a shell's fds) must not
     // be held by the monitor for the subhost's life (it forks, it does not
     // exec, so close-on-exec would not do), nor reach the hooks, ifup or
@@ -30,7 +34,16 @@ fn main() {
     let argv0 = args.next().unwrap_or_default();
     let tool = Tool::from_argv0(Path::new(&argv0));
     let rest: Vec<OsString> = args.collect();
-    let result = cli::parse(tool, &rest).map_err(Error::Usage).and_then(run);
+    let result = cli::parse(tool, &rest)
+        .map_err(Error::Usage)
+        .inspect(|cmd| {
+            // Only a boot catches the stop signals (`Interrupt::catch`
+            // releases them then); the other tools keep their default.
+            if !matches!(cmd, Command::Boot { .. } | Command::Session { .. }) {
+                subhost::interrupt::release();
+            }
+        })
+        .and_then(run);
     let code = match result {
         Ok(code) => code,
         Err(e) => {

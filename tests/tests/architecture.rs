@@ -18,12 +18,7 @@ const LAUNCHER_LAYERS: [&str; 4] = ["model", "kernel", "subhost", "cmd"];
 
 /// Upward imports the launcher accepts, each with its reason. Each one is
 /// debt: keep the list short, and remove an entry with its cause.
-const LAUNCHER_EXCEPTIONS: [(&str, &str, &str); 1] = [(
-    "model::config",
-    "kernel::contain",
-    "the `!` values run while the configuration loads, as the original's \
-     format has it; to remove: give Config::load a command runner from above",
-)];
+const LAUNCHER_EXCEPTIONS: [(&str, &str, &str); 0] = [];
 
 /// The subinit's layer folders (pure core, runtime around it); only "no
 /// cycles" is checked there, as in `proto`.

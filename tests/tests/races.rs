@@ -109,6 +109,48 @@ fn sigint_during_boot_aborts_it_with_a_message_and_130() {
     }
 }
 
+/// Whether `pid` holds SIGINT blocked or caught (`SigBlk`, `SigCgt`), or
+/// has already ended: main's first step is done.
+fn holds_sigint(pid: Pid) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let bit = 1u64 << (Signal::SIGINT as u64 - 1);
+    ["SigBlk:", "SigCgt:"].iter().any(|field| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & bit != 0)
+    })
+}
+
+#[test]
+fn sigint_from_mains_first_step_never_kills_the_launcher() {
+    require_root!();
+    let mut sh = Subhost::new("rse").line("START=/bin/true");
+    for i in 0..20 {
+        let mut boot = spawn_boot(&sh, i);
+        // From main's first step on, the stop signals are held until the
+        // handlers are in place: no death by the signal. (Before it, the
+        // exec and the runtime's start, the default action still applies.)
+        assert!(
+            wait_for(Duration::from_secs(5), || holds_sigint(boot.pid())),
+            "try {i}: the launcher never held SIGINT"
+        );
+        let _ = kill(boot.pid(), Signal::SIGINT);
+        let status = boot.wait_timeout(Duration::from_secs(60));
+        let err = text(&sh, format!("boot{i}.err"));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(130),
+            "try {i}: {status:?} {err}"
+        );
+        assert!(err.contains("boot aborted by SIGINT"), "try {i}: {err}");
+        settle(&mut sh, Some(130), &format!("SIGINT from main, try {i}"));
+    }
+}
+
 #[test]
 fn stop_in_the_first_milliseconds_is_never_not_running_then_up() {
     require_root!();
@@ -125,6 +167,51 @@ fn stop_in_the_first_milliseconds_is_never_not_running_then_up() {
             "try {i}: stop said {stop}, and the boot (exit {code:?}) came up"
         );
         settle(&mut sh, code, &format!("stop try {i}"));
+    }
+}
+
+#[test]
+fn a_stop_while_a_bang_name_loads_aborts_the_boot() {
+    require_root!();
+    let mut sh = Subhost::new("rbn").line("START=/bin/true");
+    let mark = sh.scratch.join("loading");
+    let script = format!(
+        "#!/bin/sh\ntouch {}\nsleep 0.3\necho {}\n",
+        mark.display(),
+        sh.name
+    );
+    let script = sh.scratch.write("name.sh", &script, 0o755);
+    sh = sh.line(&format!("NAME=!{}", script.display()));
+    for i in 0..5 {
+        let _ = std::fs::remove_file(&mark);
+        let mut boot = spawn_boot(&sh, i);
+        // The NAME's `!` command runs: no NAME is locked yet.
+        assert!(
+            wait_for(Duration::from_secs(10), || mark.exists()),
+            "try {i}: the ! command never ran"
+        );
+        let stop = sh.stop();
+        let code = boot
+            .wait_timeout(Duration::from_secs(60))
+            .and_then(|s| s.code());
+        let err = text(&sh, format!("boot{i}.err"));
+        assert!(stop.ok(), "try {i}: {stop}\nboot: {code:?} {err}");
+        assert_eq!(code, Some(143), "try {i}: {err}");
+        settle(&mut sh, code, &format!("stop during ! NAME, try {i}"));
+    }
+    // At random points of the load too: never "not running", then up.
+    for i in 5..15 {
+        let mut boot = spawn_boot(&sh, i);
+        std::thread::sleep(jitter(400));
+        let stop = sh.stop();
+        let code = boot
+            .wait_timeout(Duration::from_secs(60))
+            .and_then(|s| s.code());
+        assert!(
+            stop.ok() || !runs(&sh.name),
+            "try {i}: stop said {stop}, and the boot (exit {code:?}) came up"
+        );
+        settle(&mut sh, code, &format!("stop during ! NAME, try {i}"));
     }
 }
 

@@ -19,7 +19,7 @@ use crate::kernel::sys::pidfd_open;
 use crate::kernel::{cgroup, netns, pidfd};
 use crate::subhost::lock::{self, Probe};
 use crate::subhost::teardown::{end_pid1, stop_orphan, teardown, wait_exit, Scope, GRACE};
-use crate::subhost::{early, state};
+use crate::subhost::{conflock, early, state};
 
 /// How long a launcher still reserving the NAME may take to abort: its
 /// `!` commands are bounded by their timeouts.
@@ -31,8 +31,20 @@ const TEARDOWN: Duration = Duration::from_secs(15);
 pub fn stop(conf: &Path) -> Result<i32> {
     require_root()?;
     let conf = fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
-    let Some(name) = find_by_conf(&conf) else {
-        unrecorded(&conf)?;
+    // A launcher still loading CONF (its NAME from a `!` command, not
+    // locked yet) holds CONF's lock until the run directory records CONF:
+    // looked at between two looks at the run directories, it is not missed.
+    let found = find_by_conf(&conf).or_else(|| match conflock::loading(&conf) {
+        Some(launcher) => Some(Err(launcher)),
+        None => find_by_conf(&conf),
+    });
+    if let Some(Err(launcher)) = found {
+        return abort_loading(&conf, &launcher);
+    }
+    let Some(Ok(name)) = found else {
+        if let Some(launcher) = unrecorded(&conf)? {
+            return abort_loading(&conf, &launcher);
+        }
         if let Some(code) = crate::subhost::legacy::stop(&conf)? {
             return Ok(code);
         }
@@ -69,18 +81,23 @@ pub fn stop(conf: &Path) -> Result<i32> {
 
 /// A run directory of the NAME `conf` states, that records nothing (not
 /// even `conf`) and whose lock nobody holds: left by a launcher killed in
-/// its first milliseconds. It is removed, and said so.
-fn unrecorded(conf: &Path) -> Result<()> {
+/// its first milliseconds. It is removed, and said so; unless a launcher
+/// loading `conf` is making it (it holds `conf`'s lock from before): that
+/// launcher is returned, to be stopped.
+fn unrecorded(conf: &Path) -> Result<Option<OwnedFd>> {
     if !fs::metadata(conf).is_ok_and(|m| m.is_file()) {
-        return Ok(());
+        return Ok(None);
     }
     let Some(name) = crate::model::config::plain_name(conf) else {
-        return Ok(());
+        return Ok(None);
     };
     if !state::dir(&name).exists() || lock::has_record(&name) {
-        return Ok(());
+        return Ok(None);
     }
     if let Probe::Stale(lock) = lock::probe(&name)? {
+        if let Some(launcher) = conflock::loading(conf) {
+            return Ok(Some(launcher));
+        }
         state::remove(&name)?;
         drop(lock);
         let _ = writeln!(
@@ -88,16 +105,39 @@ fn unrecorded(conf: &Path) -> Result<()> {
             "overlay-stop: {name}: removed an empty run directory left by a launcher that died"
         );
     }
-    Ok(())
+    Ok(None)
 }
 
-/// The run directory whose recorded config path is `conf`.
-fn find_by_conf(conf: &Path) -> Option<String> {
-    state::names().into_iter().find(|name| {
-        fs::read_to_string(state::dir(name).join("conf"))
-            .map(|c| Path::new(c.trim_end_matches('\n')) == conf)
-            .unwrap_or(false)
-    })
+/// The run directory whose recorded config path is `conf` (`Ok`, for
+/// `stop`'s look that may also find a loading launcher).
+fn find_by_conf(conf: &Path) -> Option<std::result::Result<String, OwnedFd>> {
+    state::names()
+        .into_iter()
+        .find(|name| {
+            fs::read_to_string(state::dir(name).join("conf"))
+                .map(|c| Path::new(c.trim_end_matches('\n')) == conf)
+                .unwrap_or(false)
+        })
+        .map(Ok)
+}
+
+/// Stop while the launcher loads CONF: SIGTERM to it (it aborts once its
+/// `!` commands end, or passes the signal on to the monitor it has just
+/// forked), wait for it, then check nothing of the boot is left.
+fn abort_loading(conf: &Path, launcher: &OwnedFd) -> Result<i32> {
+    pidfd::signal(launcher.as_fd(), Signal::SIGTERM).map_err(|errno| Error::Call {
+        op: "pidfd_send_signal SIGTERM",
+        errno,
+    })?;
+    if !wait_exit(launcher, LAUNCHER_WAIT)? {
+        return Err(Error::Timeout {
+            what: "the booting launcher to abort",
+        });
+    }
+    if let Some(Ok(name)) = find_by_conf(conf) {
+        finish_teardown(&name)?;
+    }
+    Ok(0)
 }
 
 /// Stop with the monitor alive: it sees PID 1 end and tears down.

@@ -15,6 +15,7 @@
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -28,12 +29,21 @@ use crate::model::config::Limits;
 use crate::model::hierarchy::{Ctl, Layout};
 use crate::model::mountinfo;
 
-/// The host's cgroup layout, as mounted now.
+/// The host's cgroup layout, read once per process (a forked monitor
+/// keeps its launcher's): /proc/self/mountinfo grows by a line with every
+/// running subhost (its /run/netns file) and costs ~3.5 ms to read at a
+/// thousand; a boot asked for the layout four times (issue 14). The
+/// hierarchies do not move while a subhost runs.
 pub fn layout() -> Result<Layout> {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l.clone());
+    }
     let text = fs::read_to_string(mountinfo::MOUNTINFO).at("read", mountinfo::MOUNTINFO)?;
-    Ok(Layout::parse(&text, |m| {
+    let l = Layout::parse(&text, |m| {
         fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default()
-    }))
+    });
+    Ok(LAYOUT.get_or_init(|| l).clone())
 }
 
 /// The subhost's v1 cgroup directories (made or not).
@@ -61,8 +71,14 @@ pub struct Made {
 }
 
 /// Makes the subhost's cgroup in every hierarchy used and writes the
-/// limits; returns the v2 directory's fd for CLONE_INTO_CGROUP.
-pub fn create(name: &str, lim: &Limits, made: &mut Made) -> Result<Option<OwnedFd>> {
+/// limits; returns the v2 directory's fd for CLONE_INTO_CGROUP. `note`
+/// hears of each directory just before its mkdir (false) and after (true).
+pub fn create(
+    name: &str,
+    lim: &Limits,
+    made: &mut Made,
+    note: &mut dyn FnMut(&Path, bool) -> Result<()>,
+) -> Result<Option<OwnedFd>> {
     let layout = layout()?;
     let fd = match &layout.v2 {
         Some(mount) => {
@@ -71,15 +87,19 @@ pub fn create(name: &str, lim: &Limits, made: &mut Made) -> Result<Option<OwnedF
             want.extend(limits::controllers(lim));
             enable(mount, &layout.v2_enable(&want))?;
             let dir = mount.join(name);
+            note(&dir, false)?;
             let fd = cgroup::create(&dir)?;
-            made.v2 = Some(dir);
+            made.v2 = Some(dir.clone());
+            note(&dir, true)?;
             Some(fd)
         }
         None => None,
     };
     for dir in v1_dirs(&layout, name) {
+        note(&dir, false)?;
         cgroup::create(&dir)?;
-        made.v1.push(dir);
+        made.v1.push(dir.clone());
+        note(&dir, true)?;
     }
     limits::apply(&layout, name, lim)?;
     Ok(fd)

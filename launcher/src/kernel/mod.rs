@@ -2,6 +2,7 @@
 //! sequence (namespaces, cgroups, loop devices, pidfds, ptys, netlink).
 //! Imports only the model below it.
 
+pub mod bang;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroups;
@@ -18,6 +19,7 @@ pub mod pidfd;
 pub mod privilege;
 pub mod process;
 pub mod pty;
+pub mod rest;
 pub mod seccomp;
 pub mod sys;
 pub mod term;

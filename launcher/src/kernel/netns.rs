@@ -3,6 +3,7 @@
 //! Must run in the host's mount namespace (the bind lives there).
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -28,52 +29,64 @@ pub fn path(name: &str) -> PathBuf {
 /// Creates `/run/netns/NAME` holding a new network namespace with `lo` up,
 /// or `owned`, one made already (owned by a subhost's user namespace,
 /// `kernel::userns`). The caller stays in (returns to) its own network
-/// namespace.
-pub fn create(name: &str, owned: Option<&OwnedFd>) -> Result<()> {
+/// namespace. `note` gets the namespace's identity (the device and inode
+/// `stat` then shows for the file) before the file exists, so that a
+/// record of it precedes the namespace's existence on the host.
+pub fn create(
+    name: &str,
+    owned: Option<&OwnedFd>,
+    note: impl FnOnce((u64, u64)) -> Result<()>,
+) -> Result<()> {
     let dir = Path::new(NETNS_DIR);
     ensure_shared_dir(dir)?;
     let file = path(name);
-    // The file is the mount point of the namespace's bind; O_EXCL so that a
-    // netns of that name that is not ours is never taken over.
-    let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
-    match open(&file, flags, Mode::empty()) {
-        Ok(fd) => drop(fd),
-        Err(Errno::EEXIST) => {
-            return Err(Error::InTheWay {
-                what: "network namespace",
-                path: file,
-            })
-        }
-        Err(errno) => {
-            return Err(Error::Sys {
-                op: "create",
-                path: file,
-                errno,
-            })
-        }
-    }
-    // Why: the bind keeps the namespace alive after every process left it.
-    let bind = |from: &Path| {
+    let mut made_file = false;
+    let body = || {
+        let own = "/proc/self/ns/net";
+        let meta = std::fs::metadata(own).at("stat", own)?;
+        note((meta.dev(), meta.ino()))?;
+        make_mount_point(&file)?;
+        made_file = true;
+        // Why: the bind keeps the namespace alive after every process left it.
         mount(
-            Some(from),
+            Some("/proc/self/ns/net"),
             &file,
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .at("bind netns onto", &file)
+        .at("bind netns onto", &file)?;
+        lo_up()
     };
     let made = match owned {
-        None => nsenter::in_new(Ns::Net, || {
-            bind(Path::new("/proc/self/ns/net"))?;
-            lo_up()
-        }),
-        Some(ns) => bind(&crate::kernel::inroot::fd_path(ns)).and_then(|()| within(ns, lo_up)),
+        None => nsenter::in_new(Ns::Net, body),
+        Some(ns) => within(ns, body),
     };
-    if made.is_err() {
+    if made.is_err() && made_file {
         remove(name);
     }
     made
+}
+
+/// The file the namespace is bound onto; O_EXCL so that a netns of that
+/// name that is not ours is never taken over.
+fn make_mount_point(file: &Path) -> Result<()> {
+    let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
+    match open(file, flags, Mode::empty()) {
+        Ok(fd) => {
+            drop(fd);
+            Ok(())
+        }
+        Err(Errno::EEXIST) => Err(Error::InTheWay {
+            what: "network namespace",
+            path: file.into(),
+        }),
+        Err(errno) => Err(Error::Sys {
+            op: "create",
+            path: file.into(),
+            errno,
+        }),
+    }
 }
 
 /// Enters the namespace of `/run/netns/NAME` for `f`, then returns.

@@ -47,7 +47,8 @@ pub fn load_config(conf: &Path) -> Result<(Config, Vec<Record>)> {
     // Why the process environment: the `!` commands inherit it, and it is
     // removed again before anything else (hooks, PID 1) is started.
     std::env::set_var(ENV, &path);
-    let loaded = Config::load(conf, crate::subhost::rootindex::trees());
+    let runner = std::sync::Arc::new(crate::kernel::bang::ContainedRunner);
+    let loaded = Config::load(conf, crate::subhost::rootindex::trees(), runner);
     std::env::remove_var(ENV);
     let mut text = Vec::new();
     let len = memfd.metadata().at("stat", &path)?.len();

@@ -3,7 +3,8 @@
 //! file's base name): the run directory then records the configuration
 //! and the launcher at once, so that overlay-stop, from a boot's first
 //! steps, finds it and signals the launcher, which aborts (issue 11,
-//! item 2). A NAME computed by a `!` command is locked after loading.
+//! item 2). A NAME computed by a `!` command is locked after loading;
+//! meanwhile the configuration file itself is (`conflock`).
 
 use std::fs;
 use std::path::Path;
@@ -70,7 +71,7 @@ pub fn take_lock(name: &str) -> Result<Lock> {
 }
 
 /// Records the calling process as the launcher booting `name`.
-fn write_launcher(name: &str) -> Result<()> {
+pub fn write_launcher(name: &str) -> Result<()> {
     let pid = std::process::id() as i32;
     let d = state::dir(name);
     let put = |file: &str, value: String| {

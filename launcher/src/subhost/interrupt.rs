@@ -39,6 +39,27 @@ pub struct Interrupt {
     ids: Vec<SigId>,
 }
 
+/// Blocks the stop signals: main's very first step, so that a ^C before
+/// `Interrupt::catch` waits for the handlers instead of killing the
+/// launcher (issue 11, item 4). What remains is the exec itself.
+pub fn hold() {
+    let _ = stop_signals().thread_block();
+}
+
+/// Unblocks the stop signals (`catch` does, and main for the tools that
+/// do not catch them): their default action, or the handlers, from now on.
+pub fn release() {
+    let _ = stop_signals().thread_unblock();
+}
+
+fn stop_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    set
+}
+
 impl Interrupt {
     /// Catches SIGTERM, SIGINT and SIGHUP from now on.
     pub fn catch() -> Result<Interrupt> {
@@ -57,6 +78,9 @@ impl Interrupt {
         r.set_nonblocking(true)
             .at("set nonblocking", "signal pipe")?;
         me.pipe = Some(r);
+        // Held since main's first step (`hold`): one that came meanwhile
+        // is delivered now, to the handlers.
+        release();
         Ok(me)
     }
 

@@ -144,7 +144,7 @@ pub fn release_stale_upper(name: &str) {
 }
 
 /// Whether the file `lock` holds is still the one at `path`.
-fn same_file(lock: &Lock, path: &Path) -> bool {
+pub fn same_file(lock: &Lock, path: &Path) -> bool {
     match fs::symlink_metadata(path) {
         Ok(m) => lock
             .metadata()

@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod cables;
+pub mod conflock;
 pub mod devfs;
 pub mod diskmounts;
 pub mod early;
@@ -20,6 +21,7 @@ pub mod monitor;
 pub mod oom;
 pub mod outcome;
 pub mod output;
+pub mod owned;
 pub mod policy;
 pub mod rclayer;
 pub mod reserve;

@@ -118,9 +118,9 @@ impl Monitor {
         })?;
         let status = self.attach.spawned(&self.cfg.name);
         self.record(&child)?;
-        crate::subhost::oom::watch(&self.cfg.name);
+        let oom = crate::subhost::oom::watch(&self.cfg.name);
         self.send(Event::Pid(child.pid.as_raw()));
-        Ok(self.wait(child, stop, status))
+        Ok(self.wait(child, stop, status, oom))
     }
 
     /// Writes the run state; on failure PID 1 is killed (teardown follows).
@@ -162,6 +162,8 @@ impl Monitor {
             n.ready(&format!("{} ready: pid {pid}", self.cfg.name));
         }
         self.close();
+        // At rest from here on, for the subhost's life.
+        crate::kernel::rest::give_back();
     }
 
     /// STOPPING=1, once, to the service manager (`--foreground`).

@@ -1,5 +1,7 @@
-//! OOM kills in the subhost, logged in LOG with the victim's name. A thread
-//! of the monitor waits on the kernel's notification: cgroup2's
+//! OOM kills in the subhost, logged in LOG with the victim's name. The
+//! monitor's wait loop polls the kernel's notification (no thread of its
+//! own: a thread costs every idle subhost its kernel stack, its stack and
+//! its malloc arena, about 30 kB): cgroup2's
 //! memory.events (POLLPRI on change, `oom_kill N`), or on v1 an eventfd
 //! registered for memory.oom_control in cgroup.event_control; and on the
 //! kernel log, /dev/kmsg, whose `oom-kill:...,oom_memcg=/NAME,...,task=T,
@@ -13,52 +15,89 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 
 use crate::model::hierarchy::{Ctl, Place};
 
 /// How a memory cgroup reports OOM kills.
-struct Watch {
+struct Notice {
     dir: PathBuf,
     /// What poll waits on, and with which event.
     fd: OwnedFd,
     flags: PollFlags,
 }
 
-/// Starts the watcher for subhost `name`, if its memory is accounted.
-pub fn watch(name: &str) {
-    let Ok(layout) = crate::kernel::cgroups::layout() else {
-        return;
-    };
-    let watch = match layout.place(Ctl::Memory) {
+/// The OOM watch of one subhost: the cgroup's notification and the
+/// kernel log, polled by the monitor's wait loop.
+pub struct Watch {
+    notice: Notice,
+    kmsg: Option<File>,
+    memcg: String,
+}
+
+/// The watch for subhost `name`, if its memory is accounted.
+pub fn watch(name: &str) -> Option<Watch> {
+    let layout = crate::kernel::cgroups::layout().ok()?;
+    let notice = match layout.place(Ctl::Memory) {
         Some(Place::V1(h)) => v1(&h.mount.join(name)),
         Some(Place::V2(m)) => v2(&m.join(name)),
         None => None,
     };
-    let Some(watch) = watch else {
+    let Some(notice) = notice else {
         log::debug!("no OOM notification for this subhost");
-        return;
+        return None;
     };
-    let kmsg = open_kmsg();
-    let memcg = format!("/{name}");
-    let spawned = std::thread::Builder::new()
-        .name("oom".into())
-        .spawn(move || run(watch, kmsg, &memcg));
-    if let Err(e) = spawned {
-        log::warn!("OOM watcher: {e}");
+    Some(Watch {
+        notice,
+        kmsg: open_kmsg(),
+        memcg: format!("/{name}"),
+    })
+}
+
+impl Watch {
+    /// The fds to poll: the notification (with its event) and the kernel
+    /// log, if it could be opened.
+    pub fn poll_fds(&self) -> Vec<PollFd<'_>> {
+        let mut fds = vec![PollFd::new(self.notice.fd.as_fd(), self.notice.flags)];
+        if let Some(k) = &self.kmsg {
+            fds.push(PollFd::new(k.as_fd(), PollFlags::POLLIN));
+        }
+        fds
+    }
+
+    /// One of the fds polled ready (`notified`: the cgroup's, `logged`:
+    /// the kernel log's): logs each OOM kill of the subhost. False once
+    /// the cgroup is gone (the watch ends).
+    pub fn handle(&mut self, notified: bool, logged: bool) -> bool {
+        if notified {
+            let mut buf = [0u8; 8];
+            let _ = nix::unistd::read(&self.notice.fd, &mut buf);
+            if !self.notice.dir.exists() {
+                return false;
+            }
+            if self.kmsg.is_none() {
+                log::warn!("out of memory (MEMORY_MAX): the kernel killed a process (no /dev/kmsg to name it)");
+            }
+        }
+        if let (true, Some(k)) = (logged, self.kmsg.as_mut()) {
+            for v in victims(k, &self.memcg) {
+                log::warn!("out of memory (MEMORY_MAX): the kernel killed {v}");
+            }
+        }
+        true
     }
 }
 
-fn v2(dir: &Path) -> Option<Watch> {
+fn v2(dir: &Path) -> Option<Notice> {
     let file = File::open(dir.join("memory.events")).ok()?;
-    Some(Watch {
+    Some(Notice {
         dir: dir.into(),
         fd: file.into(),
         flags: PollFlags::POLLPRI,
     })
 }
 
-fn v1(dir: &Path) -> Option<Watch> {
+fn v1(dir: &Path) -> Option<Notice> {
     let control = File::open(dir.join("memory.oom_control")).ok()?;
     // SAFETY: eventfd(2) with valid flags; the fd returned is ours.
     let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -69,7 +108,7 @@ fn v1(dir: &Path) -> Option<Watch> {
     let efd = unsafe { OwnedFd::from_raw_fd(efd) };
     let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
     fs::write(dir.join("cgroup.event_control"), line).ok()?;
-    Some(Watch {
+    Some(Notice {
         dir: dir.into(),
         fd: efd,
         flags: PollFlags::POLLIN,
@@ -86,42 +125,6 @@ fn open_kmsg() -> Option<File> {
     use std::io::{Seek, SeekFrom};
     f.seek(SeekFrom::End(0)).ok()?;
     Some(f)
-}
-
-/// Until the cgroup is gone: each OOM kill the kernel reports for the
-/// subhost's memory cgroup is logged with its victim. Without /dev/kmsg,
-/// each notification is logged without a name.
-fn run(w: Watch, mut kmsg: Option<File>, memcg: &str) {
-    loop {
-        let mut fds = vec![PollFd::new(w.fd.as_fd(), w.flags)];
-        if let Some(k) = &kmsg {
-            fds.push(PollFd::new(k.as_fd(), PollFlags::POLLIN));
-        }
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
-        }
-        let hit = |i: usize| {
-            fds.get(i)
-                .and_then(PollFd::revents)
-                .is_some_and(|r| !r.is_empty())
-        };
-        let (notified, logged) = (hit(0), hit(1));
-        if notified {
-            let mut buf = [0u8; 8];
-            let _ = nix::unistd::read(&w.fd, &mut buf);
-            if !w.dir.exists() {
-                return;
-            }
-            if kmsg.is_none() {
-                log::warn!("out of memory (MEMORY_MAX): the kernel killed a process (no /dev/kmsg to name it)");
-            }
-        }
-        if let (true, Some(k)) = (logged, kmsg.as_mut()) {
-            for v in victims(k, memcg) {
-                log::warn!("out of memory (MEMORY_MAX): the kernel killed {v}");
-            }
-        }
-    }
 }
 
 /// The victims in the new kmsg records whose OOM was in `memcg` or below.

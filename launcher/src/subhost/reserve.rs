@@ -17,7 +17,7 @@ use crate::kernel::{cgroups, netns};
 use crate::model::config::Config;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::lock::{self, Lock, UpperLock};
-use crate::subhost::{diskmounts, early, exeseal, logrotate, rootindex, state};
+use crate::subhost::{conflock, diskmounts, early, exeseal, logrotate, rootindex, state};
 
 /// A boot that passed every check and holds the subhost's locks (its NAME
 /// and its UPPER), with its subinit opened and LOG ready. An error after
@@ -42,6 +42,11 @@ pub fn reserve(
     adjust: impl FnOnce(&mut Config),
     stop: &Interrupt,
 ) -> Result<Reserved> {
+    // CONF itself is locked first, until the run directory records it:
+    // overlay-stop finds the launcher by it before a NAME is locked (a `!`
+    // NAME), and never takes the lock-only run directory this launcher is
+    // making for one left by a dead launcher.
+    let conf_lock = conflock::lock(conf)?;
     let early = early::take(conf)?;
     let early_name = early.as_ref().map(|e| e.name.clone());
     let undo = |e: Error| early::undo(early_name.as_deref(), e);
@@ -66,6 +71,9 @@ pub fn reserve(
     };
     let name = cfg.name.clone();
     let abandon = |e: Error| abandon(&name, e);
+    early::write_launcher(&name)
+        .map_err(release)
+        .map_err(abandon)?;
     let upper_lock = lock::lock_upper(&cfg.upper)
         .map_err(release)
         .map_err(abandon)?;
@@ -73,6 +81,8 @@ pub fn reserve(
         .map_err(release)
         .map_err(abandon)?;
     let log = prepare(&mut cfg).map_err(abandon)?;
+    // The run directory records CONF now: overlay-stop finds it there.
+    drop(conf_lock);
     stop.check_launcher().map_err(abandon)?;
     if let Ok(upper) = crate::kernel::inroot::Root::open(&cfg.upper) {
         crate::subhost::policy::remove_leftover(&upper);

@@ -20,7 +20,7 @@ use crate::model::config::{Config, Hook, Security};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::teardown::Made;
-use crate::subhost::{cables, devfs, hooks, idrange, rclayer, rootfs, spawn};
+use crate::subhost::{cables, devfs, hooks, idrange, owned, rclayer, rootfs, spawn};
 
 /// The running PID 1.
 pub struct Child {
@@ -48,7 +48,8 @@ pub fn subhost(
     private_mount_namespace()?;
     // The subhost's cgroup in every hierarchy, with the limits written;
     // cgroup2's fd for CLONE_INTO_CGROUP.
-    let cg = cgroups::create(&cfg.name, &cfg.limits, &mut made.cgroups)?;
+    let mut note = |dir: &std::path::Path, done| owned::record_cgroup(&cfg.name, dir, done);
+    let cg = cgroups::create(&cfg.name, &cfg.limits, &mut made.cgroups, &mut note)?;
     t0.step("cgroup");
     root(
         cfg,
@@ -90,7 +91,7 @@ fn network(
     stop: &Interrupt,
     t0: &Steps,
 ) -> Result<(OwnedFd, Option<OwnedFd>)> {
-    let (userns, owned) = match idrange::recorded(&cfg.name) {
+    let (userns, own_net) = match idrange::recorded(&cfg.name) {
         Some(map) => {
             let (user, net) = userns::create_with_net(map)?;
             t0.step("user namespace");
@@ -98,7 +99,9 @@ fn network(
         }
         None => (None, None),
     };
-    netns::create(&cfg.name, owned.as_ref())?;
+    netns::create(&cfg.name, own_net.as_ref(), |id| {
+        owned::record_netns(&cfg.name, id)
+    })?;
     made.netns = true;
     let ns = netns::open_ns(&cfg.name)?;
     t0.step("netns");

@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 use crate::kernel::{cgroup, cgroups, netns, pidfd};
-use crate::subhost::{cables, diskmounts, lock, policy, rootindex, state};
+use crate::subhost::{cables, diskmounts, lock, owned, policy, rootindex, state};
 
 /// Grace added to STOP_TIMEOUT for the subinit's own stop sequence, and
 /// given to PID 1 after SIGKILL.
@@ -50,11 +50,17 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
         Scope::Monitor { made, log } => Some((*made, *log)),
         Scope::Reclaim | Scope::ReclaimForBoot => None,
     };
+    // 0. A reclaim takes only what the run directory's record proves is
+    //    ours (`owned`); the rest under the NAME is foreign, left alone.
+    let vetted = match monitor {
+        Some(_) => owned::Vetted::default(),
+        None => owned::vet(name)?,
+    };
     // 1. Every process of the subhost ends (cgroup.kill) and its cgroup2
     //    directory goes: nothing may use what the next steps remove.
     let (v2, v1) = match monitor {
         Some((made, _)) => (made.cgroups.v2.clone(), made.cgroups.v1.clone()),
-        None => cgroups::dirs(name)?,
+        None => (vetted.v2.clone(), vetted.v1.clone()),
     };
     let ended = end_processes(v2.as_deref(), &v1, kill_wait);
     if let Err(e) = &ended {
@@ -69,7 +75,8 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
             netns::remove(name);
         }
         Some(_) => {}
-        None => netns::remove(name),
+        None if vetted.netns => netns::remove(name),
+        None => {}
     }
     // 4. Host sides still there (a process outside held the netns).
     if let Some((made, _)) = monitor {
@@ -103,16 +110,46 @@ pub fn teardown(name: &str, scope: &Scope, kill_wait: Duration) -> Result<()> {
     if monitor.is_none() {
         lock::release_stale_upper(name);
     }
-    if !matches!(scope, Scope::ReclaimForBoot) {
-        if let Err(e) = state::remove(name) {
-            log::error!("{e}");
-            if monitor.is_none() {
-                return Err(e);
+    if !vetted.foreign.is_empty() {
+        return refuse_foreign(name, scope, vetted.foreign);
+    }
+    match scope {
+        Scope::ReclaimForBoot => owned::forget(name),
+        _ => {
+            if let Err(e) = state::remove(name) {
+                log::error!("{e}");
+                if monitor.is_none() {
+                    return Err(e);
+                }
             }
         }
     }
     log::info!("torn down");
     Ok(())
+}
+
+/// What exists under the NAME and is not ours stays as it is; what is
+/// ours is gone by now, so the run directory goes too (its record would
+/// stand only for what is not ours), unless the PID 1 it records still
+/// runs (an older build's record proves nothing: see `stop_orphan`).
+fn refuse_foreign(name: &str, scope: &Scope, foreign: Vec<(&'static str, PathBuf)>) -> Result<()> {
+    let mut foreign = foreign.into_iter();
+    let Some((what, path)) = foreign.next() else {
+        return Ok(());
+    };
+    for (what, path) in foreign {
+        log::warn!(
+            "{} exists and is not ours ({what}); left alone",
+            path.display()
+        );
+    }
+    if !lock::orphan_runs(name) {
+        if matches!(scope, Scope::ReclaimForBoot) {
+            diskmounts::release_recorded(name);
+        }
+        state::remove(name)?;
+    }
+    Err(Error::InTheWay { what, path })
 }
 
 /// Ends every process of the subhost: through cgroup2 (cgroup.kill, wait,
@@ -162,6 +199,14 @@ pub fn stop_orphan(name: &str) -> Result<bool> {
     let Some(pid1) = state::open_pid1(&st) else {
         return Ok(false);
     };
+    if !owned::proves_anything(name) {
+        log::warn!(
+            "{name}: PID 1 (pid {}) runs without its monitor, but the record (from an \
+             older build) proves nothing of it; left alone",
+            st.pid
+        );
+        return Ok(false);
+    }
     log::warn!("{name}: PID 1 runs without its monitor; stopping it");
     end_pid1(name, &pid1, Duration::from_secs(st.stop_timeout) + GRACE)?;
     Ok(true)

@@ -1,8 +1,9 @@
-//! PID 1 runs: the monitor's one wait loop, a single poll over five fds:
-//! PID 1's pidfd (it ended), the stop signals (passed on to PID 1 as
-//! SIGTERM), the ready pipe (readiness, relayed to the caller once the
-//! subinit closes it), the status pipe (the newest snapshot, kept in
-//! the run directory) and PID 1's output (copied to LOG).
+//! PID 1 runs: the monitor's one wait loop, a single poll over up to
+//! seven fds: PID 1's pidfd (it ended), the stop signals (passed on to
+//! PID 1 as SIGTERM), the ready pipe (readiness, relayed to the caller
+//! once the subinit closes it), the status pipe (the newest snapshot,
+//! kept in the run directory), PID 1's output (copied to LOG) and the
+//! OOM watch's two (`oom`: the cgroup's notification, the kernel log).
 
 use std::fs::File;
 use std::io::Read;
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::kernel::sys::pidfd_send_signal;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::monitor::Monitor;
+use crate::subhost::oom::Watch;
 use crate::subhost::output::Output;
 use crate::subhost::setup::Child;
 use crate::subhost::status::StatusPipe;
@@ -31,6 +33,8 @@ struct Woke {
     ready: bool,
     status: bool,
     output: bool,
+    oom_notified: bool,
+    oom_logged: bool,
 }
 
 impl Monitor {
@@ -41,6 +45,7 @@ impl Monitor {
         child: Child,
         stop: &Interrupt,
         mut status: Option<StatusPipe>,
+        mut oom: Option<Watch>,
     ) -> i32 {
         let mut ready = Some(child.ready);
         let mut output = Some(Output::new(child.output));
@@ -53,6 +58,7 @@ impl Monitor {
                 ready: ready.as_ref(),
                 status: status.as_ref(),
                 output: output.as_ref(),
+                oom: oom.as_ref(),
             };
             let woke = match wait_any(&child.pidfd, &fds) {
                 Ok(w) => w,
@@ -84,6 +90,11 @@ impl Monitor {
             if let (true, Some(o)) = (woke.output, output.as_mut()) {
                 if !o.copy(&self.log) {
                     output = None;
+                }
+            }
+            if let (true, Some(w)) = (woke.oom_notified || woke.oom_logged, oom.as_mut()) {
+                if !w.handle(woke.oom_notified, woke.oom_logged) {
+                    oom = None;
                 }
             }
             if woke.exited {
@@ -145,6 +156,7 @@ struct Polled<'a> {
     ready: Option<&'a File>,
     status: Option<&'a StatusPipe>,
     output: Option<&'a Output>,
+    oom: Option<&'a Watch>,
 }
 
 /// Waits for PID 1's exit, a stop signal, readiness data, a snapshot or
@@ -166,6 +178,14 @@ fn wait_any(pidfd: &impl AsFd, p: &Polled) -> Result<Woke> {
         }
     }
     let [stop_at, ready_at, status_at, output_at] = at;
+    // The OOM watch's fds come last, in its order.
+    let oom_at = fds.len();
+    let oom_n = p.oom.map_or(0, |w| {
+        let extra = w.poll_fds();
+        let n = extra.len();
+        fds.extend(extra);
+        n
+    });
     match poll(&mut fds, PollTimeout::NONE) {
         Ok(_) | Err(Errno::EINTR) => {}
         Err(errno) => return Err(Error::Call { op: "poll", errno }),
@@ -181,6 +201,8 @@ fn wait_any(pidfd: &impl AsFd, p: &Polled) -> Result<Woke> {
         ready: hit(ready_at),
         status: hit(status_at),
         output: hit(output_at),
+        oom_notified: oom_n > 0 && hit(Some(oom_at)),
+        oom_logged: oom_n > 1 && hit(Some(oom_at + 1)),
     })
 }
 

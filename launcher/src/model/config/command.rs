@@ -1,15 +1,13 @@
 //! `!command` values: the words after `!` are run (no shell) in a given
 //! directory, stdin `/dev/null`, stderr inherited; the first line of stdout
-//! becomes the value. Bounded: the line at most `VALUE_MAX` bytes, the run
-//! at most `contain::timeout()`, and nothing it starts outlives it.
+//! becomes the value. Bounded: the line at most `VALUE_MAX` bytes; the
+//! runner the caller gives (`kernel::bang`) bounds the time and makes sure
+//! nothing the command starts outlives it.
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-use crate::kernel::contain::{finish, spawn, timeout, wait, FirstLine, Waited};
+use std::process::ExitStatus;
 
 use super::error::Fault;
 use super::parse::{check_raw, trim_blanks, VALUE_MAX};
@@ -24,13 +22,47 @@ pub fn words(line: &str) -> Vec<String> {
         .collect()
 }
 
+/// A `!` command as loading decided to run it: a program already found
+/// and trusted, its arguments, where and with which PATH.
+#[derive(Debug)]
+pub struct BangCommand<'a> {
+    /// The canonical path of the program that runs (the file checked).
+    pub program: &'a Path,
+    pub arg0: &'a OsStr,
+    pub args: &'a [String],
+    pub cwd: &'a Path,
+    pub search_path: &'a OsStr,
+    /// The longest first line read, in bytes.
+    pub line_max: usize,
+}
+
+/// How a `!` command ended, as its runner saw it.
+#[derive(Debug)]
+pub enum Ran {
+    /// It exited; the first line of its output, without the newline.
+    Exited { status: ExitStatus, line: Vec<u8> },
+    /// Its first line grew past `line_max`.
+    LineTooLong,
+    /// Still running at the runner's deadline of `secs` seconds, or stopped.
+    TimedOut { secs: u64 },
+}
+
+/// What runs `!` commands while the configuration loads: the launcher's
+/// contained runner (`kernel::bang`), given by the caller, so that this
+/// pure layer makes no process of its own.
+pub trait BangRunner: Send + Sync {
+    fn run(&self, command: &BangCommand) -> io::Result<Ran>;
+}
+
 /// Runs `value` (which starts with `!`) in `cwd`, with `search_path` as
-/// PATH, and returns the first line of its output, trimmed of blanks.
+/// PATH, through `runner`, and returns the first line of its output,
+/// trimmed of blanks.
 pub fn run(
     value: &str,
     cwd: &Path,
     search_path: &OsStr,
     guarded: &dyn Trees,
+    runner: &dyn BangRunner,
 ) -> Result<String, Fault> {
     let line = value.strip_prefix('!').unwrap_or(value);
     let argv = words(line);
@@ -51,54 +83,66 @@ pub fn run(
     } else {
         program.into()
     };
-    let mut cmd = Command::new(real);
-    cmd.arg0(arg0)
-        .args(args)
-        .current_dir(cwd)
-        .env("PATH", search_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let spawn_failed = |source| Fault::CommandSpawn {
-        command: value.into(),
-        source,
-    };
-    let mut child = spawn(&mut cmd).map_err(spawn_failed)?;
-    let limit = timeout();
-    let out = child
-        .child
-        .stdout
-        .take()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))
-        .and_then(|pipe| FirstLine::new(pipe, VALUE_MAX));
-    let (waited, out) = match out {
-        Ok(mut out) => (wait(&mut child, limit, Some(&mut out), None), Some(out)),
-        Err(e) => (Err(e), None),
-    };
-    // Whatever it left running in its process group ends with it.
-    finish(&mut child, &waited);
-    let waited = waited.map_err(spawn_failed)?;
-    let out = out.ok_or_else(|| spawn_failed(io::ErrorKind::BrokenPipe.into()))?;
-    match waited {
-        Waited::Exited(status) if status.success() => {}
-        Waited::Exited(status) => {
+    let ran = runner
+        .run(&BangCommand {
+            program: &real,
+            arg0: &arg0,
+            args,
+            cwd,
+            search_path,
+            line_max: VALUE_MAX,
+        })
+        .map_err(|source| Fault::CommandSpawn {
+            command: value.into(),
+            source,
+        })?;
+    let out = match ran {
+        Ran::Exited { status, line } if status.success() => line,
+        Ran::Exited { status, .. } => {
             return Err(Fault::CommandFailed {
                 command: value.into(),
                 status,
             })
         }
-        Waited::LineTooLong => return Err(Fault::CommandLineTooLong(value.into())),
-        Waited::TimedOut | Waited::Stopped => {
+        Ran::LineTooLong => return Err(Fault::CommandLineTooLong(value.into())),
+        Ran::TimedOut { secs } => {
             return Err(Fault::CommandTimedOut {
                 command: value.into(),
-                secs: limit.as_secs(),
+                secs,
             })
         }
-    }
-    let first = check_raw(out.line()).map_err(Fault::from)?;
+    };
+    let first = check_raw(&out).map_err(Fault::from)?;
     match trim_blanks(first) {
         "" => Err(Fault::CommandSilent(value.into())),
         text => Ok(text.to_string()),
+    }
+}
+
+/// A runner for the unit tests: the command run plainly, unbounded (the
+/// launcher's contained runner is tested in `kernel::bang` and end to end).
+#[cfg(test)]
+pub struct Plain;
+
+#[cfg(test)]
+impl BangRunner for Plain {
+    fn run(&self, command: &BangCommand) -> io::Result<Ran> {
+        use std::os::unix::process::CommandExt;
+        let out = std::process::Command::new(command.program)
+            .arg0(command.arg0)
+            .args(command.args)
+            .current_dir(command.cwd)
+            .env("PATH", command.search_path)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        let line = out.stdout.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        if line.len() > command.line_max {
+            return Ok(Ran::LineTooLong);
+        }
+        Ok(Ran::Exited {
+            status: out.status,
+            line: line.to_vec(),
+        })
     }
 }
 
@@ -109,7 +153,7 @@ mod tests {
     const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
     fn run_here(value: &str) -> Result<String, Fault> {
-        run(value, Path::new("/"), OsStr::new(PATH), &Vec::new())
+        run(value, Path::new("/"), OsStr::new(PATH), &Vec::new(), &Plain)
     }
 
     #[test]
@@ -132,9 +176,15 @@ mod tests {
     #[test]
     fn runs_in_the_given_directory() {
         assert_eq!(
-            run("!pwd", Path::new("/usr"), OsStr::new(PATH), &Vec::new())
-                .ok()
-                .as_deref(),
+            run(
+                "!pwd",
+                Path::new("/usr"),
+                OsStr::new(PATH),
+                &Vec::new(),
+                &Plain
+            )
+            .ok()
+            .as_deref(),
             Some("/usr")
         );
     }

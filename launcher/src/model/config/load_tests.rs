@@ -59,6 +59,7 @@ impl Tree {
             mountinfo: self.file("mountinfo", &lines),
             search_path: "/usr/bin:/bin".into(),
             guarded: std::sync::Arc::new(Vec::new()),
+            runner: std::sync::Arc::new(super::command::Plain),
         }
     }
 

@@ -32,6 +32,7 @@ mod trust;
 mod trust_tests;
 mod values;
 
+pub use command::{BangCommand, BangRunner, Ran};
 pub use error::{ConfigError, Fault, Origin};
 pub use limits::Limits;
 pub use resolve::HostEnv;
@@ -140,9 +141,13 @@ impl Config {
     /// Reads, resolves and checks the configuration file `path` against the
     /// running host (`/proc/self/mountinfo`, the process's PATH, the trees
     /// of the running subhosts in `guarded`). `!command` values are run
-    /// here, in the documented order.
-    pub fn load(path: &Path, guarded: Arc<dyn Trees>) -> Result<Config, ConfigError> {
-        Self::load_with(path, &HostEnv::from_process(guarded))
+    /// here, by `runner`, in the documented order.
+    pub fn load(
+        path: &Path,
+        guarded: Arc<dyn Trees>,
+        runner: Arc<dyn BangRunner>,
+    ) -> Result<Config, ConfigError> {
+        Self::load_with(path, &HostEnv::from_process(guarded, runner))
     }
 
     /// [`Config::load`] with the host facts given, for tests.

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::command;
+use super::command::{self, BangRunner};
 use super::error::{ConfigError, Fault, Origin};
 use super::parse::{Assignments, Var};
 use super::trust::{self, Trees};
@@ -14,9 +14,9 @@ use crate::model::mountinfo::MOUNTINFO;
 /// PATH when the launcher's environment has none (Debian's root default).
 const DEFAULT_PATH: &str = proto::PATH;
 
-/// The host facts loading reads besides the file, as parameters so that tests
-/// can point them elsewhere.
-#[derive(Debug, Clone)]
+/// The host facts loading reads besides the file, and the runner of its
+/// `!` commands, as parameters so that tests can point them elsewhere.
+#[derive(Clone)]
 pub struct HostEnv {
     /// The mount table LIVE is checked against.
     pub mountinfo: PathBuf,
@@ -25,16 +25,19 @@ pub struct HostEnv {
     /// The trees of the running subhosts, where no program or
     /// configuration may lie.
     pub guarded: Arc<dyn Trees>,
+    /// What runs the `!` commands.
+    pub runner: Arc<dyn BangRunner>,
 }
 
 impl HostEnv {
     /// `/proc/self/mountinfo`, the process's PATH and the running
-    /// subhosts' trees as the caller found them.
-    pub fn from_process(guarded: Arc<dyn Trees>) -> Self {
+    /// subhosts' trees as the caller found them, and its runner.
+    pub fn from_process(guarded: Arc<dyn Trees>, runner: Arc<dyn BangRunner>) -> Self {
         HostEnv {
             mountinfo: PathBuf::from(MOUNTINFO),
             search_path: std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
             guarded,
+            runner,
         }
     }
 }
@@ -84,7 +87,8 @@ impl Resolver<'_> {
         let text = match assignment.value.as_str() {
             "" => return Ok(None),
             v if v.starts_with('!') => {
-                { command::run(v, cwd, &self.env.search_path, &*self.env.guarded) }
+                let env = self.env;
+                command::run(v, cwd, &env.search_path, &*env.guarded, &*env.runner)
                     .map_err(|fault| self.fail(var, origin, fault))?
             }
             v => v.to_string(),
@@ -130,6 +134,7 @@ mod tests {
             mountinfo: PathBuf::from("/nonexistent"),
             search_path: "/usr/bin:/bin".into(),
             guarded: Arc::new(Vec::new()),
+            runner: Arc::new(command::Plain),
         }
     }
 

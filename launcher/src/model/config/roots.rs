@@ -9,7 +9,7 @@ use super::parse::Var;
 use super::paths::{absolute, canonical_dir, same_mount, select_mode};
 use super::resolve::{Resolver, Value};
 use super::RootMode;
-use crate::model::mountinfo::is_mount_point;
+use crate::model::mountinfo::{is_mount_point, MOUNTINFO};
 
 /// The checked root filesystem paths, canonical where they must exist.
 #[derive(Debug)]
@@ -81,6 +81,16 @@ impl Resolver<'_> {
     fn check_not_mounted(&self, value: &Value, live: &Path) -> Result<(), ConfigError> {
         let table = &self.env.mountinfo;
         self.check(Var::Live, value, |_| {
+            // Why statx first: the host's mount table grows by a line with
+            // every running subhost (its /run/netns file); reading it costs
+            // ~3.5 ms at a thousand, statx the same at any count (issue 14).
+            if table == Path::new(MOUNTINFO) {
+                match mount_root(live) {
+                    Some(true) => return Err(Fault::AlreadyMounted(live.into())),
+                    Some(false) => return Ok(()),
+                    None => {}
+                }
+            }
             let text = fs::read(table).map_err(|source| Fault::Io {
                 path: table.clone(),
                 source,
@@ -92,4 +102,26 @@ impl Resolver<'_> {
             }
         })
     }
+}
+
+/// Whether `path` is the root of a mount, as statx(2) says
+/// (STATX_ATTR_MOUNT_ROOT, Linux 5.8); None where it cannot tell.
+fn mount_root(path: &Path) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statx is a valid value of the plain C struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a writable statx the
+    // call fills; neither outlives this function.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_NO_AUTOMOUNT,
+            libc::STATX_BASIC_STATS,
+            &mut st,
+        )
+    };
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    (rc == 0 && st.stx_attributes_mask & bit != 0).then_some(st.stx_attributes & bit != 0)
 }
