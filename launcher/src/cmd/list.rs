@@ -28,9 +28,10 @@ use crate::cmd::liveness;
 use crate::error::Result;
 use crate::kernel::privilege::require_root;
 use crate::kernel::usage::{self, Usage};
+use crate::kernel::userns::IdMap;
 use crate::subhost::lock;
-use crate::subhost::state;
 use crate::subhost::status;
+use crate::subhost::{idrange, state};
 use proto::status::Service;
 
 /// One running subhost.
@@ -48,6 +49,8 @@ pub struct Entry {
     pub live: Vec<(String, &'static str)>,
     /// The running supervised services: name, host pid, seconds up.
     pub procs: Vec<(String, i32, u64)>,
+    /// PRIVATE_USERS: the host ids of its user namespace.
+    pub users: Option<IdMap>,
 }
 
 impl Entry {
@@ -145,6 +148,7 @@ fn collect() -> Vec<Entry> {
             usage: usage::read(&layout, &name),
             live: Vec::new(),
             procs: Vec::new(),
+            users: idrange::recorded(&name),
             name,
         });
     }
@@ -173,8 +177,9 @@ fn collect() -> Vec<Entry> {
     out
 }
 
-/// `NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG` (MEMORY and PIDS as
-/// current/max, CPU in seconds; see `usage`), then one indented line per service:
+/// `NAME PID STATE UPTIME MEMORY CPU PIDS USERS CONFIG` (MEMORY and PIDS
+/// as current/max, CPU in seconds; see `usage`; USERS the PRIVATE_USERS
+/// host ids FIRST:COUNT, `-` without), then one indented line per service:
 /// `NAME KIND STATE RESTARTS LIVE` (LIVE: a sysv entry's `status`, see
 /// `liveness`; `pid=N,up=T` for a running supervised one; `-` else).
 pub fn to_text(entries: &[Entry]) -> String {
@@ -182,13 +187,16 @@ pub fn to_text(entries: &[Entry]) -> String {
     if entries.is_empty() {
         return s;
     }
-    let _ = writeln!(s, "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG");
+    let _ = writeln!(s, "NAME PID STATE UPTIME MEMORY CPU PIDS USERS CONFIG");
     for e in entries {
         let pid = e.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
         let up = e.uptime.map_or_else(|| "-".to_string(), uptime);
+        let users = e
+            .users
+            .map_or_else(|| "-".to_string(), |m| format!("{}:{}", m.first, m.count));
         let _ = writeln!(
             s,
-            "{} {pid} {} {up} {} {}",
+            "{} {pid} {} {up} {} {users} {}",
             field(&e.name),
             field(&e.state),
             e.usage.columns(),
@@ -245,7 +253,7 @@ pub fn to_json(entries: &[Entry]) -> String {
         }
         let _ = write!(
             s,
-            "{{\"name\":{},\"pid\":{},\"config\":{},\"uptime_seconds\":{},\"state\":{},\"usage\":{},\"services\":[",
+            "{{\"name\":{},\"pid\":{},\"config\":{},\"uptime_seconds\":{},\"state\":{},\"usage\":{},\"users\":{},\"services\":[",
             string(&e.name),
             e.pid.map_or_else(|| "null".to_string(), |p| p.to_string()),
             string(&e.config.to_string_lossy()),
@@ -253,6 +261,10 @@ pub fn to_json(entries: &[Entry]) -> String {
                 .map_or_else(|| "null".to_string(), |u| u.to_string()),
             string(&e.state),
             e.usage.json(),
+            e.users.map_or_else(
+                || "null".to_string(),
+                |m| format!("{{\"first\":{},\"count\":{}}}", m.first, m.count)
+            ),
         );
         for (j, svc) in e.services.iter().enumerate() {
             if j > 0 {
@@ -354,6 +366,10 @@ mod tests {
                 },
                 live: vec![("ssh".into(), "not-running")],
                 procs: vec![("web ui".into(), 5151, 64)],
+                users: Some(IdMap {
+                    first: 1_879_048_192,
+                    count: 65536,
+                }),
             },
             Entry {
                 name: "new".into(),
@@ -365,6 +381,7 @@ mod tests {
                 usage: Usage::default(),
                 live: Vec::new(),
                 procs: Vec::new(),
+                users: None,
             },
         ]
     }
@@ -379,13 +396,13 @@ mod tests {
                 "{\"name\":\"mta\",\"pid\":4242,\"config\":\"/opt/mta/\\\"m\\\".conf\",",
                 "\"uptime_seconds\":93,\"state\":\"ready\",\"usage\":{\"memory_bytes\":12900000,",
                 "\"memory_max_bytes\":67108864,\"cpu_seconds\":1.500000,\"pids\":5,\"pids_max\":64},",
-                "\"services\":[",
+                "\"users\":{\"first\":1879048192,\"count\":65536},\"services\":[",
                 "{\"name\":\"ssh\",\"kind\":\"script\",\"state\":\"started\",\"restarts\":0,\"live\":\"not-running\",\"pid\":null,\"uptime_seconds\":null},",
                 "{\"name\":\"web ui\",\"kind\":\"supervised\",\"state\":\"restarting\",\"restarts\":2,\"live\":null,\"pid\":5151,\"uptime_seconds\":64}]},",
                 "{\"name\":\"new\",\"pid\":null,\"config\":\"/opt/new/new.conf\",",
                 "\"uptime_seconds\":null,\"state\":\"booting\",\"usage\":{\"memory_bytes\":null,",
                 "\"memory_max_bytes\":null,\"cpu_seconds\":null,\"pids\":null,\"pids_max\":null},",
-                "\"services\":[]}]}"
+                "\"users\":null,\"services\":[]}]}"
             )
         );
     }
@@ -408,11 +425,11 @@ mod tests {
         assert_eq!(to_text(&[]), "");
         assert_eq!(
             to_text(&sample()),
-            "NAME PID STATE UPTIME MEMORY CPU PIDS CONFIG\n\
-             mta 4242 ready 1m33s 12.3M/64M 1.50s 5/64 /opt/mta/\"m\".conf\n  \
+            "NAME PID STATE UPTIME MEMORY CPU PIDS USERS CONFIG\n\
+             mta 4242 ready 1m33s 12.3M/64M 1.50s 5/64 1879048192:65536 /opt/mta/\"m\".conf\n  \
              ssh script started 0 not-running\n  \
              web%20ui supervised restarting 2 pid=5151,up=1m04s\n\
-             new - booting - -/- - -/- /opt/new/new.conf\n"
+             new - booting - -/- - -/- - /opt/new/new.conf\n"
         );
         assert_eq!(uptime(4), "4s");
         assert_eq!(uptime(3 * 3600 + 4), "3h00m04s");

@@ -23,13 +23,14 @@ use crate::error::{At, Error, Op, Result};
 use crate::kernel::inroot::{file_kind, Root};
 use crate::kernel::privilege::require_root;
 use crate::kernel::sys::{move_mount, open_tree};
+use crate::kernel::{idmap, userns};
 use crate::subhost::lock;
 
 pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
     require_root()?;
     // Checked against the recorded start time: never another process
     // that happens to have the same pid.
-    let (_, pid1) = lock::running(name)?;
+    let (st, pid1) = lock::running(name)?;
     let host = std::fs::canonicalize(path).at("resolve", path)?;
     let inside = subhost_path(subpath.unwrap_or(&host)).ok_or_else(|| Error::Sys {
         op: "share at",
@@ -47,6 +48,19 @@ pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
     })?;
     let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as u32;
     let tree = open_tree(AT_FDCWD, &c, flags).at("clone the mount tree at", &host)?;
+    // PRIVATE_USERS: the tree shows its real owners inside, as SHARE's.
+    if let Some(ns) = userns::of(nix::unistd::Pid::from_raw(st.pid))? {
+        // Why: root inside writes there as host root, setuid files too.
+        if crate::model::config::reachable_by_users(&host) {
+            return Err(Error::Untrusted {
+                path: host,
+                why: "PRIVATE_USERS: users other than root can reach it, and a \
+                      setuid-root file made inside would be setuid-root for them",
+            });
+        }
+        idmap::set_idmap(tree.as_fd(), ns.as_fd(), true)
+            .at("idmap (PRIVATE_USERS) the mount tree at", &host)?;
+    }
     let kind = file_kind(&tree, &host)?;
     if kind != SFlag::S_IFDIR && kind != SFlag::S_IFREG {
         return Err(Error::Untrusted {
@@ -59,12 +73,19 @@ pub fn share(path: &Path, name: &str, subpath: Option<&Path>) -> Result<i32> {
     // fds (CVE-2016-9962); this one joins no pid namespace, but holds a
     // host mount until the end.
     nix::sys::prctl::set_dumpable(false).op("prctl(PR_SET_DUMPABLE, 0)")?;
+    // Read here: the run directory is a host path.
+    let map = crate::subhost::idrange::recorded(name);
     // Why: move_mount attaches only in the caller's own mount namespace;
     // joining PID 1's also makes "/" the subhost's root.
     setns(&pid1, CloneFlags::CLONE_NEWNS).op("setns into the subhost's mount namespace")?;
     let root = Root::open(Path::new("/"))?;
     // A symlink planted at SUBPATH resolves inside the subhost's root.
-    let target = root.mount_target(&inside, kind == SFlag::S_IFDIR)?;
+    // PRIVATE_USERS: made as root inside (host uid 0 has no id there).
+    let make = || root.mount_target(&inside, kind == SFlag::S_IFDIR);
+    let target = match map {
+        Some(map) => userns::as_range_root(map, make)?,
+        None => make()?,
+    };
     let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
     move_mount(tree.as_fd(), c"", target.as_fd(), c"", flags)
         .at("attach the clone inside the subhost at", &inside)?;

@@ -26,17 +26,22 @@ pub fn path(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
 }
 
-/// Creates `/run/netns/NAME` holding a new network namespace with `lo` up.
-/// The caller stays in (returns to) its own network namespace. `note` gets
-/// the new namespace's identity (the device and inode `stat` then shows
-/// for the file) before the file exists, so that a record of it precedes
-/// the namespace's existence on the host.
-pub fn create(name: &str, note: impl FnOnce((u64, u64)) -> Result<()>) -> Result<()> {
+/// Creates `/run/netns/NAME` holding a new network namespace with `lo` up,
+/// or `owned`, one made already (owned by a subhost's user namespace,
+/// `kernel::userns`). The caller stays in (returns to) its own network
+/// namespace. `note` gets the namespace's identity (the device and inode
+/// `stat` then shows for the file) before the file exists, so that a
+/// record of it precedes the namespace's existence on the host.
+pub fn create(
+    name: &str,
+    owned: Option<&OwnedFd>,
+    note: impl FnOnce((u64, u64)) -> Result<()>,
+) -> Result<()> {
     let dir = Path::new(NETNS_DIR);
     ensure_shared_dir(dir)?;
     let file = path(name);
     let mut made_file = false;
-    let made = nsenter::in_new(Ns::Net, || {
+    let body = || {
         let own = "/proc/self/ns/net";
         let meta = std::fs::metadata(own).at("stat", own)?;
         note((meta.dev(), meta.ino()))?;
@@ -52,7 +57,11 @@ pub fn create(name: &str, note: impl FnOnce((u64, u64)) -> Result<()>) -> Result
         )
         .at("bind netns onto", &file)?;
         lo_up()
-    });
+    };
+    let made = match owned {
+        None => nsenter::in_new(Ns::Net, body),
+        Some(ns) => within(ns, body),
+    };
     if made.is_err() && made_file {
         remove(name);
     }

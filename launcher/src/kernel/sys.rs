@@ -52,6 +52,11 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Cloned, Errn
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
+    // Why: with CLONE_PARENT the kernel wants 0 here and gives the child
+    // the caller's own exit signal (SIGCHLD for a process made here).
+    if flags & libc::CLONE_PARENT as u64 != 0 {
+        args.exit_signal = 0;
+    }
     if let Some(cg) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = cg.as_raw_fd() as u64;

@@ -31,13 +31,14 @@ pub struct MaskSource {
     dir: OwnedFd,
 }
 
-/// Before proc is mounted on /proc: the masks' source (see the module note).
-pub fn mask_source() -> Step<MaskSource> {
+/// Before proc is mounted on `proc` (LIVE's, from LIVE): the masks'
+/// source (see the module note).
+pub fn mask_source(proc: &str) -> Step<MaskSource> {
     let opts = "size=4k,nr_inodes=8,mode=0555";
-    mount(Some("tmpfs"), "/proc", Some("tmpfs"), SAFE, Some(opts))
+    mount(Some("tmpfs"), proc, Some("tmpfs"), SAFE, Some(opts))
         .map_err(|e| ("mount the masks' tmpfs on /proc", e))?;
     let at = open(
-        "/proc",
+        proc,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
@@ -49,7 +50,7 @@ pub fn mask_source() -> Step<MaskSource> {
             .map_err(|e| ("create mask", e))?,
     );
     let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | SAFE;
-    mount(None::<&str>, "/proc", None::<&str>, ro, Some(opts))
+    mount(None::<&str>, proc, None::<&str>, ro, Some(opts))
         .map_err(|e| ("remount the masks' tmpfs read-only", e))?;
     let path = OFlag::O_PATH | OFlag::O_CLOEXEC;
     let file =

@@ -11,6 +11,8 @@ pub mod diskmounts;
 pub mod early;
 pub mod exeseal;
 pub mod hooks;
+pub mod idmount;
+pub mod idrange;
 pub mod ifupdown;
 pub mod interrupt;
 pub mod legacy;

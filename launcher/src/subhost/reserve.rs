@@ -144,6 +144,10 @@ pub fn prepare(cfg: &mut Config) -> Result<File> {
     state::write_roots(&cfg.name, [&cfg.upper, &cfg.work, &cfg.live])?;
     state::write_security(&cfg.name, cfg.security)?;
     rootindex::register(&cfg.name)?;
+    // PRIVATE_USERS: the host ids, checked and recorded under one lock.
+    if let Some(map) = crate::subhost::idrange::reserve(cfg)? {
+        crate::subhost::idmount::probe(cfg, map)?;
+    }
     let set_at = cfg.log_line.map(|line| (cfg.path.clone(), line));
     match open_log(&cfg.log, set_at) {
         Err(e) if cfg.log_line.is_none() => {

@@ -9,18 +9,31 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 
-use crate::error::{At, Result};
+use crate::error::{At, Error, Result};
 use crate::kernel::inroot::{fd_path, file_kind, Root};
+use crate::kernel::{idmap, userns};
 use crate::model::config::{Config, RootMode, Share};
 use crate::model::mountinfo;
+use crate::subhost::idmount;
 
 /// Mounts the root filesystem on LIVE; `layer` (see rclayer) goes below
-/// LOWER in an overlay.
-pub fn mount_root(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()> {
+/// LOWER in an overlay. With `userns` (PRIVATE_USERS) every tree is an
+/// idmapped mount through it (`idmount`).
+pub fn mount_root(
+    cfg: &Config,
+    layer: Option<&(PathBuf, OwnedFd)>,
+    userns: Option<&OwnedFd>,
+) -> Result<()> {
     let live = cfg.live.as_path();
-    match cfg.mode {
-        RootMode::Overlay => mount_overlay(cfg, layer),
-        RootMode::Bind => {
+    match (cfg.mode, userns) {
+        (RootMode::Overlay, None) => mount_overlay(cfg, [&cfg.lower, &cfg.upper, &cfg.work], layer),
+        (RootMode::Overlay, Some(ns)) => {
+            let s = idmount::stage(cfg, ns, layer.map(|(p, _)| p.as_path()))?;
+            userns::as_range_root(s.map, || {
+                mount_overlay(cfg, [&s.lower, &s.upper, &s.work], s.rc.as_ref())
+            })
+        }
+        (RootMode::Bind, None) => {
             // Why: UPPER is the subhost's root itself, seen at LIVE.
             mount(
                 Some(cfg.upper.as_path()),
@@ -31,8 +44,31 @@ pub fn mount_root(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()
             )
             .at("bind UPPER onto", live)
         }
-        RootMode::AsIs => as_is(live),
+        (RootMode::Bind, Some(ns)) => idmapped_bind(cfg, "UPPER", &cfg.upper, ns, live, false),
+        (RootMode::AsIs, None) => as_is(live),
+        // Refused before the fork (idmount::probe).
+        (RootMode::AsIs, Some(_)) => Err(Error::Call {
+            op: "idmap LIVE used as it is",
+            errno: nix::errno::Errno::EINVAL,
+        }),
     }
+}
+
+/// An idmapped clone of `tree` attached on `at` (with its submounts when
+/// `recursive`); refused (exit 2) when its filesystem cannot be idmapped.
+fn idmapped_bind(
+    cfg: &Config,
+    what: &str,
+    tree: &Path,
+    ns: &OwnedFd,
+    at: &Path,
+    recursive: bool,
+) -> Result<()> {
+    let mnt = idmap::idmapped_clone(tree, ns, recursive)
+        .map_err(|e| idmount::refusal(cfg, what, tree, e))?;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let to = nix::fcntl::open(at, flags, nix::sys::stat::Mode::empty()).at("open", at)?;
+    idmap::attach(&mnt, &to, at)
 }
 
 /// The overlay on LIVE. Why: the subhost sees LOWER read-only with its own
@@ -40,13 +76,17 @@ pub fn mount_root(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()
 /// The layers are given as `/proc/self/fd/N` of fds opened here, so the
 /// mount options in mountinfo, also inside the subhost, name no host path
 /// (issue 9, hole 13); a kernel that refuses that gets the paths.
-fn mount_overlay(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()> {
+fn mount_overlay(
+    cfg: &Config,
+    [lower_dir, upper_dir, work_dir]: [&Path; 3],
+    layer: Option<&(PathBuf, OwnedFd)>,
+) -> Result<()> {
     let live = cfg.live.as_path();
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let open = |p: &Path| nix::fcntl::open(p, flags, nix::sys::stat::Mode::empty()).at("open", p);
-    let (lower, upper, work) = (open(&cfg.lower)?, open(&cfg.upper)?, open(&cfg.work)?);
+    let (lower, upper, work) = (open(lower_dir)?, open(upper_dir)?, open(work_dir)?);
     let mut lowers = vec![fd_path(&lower)];
-    let mut lower_paths = vec![cfg.lower.clone()];
+    let mut lower_paths = vec![lower_dir.to_path_buf()];
     if let Some((path, fd)) = layer {
         lowers.push(fd_path(fd));
         lower_paths.push(path.clone());
@@ -60,7 +100,7 @@ fn mount_overlay(cfg: &Config, layer: Option<&(PathBuf, OwnedFd)>) -> Result<()>
         Ok(()) => Ok(()),
         Err(errno) => {
             log::info!("overlay by fd: {}; by path instead", errno.desc());
-            let data = overlay_options(&lower_paths, &cfg.upper, &cfg.work);
+            let data = overlay_options(&lower_paths, upper_dir, work_dir);
             overlay(&data).at("mount overlay on", live)
         }
     }
@@ -104,18 +144,20 @@ fn escape(p: &Path) -> String {
 /// Binds each SHARE's host path onto its place under LIVE, creating the
 /// target (a directory, or an empty file for a file). A share of LOWER
 /// itself is skipped (compat).
-pub fn bind_shares(cfg: &Config, live: &Root) -> Result<()> {
+/// With `userns` (PRIVATE_USERS) each is an idmapped clone, submounts
+/// included, refused (exit 2) when one of its filesystems cannot be.
+pub fn bind_shares(cfg: &Config, live: &Root, userns: Option<&OwnedFd>) -> Result<()> {
     for share in &cfg.shares {
         if share.host == cfg.lower {
             log::info!("share {}: LOWER itself, skipped", share.host.display());
             continue;
         }
-        bind_share(share, live)?;
+        bind_share(cfg, share, live, userns)?;
     }
     Ok(())
 }
 
-fn bind_share(share: &Share, live: &Root) -> Result<()> {
+fn bind_share(cfg: &Config, share: &Share, live: &Root, userns: Option<&OwnedFd>) -> Result<()> {
     let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
     let src = nix::fcntl::open(&share.host, flags, nix::sys::stat::Mode::empty())
         .at("open share", &share.host)?;
@@ -123,6 +165,17 @@ fn bind_share(share: &Share, live: &Root) -> Result<()> {
     // The target is reached inside LIVE only: a symlink planted there
     // cannot redirect the bind onto a host path.
     let dst = live.mount_target(&share.subhost, is_dir)?;
+    if let Some(ns) = userns {
+        let mnt = idmap::idmapped_clone(&fd_path(&src), ns, true)
+            .map_err(|e| idmount::refusal(cfg, "SHARE", &share.host, e))?;
+        idmap::attach(&mnt, &dst, &live.show(&share.subhost))?;
+        log::info!(
+            "share {} on {} (idmapped)",
+            share.host.display(),
+            share.subhost.display()
+        );
+        return Ok(());
+    }
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount(
         Some(&fd_path(&src)),

@@ -15,12 +15,12 @@ use nix::unistd::{pipe2, Pid};
 use crate::error::{At, Op, Result};
 use crate::kernel::inroot::Root;
 use crate::kernel::seccomp::Filter;
-use crate::kernel::{cgroups, devices, netns};
+use crate::kernel::{cgroups, devices, netns, userns};
 use crate::model::config::{Config, Hook, Security};
 use crate::subhost::attach::Attach;
 use crate::subhost::interrupt::Interrupt;
 use crate::subhost::teardown::Made;
-use crate::subhost::{cables, devfs, hooks, owned, rclayer, rootfs, spawn};
+use crate::subhost::{cables, devfs, hooks, idrange, owned, rclayer, rootfs, spawn};
 
 /// The running PID 1.
 pub struct Child {
@@ -42,7 +42,7 @@ pub fn subhost(
     stop: &Interrupt,
 ) -> Result<Child> {
     let t0 = Steps(Instant::now());
-    let ns = network(cfg, log, made, stop, &t0)?;
+    let (ns, userns) = network(cfg, log, made, stop, &t0)?;
     // A stop signal (overlay-stop) during the set-up aborts the boot.
     stop.check()?;
     private_mount_namespace()?;
@@ -54,7 +54,14 @@ pub fn subhost(
         devices::restrict(&cgroups::layout()?, &cfg.name, cg.as_ref())?;
     }
     t0.step("cgroup");
-    root(cfg, log, &ns, stop, &t0, attach.is_session())?;
+    root(
+        cfg,
+        log,
+        (&ns, userns.as_ref()),
+        stop,
+        &t0,
+        attach.is_session(),
+    )?;
     // The status pipe, and a session's pty from the devpts just mounted.
     attach.prepare(&cfg.live)?;
     let init = match &cfg.init {
@@ -63,7 +70,7 @@ pub fn subhost(
     };
     stop.check()?;
     let cgs = (cg.as_ref(), made.cgroups.v1.as_slice());
-    let child = start_pid1(cfg, subinit, &ns, cgs, init, attach)?;
+    let child = start_pid1(cfg, subinit, (&ns, userns.as_ref()), cgs, init, attach)?;
     t0.step("PID 1 exec'd");
     Ok(child)
 }
@@ -77,15 +84,27 @@ impl Steps {
     }
 }
 
-/// The netns (`/run/netns/NAME`) and the cables into it; its fd.
+/// The netns (`/run/netns/NAME`) and the cables into it; its fd, and with
+/// PRIVATE_USERS the subhost's user namespace, which owns the netns (so
+/// root inside administers it) and was made first.
 fn network(
     cfg: &Config,
     log: &File,
     made: &mut Made,
     stop: &Interrupt,
     t0: &Steps,
-) -> Result<OwnedFd> {
-    netns::create(&cfg.name, |id| owned::record_netns(&cfg.name, id))?;
+) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    let (userns, own_net) = match idrange::recorded(&cfg.name) {
+        Some(map) => {
+            let (user, net) = userns::create_with_net(map)?;
+            t0.step("user namespace");
+            (Some(user), Some(net))
+        }
+        None => (None, None),
+    };
+    netns::create(&cfg.name, own_net.as_ref(), |id| {
+        owned::record_netns(&cfg.name, id)
+    })?;
     made.netns = true;
     let ns = netns::open_ns(&cfg.name)?;
     t0.step("netns");
@@ -93,7 +112,7 @@ fn network(
     // client) must not live in, and pin, the private one made next.
     cables::setup(cfg, &ns, log, &mut made.cables, stop)?;
     t0.step("cables");
-    Ok(ns)
+    Ok((ns, userns))
 }
 
 /// Why: every mount from here on lives in this namespace (and PID 1's
@@ -110,7 +129,7 @@ fn private_mount_namespace() -> Result<()> {
 fn root(
     cfg: &Config,
     log: &File,
-    ns: &OwnedFd,
+    (ns, userns): (&OwnedFd, Option<&OwnedFd>),
     stop: &Interrupt,
     t0: &Steps,
     session: bool,
@@ -122,17 +141,23 @@ fn root(
     stop.check()?;
     // invoke-rc.d's policy, as a layer below LOWER (nothing in UPPER).
     let rc_layer = rclayer::prepare(cfg, session)?;
-    rootfs::mount_root(cfg, rc_layer.as_ref())?;
+    rootfs::mount_root(cfg, rc_layer.as_ref(), userns)?;
     drop(rc_layer);
     t0.step("root");
     let live = Root::open(&cfg.live)?;
+    // PRIVATE_USERS: what the monitor makes in LIVE is root's inside (host
+    // uid 0 has no id through the idmapped UPPER), /dev and /run included.
+    let as_root = |f: &dyn Fn() -> Result<()>| match idrange::recorded(&cfg.name) {
+        Some(map) if userns.is_some() => userns::as_range_root(map, f),
+        _ => f(),
+    };
     match &cfg.postmount {
-        Hook::BuiltIn => devfs::postmount(cfg, &live, ns)?,
+        Hook::BuiltIn => as_root(&|| devfs::postmount(cfg, &live, ns))?,
         Hook::Command(argv) => {
             hooks::run("POSTMOUNT", argv, &[&cfg.live, &cfg.upper], cfg, log, stop)?
         }
     }
-    rootfs::bind_shares(cfg, &live)?;
+    as_root(&|| rootfs::bind_shares(cfg, &live, userns))?;
     drop(live);
     t0.step("postmount");
     Ok(())
@@ -144,7 +169,7 @@ fn root(
 fn start_pid1(
     cfg: &Config,
     subinit: OwnedFd,
-    ns: &OwnedFd,
+    (ns, userns): (&OwnedFd, Option<&OwnedFd>),
     (cg, v1): (Option<&OwnedFd>, &[PathBuf]),
     init: Option<OwnedFd>,
     attach: &Attach,
@@ -158,6 +183,7 @@ fn start_pid1(
     let plan = spawn::Plan {
         live: &cfg.live,
         netns: ns,
+        userns,
         cgroup: cg,
         subinit: &subinit,
         output: &out_w,

@@ -31,6 +31,8 @@ use crate::subhost::confine;
 pub struct Plan<'a> {
     pub live: &'a Path,
     pub netns: &'a OwnedFd,
+    /// PRIVATE_USERS: the user namespace PID 1 is cloned into.
+    pub userns: Option<&'a OwnedFd>,
     pub cgroup: Option<&'a OwnedFd>,
     pub subinit: &'a OwnedFd,
     /// The write end of PID 1's output pipe (the monitor copies it to LOG).
@@ -65,7 +67,11 @@ pub fn spawn(plan: &Plan) -> Result<(Pid, OwnedFd)> {
     // blocks nor handles, and the monitor's handlers do not survive exec; a
     // stop sent before the subinit's signalfd exists must wait for it.
     let old = block_signals().op("sigprocmask")?;
-    let cloned = clone3(flags, plan.cgroup.map(|fd| fd.as_fd()));
+    let cgroup = plan.cgroup.map(|fd| fd.as_fd());
+    let cloned = match plan.userns {
+        None => clone3(flags, cgroup),
+        Some(ns) => crate::kernel::userns::clone3_in(ns, flags, cgroup),
+    };
     if !matches!(cloned, Ok(Cloned::Child)) {
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None).op("sigprocmask")?;
     }
@@ -115,13 +121,27 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
         let _ = nix::unistd::write(&adj, b"-1000");
     }
     setns(plan.netns, CloneFlags::CLONE_NEWNET).map_err(|e| ("setns netns", e))?;
-    pivot(plan.live)?;
-    // SECURITY=hardened: the masks' source, below /proc (see confine).
-    let masks = plan.hardened.map(|_| confine::mask_source()).transpose()?;
-    // Why here: /proc shows the pid namespace of the mounter: ours, as PID 1.
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>)
-        .map_err(|e| ("mount /proc", e))?;
+    if plan.userns.is_some() {
+        // Why: the mounts copied into a user namespace's mount namespace
+        // are locked, and pivot_root refuses a locked new root; a bind
+        // made here is not.
+        let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(
+            Some(plan.live),
+            plan.live,
+            None::<&str>,
+            rbind,
+            None::<&str>,
+        )
+        .map_err(|e| ("bind LIVE onto itself", e))?;
+    }
+    // SECURITY=hardened: the masks' source goes below /proc (see confine).
+    let masks = pivot(plan.live, plan.hardened.is_some())?;
+    // Why after the pivot: until then PID 1 is host root (unmapped in its
+    // user namespace), which BASE's mode 0700 lets through to LIVE.
+    if plan.userns.is_some() {
+        crate::kernel::userns::become_root()?;
+    }
     if let (Some(masks), Some(name)) = (&masks, plan.hardened) {
         confine::confine(masks, name)?;
     }
@@ -194,11 +214,24 @@ fn block_signals() -> nix::Result<SigSet> {
 }
 
 /// pivot_root(".", ".") in LIVE, then detach the old root so no path
-/// inside leads to the host's files (the nsenter -m escape).
-fn pivot(live: &Path) -> std::result::Result<(), (&'static str, Errno)> {
+/// inside leads to the host's files (the nsenter -m escape). `masks`
+/// (SECURITY=hardened): their source is mounted on LIVE's proc first, and
+/// returned.
+fn pivot(
+    live: &Path,
+    masks: bool,
+) -> std::result::Result<Option<confine::MaskSource>, (&'static str, Errno)> {
     let dir = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let old = open("/", dir, Mode::empty()).map_err(|e| ("open /", e))?;
     chdir(live).map_err(|e| ("chdir LIVE", e))?;
+    let masks = masks.then(|| confine::mask_source("proc")).transpose()?;
+    // Why here: /proc shows the pid namespace of the mounter: ours, as PID
+    // 1. Why before the pivot: in a user namespace (PRIVATE_USERS) the
+    // kernel mounts a proc only where a full one is visible (the host's,
+    // until the old root is detached).
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), "proc", Some("proc"), flags, None::<&str>)
+        .map_err(|e| ("mount /proc", e))?;
     pivot_root(".", ".").map_err(|e| ("pivot_root", e))?;
     // The old root is now stacked on "/"; step onto it to detach it.
     fchdir(&old).map_err(|e| ("fchdir old root", e))?;
@@ -213,7 +246,8 @@ fn pivot(live: &Path) -> std::result::Result<(), (&'static str, Errno)> {
     .map_err(|e| ("make old root rslave", e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| ("detach old root", e))?;
     drop(old);
-    chdir("/").map_err(|e| ("chdir /", e))
+    chdir("/").map_err(|e| ("chdir /", e))?;
+    Ok(masks)
 }
 
 /// stdin from the subhost's /dev/null (or an empty pipe), stdout and

@@ -33,6 +33,9 @@ pub(super) struct Entering<'a> {
     pub(super) cg: &'a [PathBuf],
     pub(super) setup: SlaveSetup,
     pub(super) null: OwnedFd,
+    /// PID 1 runs in a user namespace of its own (PRIVATE_USERS): join it
+    /// too, as its root.
+    pub(super) private_users: bool,
     /// The subhost's seccomp filter (SECURITY=hardened), built before the fork.
     pub(super) seccomp: Option<Filter>,
 }
@@ -71,7 +74,7 @@ impl Entering<'_> {
     /// the pty (sending its master to the caller) and exec the helper;
     /// returns only on failure.
     fn enter(self, exec: Exec, sock: Option<UnixStream>) -> Result<i32> {
-        join(self.pid1, self.cg)?;
+        join(self.pid1, self.cg, self.private_users)?;
         // Why: the command lives under the filter of the subhost's PID 1
         // (SECURITY=hardened); installed before the capabilities go, as
         // the kernel wants CAP_SYS_ADMIN without NO_NEW_PRIVS (see spawn).
@@ -103,7 +106,7 @@ impl Entering<'_> {
 }
 
 /// Joins the subhost's cgroup and, with one setns, its namespaces.
-fn join(pid1: &OwnedFd, cg: &[PathBuf]) -> Result<()> {
+fn join(pid1: &OwnedFd, cg: &[PathBuf], private_users: bool) -> Result<()> {
     // Why: the caller's terminal's ^C reaches the launcher only, which
     // passes it on once (see relay).
     setpgid(Pid::from_raw(0), Pid::from_raw(0)).op("setpgid")?;
@@ -120,7 +123,7 @@ fn join(pid1: &OwnedFd, cg: &[PathBuf]) -> Result<()> {
     // Why: PID 1 could ptrace a dumpable joiner and steal its host fds
     // (CVE-2016-9962); exec makes the command dumpable again.
     nix::sys::prctl::set_dumpable(false).op("prctl(PR_SET_DUMPABLE, 0)")?;
-    let all = CloneFlags::CLONE_NEWNS
+    let mut all = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNET
@@ -129,7 +132,14 @@ fn join(pid1: &OwnedFd, cg: &[PathBuf]) -> Result<()> {
         | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
     // Why: one setns with a pidfd joins every namespace at once, and the
     // mount namespace sets root and cwd to the subhost's root.
+    if private_users {
+        all |= CloneFlags::CLONE_NEWUSER;
+    }
     setns(pid1, all).op("setns into the subhost")?;
+    if private_users {
+        // The caller is host root, unmapped inside: it becomes root there.
+        crate::kernel::userns::become_root().map_err(|(op, errno)| Error::Call { op, errno })?;
+    }
     chdir("/").at("chdir", "/")
 }
 

@@ -90,6 +90,7 @@ pub fn go(name: &str, argv: &[OsString]) -> Result<i32> {
         cg: &cg,
         setup: caller.slave_setup(),
         null,
+        private_users: crate::kernel::userns::is_other(nix::unistd::Pid::from_raw(st.pid)),
         seccomp,
     };
     let (child, mine) = entering.fork(exec, mine, theirs)?;

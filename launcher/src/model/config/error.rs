@@ -124,6 +124,22 @@ pub enum Fault {
     BadPrivateUsers(String),
     /// A FIRST:COUNT range that maps host root, is empty or passes 2^32-1.
     PrivateUsersRange(String),
+    /// A PRIVATE_USERS range that shares host ids with a running
+    /// subhost's recorded range (checked at boot, `subhost::idrange`).
+    IdRangeInUse {
+        range: String,
+        by: String,
+    },
+    /// PRIVATE_USERS=yes and every candidate range is taken.
+    NoFreeIdRange,
+    /// The kernel or a filesystem cannot give the subhost its user
+    /// namespace: what is missing.
+    NoUserNamespace(String),
+    /// PRIVATE_USERS with an UPPER or a SHARE that host users can reach.
+    Reachable {
+        what: &'static str,
+        path: PathBuf,
+    },
     NotAbsolute(String),
     DotDot(String),
     BadShare(String),
@@ -346,6 +362,19 @@ impl fmt::Display for Fault {
             Self::PrivateUsersRange(v) => write!(
                 f,
                 "{v:?}: the range must not start at 0 (host root), must hold at least one id and must end below 4294967295"
+            ),
+            Self::IdRangeInUse { range, by } => {
+                write!(f, "host ids {range} overlap those of running subhost {by}")
+            }
+            Self::NoFreeIdRange => write!(
+                f,
+                "no free range of 65536 host ids from 1879048192 up (every one is taken by a running subhost or /etc/subuid)"
+            ),
+            Self::NoUserNamespace(why) => write!(f, "cannot be done here: {why}"),
+            Self::Reachable { what, path } => write!(
+                f,
+                "{what} {} can be reached by users other than root: a setuid-root file made by root inside would be setuid-root for them on the host; keep it under a directory of mode 0700 (BASE 0700 for UPPER)",
+                path.display()
             ),
             Self::NotAbsolute(p) => write!(f, "{p:?} is not an absolute path"),
             Self::DotDot(p) => write!(f, "{p:?}: a path inside the subhost may not hold \"..\""),

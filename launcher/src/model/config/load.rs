@@ -70,7 +70,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
     let stop_timeout = r.stop_timeout(&base)?;
     let security = r.security(&base)?;
     let keep_caps = r.keep_caps(&base, security)?;
-    let private_users = r.private_users(&base)?;
+    let (private_users, private_users_origin) = r.private_users(&base)?;
     let shares = r.shares(&base, &roots.lower)?;
     let limits = r.limits(&base)?;
 
@@ -98,6 +98,7 @@ pub fn load(file: &Path, env: &HostEnv) -> Result<Config, ConfigError> {
         keep_caps,
         security,
         private_users,
+        private_users_origin,
     })
 }
 

@@ -33,7 +33,7 @@ mod trust_tests;
 mod values;
 
 pub use command::{BangCommand, BangRunner, Ran};
-pub use error::ConfigError;
+pub use error::{ConfigError, Fault, Origin};
 pub use limits::Limits;
 pub use resolve::HostEnv;
 pub use security::{PrivateUsers, Security};
@@ -132,6 +132,9 @@ pub struct Config {
     pub security: Security,
     /// `PRIVATE_USERS`: a user namespace of its own (default `no`).
     pub private_users: PrivateUsers,
+    /// Where PRIVATE_USERS was set, for the boot's refusals (a range in
+    /// use, no user namespaces, a layer that cannot be idmapped).
+    pub private_users_origin: Origin,
 }
 
 impl Config {

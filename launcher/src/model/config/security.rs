@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::error::{ConfigError, Fault};
+use super::error::{ConfigError, Fault, Origin};
 use super::parse::Var;
 use super::resolve::Resolver;
 use crate::model::caps::Caps;
@@ -92,9 +92,23 @@ impl Resolver<'_> {
         self.check(Var::Security, &value, parse_security)
     }
 
-    pub fn private_users(&self, base: &Path) -> Result<PrivateUsers, ConfigError> {
+    /// The value and where it was set (for the boot's range checks).
+    pub fn private_users(&self, base: &Path) -> Result<(PrivateUsers, Origin), ConfigError> {
         let value = self.or_default(Var::PrivateUsers, base, "no")?;
-        self.check(Var::PrivateUsers, &value, parse_private_users)
+        let parsed = self.check(Var::PrivateUsers, &value, parse_private_users)?;
+        Ok((parsed, value.origin))
+    }
+}
+
+impl super::Config {
+    /// A refusal of PRIVATE_USERS at boot (exit 2, `file:line: PRIVATE_USERS: …`).
+    pub fn private_users_fault(&self, fault: Fault) -> ConfigError {
+        ConfigError::Value {
+            file: self.path.clone(),
+            var: Var::PrivateUsers,
+            origin: self.private_users_origin,
+            fault,
+        }
     }
 }
 
