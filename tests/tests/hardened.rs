@@ -466,3 +466,28 @@ fn dpkg_installs_and_removes_a_package_in_a_hardened_session() {
         sh.leftovers()
     );
 }
+
+/// SECURITY=hardened with PRIVATE_USERS=yes: the masks' tmpfs is made
+/// once PID 1 is root of its user namespace (an unmapped host root may
+/// create nothing in it); the tunables are read-only and the keys masked.
+#[test]
+fn hardened_with_private_users_boots_confined() {
+    require_root!();
+    let mut sh = Subhost::new("hdu")
+        .line("START=none")
+        .line("SECURITY=hardened")
+        .line("PRIVATE_USERS=yes");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&sh.base, fs::Permissions::from_mode(0o700)).expect("chmod BASE");
+    sh.boot_ok();
+    let r = results(&sh.sh(
+        "echo \"uid0=$(awk 'NR == 1 {print $2}' /proc/self/uid_map)\"; \
+         echo \"keys=$(wc -c < /proc/keys)\"; \
+         if (echo x > /proc/sys/kernel/core_pattern) 2>/dev/null; then echo cp=open; \
+         else echo cp=refused; fi",
+    ));
+    assert_ne!(r["uid0"], "0", "{r:?}");
+    assert_eq!(r["keys"], "0", "{r:?}");
+    assert_eq!(r["cp"], "refused", "{r:?}");
+    sh.stop_ok();
+}

@@ -6,9 +6,10 @@
 //!
 //! The masks come from a source of the launcher's own, never the
 //! subhost's `/dev/null` (CVE-2025-31133): before /proc is mounted, a
-//! small tmpfs on /proc gets an empty file and an empty directory and is
-//! made read-only; proc is then mounted over it (the tmpfs stays, covered
-//! and reachable by no path), and the masks are binds of those two.
+//! small tmpfs goes on /proc (`mask_dir`); proc is mounted over it (the
+//! tmpfs stays, covered and reachable by no path); then, through an fd,
+//! it gets an empty file and an empty directory and is made read-only
+//! (`mask_source`), and the masks are binds of those two.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -31,18 +32,26 @@ pub struct MaskSource {
     dir: OwnedFd,
 }
 
-/// Before proc is mounted on `proc` (LIVE's, from LIVE): the masks'
-/// source (see the module note).
-pub fn mask_source(proc: &str) -> Step<MaskSource> {
-    let opts = "size=4k,nr_inodes=8,mode=0555";
+/// The masks' tmpfs, still empty and writable (see mask_dir).
+pub struct MaskDir(OwnedFd);
+
+/// Before proc is mounted on `proc` (LIVE's, from LIVE): an empty tmpfs
+/// there, root inside's (`uid=0` is read in PID 1's user namespace, if it
+/// has one), to become the masks' source (see the module note).
+pub fn mask_dir(proc: &str) -> Step<MaskDir> {
+    let opts = "size=4k,nr_inodes=8,mode=0755,uid=0,gid=0";
     mount(Some("tmpfs"), proc, Some("tmpfs"), SAFE, Some(opts))
         .map_err(|e| ("mount the masks' tmpfs on /proc", e))?;
-    let at = open(
-        proc,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| ("open the masks' tmpfs", e))?;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let at = open(proc, flags, Mode::empty()).map_err(|e| ("open the masks' tmpfs", e))?;
+    Ok(MaskDir(at))
+}
+
+/// Once /proc is mounted and PID 1 is root inside (PRIVATE_USERS: an
+/// unmapped host root may make nothing there): an empty file and an
+/// empty directory in the masks' tmpfs, which is then made read-only.
+pub fn mask_source(at: MaskDir) -> Step<MaskSource> {
+    let at = at.0;
     mkdirat(&at, "dir", Mode::from_bits_truncate(0o555)).map_err(|e| ("mkdir mask", e))?;
     let create = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
     drop(
@@ -50,7 +59,8 @@ pub fn mask_source(proc: &str) -> Step<MaskSource> {
             .map_err(|e| ("create mask", e))?,
     );
     let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | SAFE;
-    mount(None::<&str>, proc, None::<&str>, ro, Some(opts))
+    let by_fd = FdPath::of(&at);
+    mount(None::<&str>, by_fd.as_str(), None::<&str>, ro, None::<&str>)
         .map_err(|e| ("remount the masks' tmpfs read-only", e))?;
     let path = OFlag::O_PATH | OFlag::O_CLOEXEC;
     let file =

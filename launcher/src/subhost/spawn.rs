@@ -142,6 +142,7 @@ fn child(plan: &Plan) -> std::result::Result<std::convert::Infallible, (&'static
     if plan.userns.is_some() {
         crate::kernel::userns::become_root()?;
     }
+    let masks = masks.map(confine::mask_source).transpose()?;
     if let (Some(masks), Some(name)) = (&masks, plan.hardened) {
         confine::confine(masks, name)?;
     }
@@ -215,16 +216,16 @@ fn block_signals() -> nix::Result<SigSet> {
 
 /// pivot_root(".", ".") in LIVE, then detach the old root so no path
 /// inside leads to the host's files (the nsenter -m escape). `masks`
-/// (SECURITY=hardened): their source is mounted on LIVE's proc first, and
+/// (SECURITY=hardened): their tmpfs is mounted on LIVE's proc first, and
 /// returned.
 fn pivot(
     live: &Path,
     masks: bool,
-) -> std::result::Result<Option<confine::MaskSource>, (&'static str, Errno)> {
+) -> std::result::Result<Option<confine::MaskDir>, (&'static str, Errno)> {
     let dir = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let old = open("/", dir, Mode::empty()).map_err(|e| ("open /", e))?;
     chdir(live).map_err(|e| ("chdir LIVE", e))?;
-    let masks = masks.then(|| confine::mask_source("proc")).transpose()?;
+    let masks = masks.then(|| confine::mask_dir("proc")).transpose()?;
     // Why here: /proc shows the pid namespace of the mounter: ours, as PID
     // 1. Why before the pivot: in a user namespace (PRIVATE_USERS) the
     // kernel mounts a proc only where a full one is visible (the host's,
