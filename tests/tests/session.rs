@@ -306,6 +306,8 @@ fn session_on_a_terminal_job_control_resize_policy_and_exit_status() {
     // Commands run inside, on the subhost's own pty.
     pane.line("echo in-$((6*7)); hostname; tty");
     pane.expect("in-42");
+    // tty's line is the last of the three: wait for it, not for the first.
+    pane.expect("/dev/pts/");
     let text = pane.text();
     assert!(
         text.contains(&sh.name),
