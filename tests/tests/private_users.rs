@@ -12,9 +12,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use e2e::require_root;
-use e2e::subhost::{Subhost, GO};
+use e2e::subhost::{run_captured, Subhost, GO};
 use e2e::user::User;
+use e2e::{bin, require_root};
 
 /// Where `yes` starts picking (0x70000000) and the size of its ranges.
 const PICK_FIRST: u64 = 0x7000_0000;
@@ -464,4 +464,56 @@ fn bind_mode_is_idmapped_and_live_as_is_is_refused() {
         out.err.contains("PRIVATE_USERS: cannot be done here: LIVE"),
         "{out}"
     );
+}
+
+/// The tty group's devices inside (/dev/console, /dev/ptmx, /dev/tty and
+/// the devpts instance's gid=) are root:tty as the subhost sees them, not
+/// nogroup; /dev/pts is root's; and a pty overlay-go gets on a terminal is mode 620 group tty
+/// inside (`mesg`/`write`).
+#[test]
+fn tty_devices_and_a_ptys_group_are_tty_inside() {
+    require_root!();
+    let mut sh = Subhost::new("put")
+        .line("START=none")
+        .line("PRIVATE_USERS=yes");
+    private(&sh);
+    sh.boot_ok();
+    let tty = sh.go_ok(&["getent", "group", "tty"]);
+    let tty = tty.split(':').nth(2).expect("tty's gid").to_string();
+    let owners = sh.go_ok(&[
+        "stat",
+        "-c",
+        "%u:%g %n",
+        "/dev/console",
+        "/dev/ptmx",
+        "/dev/tty",
+    ]);
+    for n in ["console", "ptmx", "tty"] {
+        let want = format!("0:{tty} /dev/{n}");
+        assert!(owners.lines().any(|l| l == want), "{want}:\n{owners}");
+    }
+    // The devpts instance and its ptmx are root's inside, as in a host-mode
+    // subhost (the kernel makes its root directory host root's).
+    assert_eq!(owner_inside(&sh, "/dev/pts"), "0:0");
+    assert_eq!(owner_inside(&sh, "/dev/pts/ptmx"), "0:0");
+    // devpts prints its gid= as the initial user namespace sees it: the
+    // host id that is tty inside.
+    let (first, _) = recorded(&sh);
+    let host_tty = first + tty.parse::<u64>().expect("tty's gid");
+    let mounts = sh.sh("grep ' /dev/pts ' /proc/self/mountinfo");
+    assert!(mounts.contains(&format!("gid={host_tty},")), "{mounts}");
+    let go = format!(
+        "exec -a overlay-go {} {} sh -c 'stat -c \"pty=%u:%g:%a\" $(tty)'",
+        bin("overlay-boot").display(),
+        sh.name
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", go.as_str(), "/dev/null"])
+        .env("SHELL", "/bin/bash")
+        .env("OVERLAY_BOOT_SUBINIT", bin("subinit"));
+    let out = run_captured(&mut cmd, go.clone(), &sh.scratch.path, GO);
+    assert!(out.ok(), "{out}");
+    let text = out.out.replace('\0', "");
+    assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
+    sh.stop_ok();
 }
