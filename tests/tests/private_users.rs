@@ -468,8 +468,8 @@ fn bind_mode_is_idmapped_and_live_as_is_is_refused() {
 
 /// The tty group's devices inside (/dev/console, /dev/ptmx, /dev/tty and
 /// the devpts instance's gid=) are root:tty as the subhost sees them, not
-/// nogroup; /dev/pts is root's; and a pty overlay-go gets on a terminal is mode 620 group tty
-/// inside (`mesg`/`write`).
+/// nogroup; /dev/pts is root's; and a pty overlay-go gets on a terminal, or a
+/// session's command, is mode 620 group tty inside (`mesg`/`write`).
 #[test]
 fn tty_devices_and_a_ptys_group_are_tty_inside() {
     require_root!();
@@ -516,4 +516,19 @@ fn tty_devices_and_a_ptys_group_are_tty_inside() {
     let text = out.out.replace('\0', "");
     assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
     sh.stop_ok();
+    // A session's command gets a pty of its subhost's devpts too.
+    let out = sh.tool(
+        "overlay-boot",
+        &[
+            "--session".as_ref(),
+            sh.conf.as_os_str(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            "stat -c pty=%u:%g:%a $(tty)".as_ref(),
+        ],
+        GO,
+    );
+    assert!(out.ok(), "{out}\n{}", sh.log_text());
+    let text = out.out.replace('\0', "");
+    assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
 }

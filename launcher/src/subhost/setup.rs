@@ -62,8 +62,12 @@ pub fn subhost(
         &t0,
         attach.is_session(),
     )?;
-    // The status pipe, and a session's pty from the devpts just mounted.
-    attach.prepare(&cfg.live)?;
+    // The status pipe, and a session's pty from the devpts just mounted;
+    // PRIVATE_USERS: opened as root inside, so the pty is root's there.
+    match idrange::recorded(&cfg.name).filter(|_| userns.is_some()) {
+        Some(map) => userns::as_range_root(map, || attach.prepare(&cfg.live))?,
+        None => attach.prepare(&cfg.live)?,
+    }
     let init = match &cfg.init {
         Hook::BuiltIn => None,
         Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log, stop)?),
