@@ -532,3 +532,19 @@ fn tty_devices_and_a_ptys_group_are_tty_inside() {
     let text = out.out.replace('\0', "");
     assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
 }
+
+/// The tty group inside is the subhost's own: a tty of gid 7 in its
+/// /etc/group gives /dev/console and the devpts instance host gid FIRST+7.
+#[test]
+fn the_tty_group_is_the_subhosts_own() {
+    require_root!();
+    let mut sh = busybox("pug", "yes");
+    sh.write_upper("etc/group", "root:x:0:\ntty:x:7:\n", 0o644);
+    sh.boot_ok();
+    let owners = sh.go_ok(&["stat", "-c", "%u:%g %n", "/dev/console", "/dev/tty"]);
+    assert_eq!(owners, "0:7 /dev/console\n0:7 /dev/tty\n");
+    let (first, _) = recorded(&sh);
+    let mounts = sh.sh("grep ' /dev/pts ' /proc/self/mountinfo");
+    assert!(mounts.contains(&format!("gid={},", first + 7)), "{mounts}");
+    sh.stop_ok();
+}
