@@ -489,5 +489,22 @@ fn hardened_with_private_users_boots_confined() {
     assert_ne!(r["uid0"], "0", "{r:?}");
     assert_eq!(r["keys"], "0", "{r:?}");
     assert_eq!(r["cp"], "refused", "{r:?}");
+    // overlay-go on a terminal: the device cgroup allows the subhost's
+    // pty, and its group is tty inside (mode 620, for mesg/write).
+    let tty = sh.go_ok(&["getent", "group", "tty"]);
+    let tty = tty.split(':').nth(2).expect("tty's gid").to_string();
+    let go = format!(
+        "exec -a overlay-go {} {} sh -c 'stat -c \"pty=%u:%g:%a\" $(tty)'",
+        bin("overlay-boot").display(),
+        sh.name
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", go.as_str(), "/dev/null"])
+        .env("SHELL", "/bin/bash")
+        .env("OVERLAY_BOOT_SUBINIT", bin("subinit"));
+    let out = run_captured(&mut cmd, go.clone(), &sh.scratch.path, GO);
+    assert!(out.ok(), "{out}");
+    let text = out.out.replace('\0', "");
+    assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
     sh.stop_ok();
 }

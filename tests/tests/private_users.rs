@@ -11,10 +11,11 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use e2e::require_root;
-use e2e::subhost::{Subhost, GO};
+use e2e::subhost::{run_captured, Subhost, GO};
 use e2e::user::User;
+use e2e::{bin, require_root};
 
 /// Where `yes` starts picking (0x70000000) and the size of its ranges.
 const PICK_FIRST: u64 = 0x7000_0000;
@@ -418,7 +419,13 @@ fn services_example_over_host_root_runs_with_private_users() {
         "{}",
         sh.log_text()
     );
-    let page = sh.sh("busybox wget -q -O - http://127.0.0.1:8080/ || echo no answer");
+    // Ready is before 20-httpd's run execs httpd and it listens: wait for
+    // the answer itself (seen missing once under load).
+    let mut page = String::new();
+    e2e::wait_for(Duration::from_secs(10), || {
+        page = sh.sh("busybox wget -q -O - http://127.0.0.1:8080/ || echo no answer");
+        page.contains("Hello from subhost")
+    });
     assert!(
         page.contains("Hello from subhost"),
         "{page}\n{}",
@@ -464,4 +471,87 @@ fn bind_mode_is_idmapped_and_live_as_is_is_refused() {
         out.err.contains("PRIVATE_USERS: cannot be done here: LIVE"),
         "{out}"
     );
+}
+
+/// The tty group's devices inside (/dev/console, /dev/ptmx, /dev/tty and
+/// the devpts instance's gid=) are root:tty as the subhost sees them, not
+/// nogroup; /dev/pts is root's; and a pty overlay-go gets on a terminal, or a
+/// session's command, is mode 620 group tty inside (`mesg`/`write`).
+#[test]
+fn tty_devices_and_a_ptys_group_are_tty_inside() {
+    require_root!();
+    let mut sh = Subhost::new("put")
+        .line("START=none")
+        .line("PRIVATE_USERS=yes");
+    private(&sh);
+    sh.boot_ok();
+    let tty = sh.go_ok(&["getent", "group", "tty"]);
+    let tty = tty.split(':').nth(2).expect("tty's gid").to_string();
+    let owners = sh.go_ok(&[
+        "stat",
+        "-c",
+        "%u:%g %n",
+        "/dev/console",
+        "/dev/ptmx",
+        "/dev/tty",
+    ]);
+    for n in ["console", "ptmx", "tty"] {
+        let want = format!("0:{tty} /dev/{n}");
+        assert!(owners.lines().any(|l| l == want), "{want}:\n{owners}");
+    }
+    // The devpts instance and its ptmx are root's inside, as in a host-mode
+    // subhost (the kernel makes its root directory host root's).
+    assert_eq!(owner_inside(&sh, "/dev/pts"), "0:0");
+    assert_eq!(owner_inside(&sh, "/dev/pts/ptmx"), "0:0");
+    // devpts prints its gid= as the initial user namespace sees it: the
+    // host id that is tty inside.
+    let (first, _) = recorded(&sh);
+    let host_tty = first + tty.parse::<u64>().expect("tty's gid");
+    let mounts = sh.sh("grep ' /dev/pts ' /proc/self/mountinfo");
+    assert!(mounts.contains(&format!("gid={host_tty},")), "{mounts}");
+    let go = format!(
+        "exec -a overlay-go {} {} sh -c 'stat -c \"pty=%u:%g:%a\" $(tty)'",
+        bin("overlay-boot").display(),
+        sh.name
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", go.as_str(), "/dev/null"])
+        .env("SHELL", "/bin/bash")
+        .env("OVERLAY_BOOT_SUBINIT", bin("subinit"));
+    let out = run_captured(&mut cmd, go.clone(), &sh.scratch.path, GO);
+    assert!(out.ok(), "{out}");
+    let text = out.out.replace('\0', "");
+    assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
+    sh.stop_ok();
+    // A session's command gets a pty of its subhost's devpts too.
+    let out = sh.tool(
+        "overlay-boot",
+        &[
+            "--session".as_ref(),
+            sh.conf.as_os_str(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            "stat -c pty=%u:%g:%a $(tty)".as_ref(),
+        ],
+        GO,
+    );
+    assert!(out.ok(), "{out}\n{}", sh.log_text());
+    let text = out.out.replace('\0', "");
+    assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
+}
+
+/// The tty group inside is the subhost's own: a tty of gid 7 in its
+/// /etc/group gives /dev/console and the devpts instance host gid FIRST+7.
+#[test]
+fn the_tty_group_is_the_subhosts_own() {
+    require_root!();
+    let mut sh = busybox("pug", "yes");
+    sh.write_upper("etc/group", "root:x:0:\ntty:x:7:\n", 0o644);
+    sh.boot_ok();
+    let owners = sh.go_ok(&["stat", "-c", "%u:%g %n", "/dev/console", "/dev/tty"]);
+    assert_eq!(owners, "0:7 /dev/console\n0:7 /dev/tty\n");
+    let (first, _) = recorded(&sh);
+    let mounts = sh.sh("grep ' /dev/pts ' /proc/self/mountinfo");
+    assert!(mounts.contains(&format!("gid={},", first + 7)), "{mounts}");
+    sh.stop_ok();
 }

@@ -8,11 +8,12 @@ use std::path::Path;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mkdirat, mknodat, umask, Mode, SFlag};
-use nix::unistd::{fchownat, symlinkat, Gid};
+use nix::unistd::{fchownat, symlinkat, Gid, Uid};
 
 use crate::error::{At, Result};
 use crate::kernel::inroot::{fd_path, file_kind, Root};
 use crate::kernel::netns;
+use crate::kernel::userns::IdMap;
 use crate::model::config::{Config, RamSize, Security};
 
 /// A device node of the subhost's /dev.
@@ -88,17 +89,17 @@ const LINKS: [(&str, &str); 5] = [
 ];
 
 /// Runs the built-in POSTMOUNT on LIVE. `netns` is the subhost's network
-/// namespace, for sysfs.
-pub fn postmount(cfg: &Config, live: &Root, netns: &OwnedFd) -> Result<()> {
+/// namespace, for sysfs; `ids` the PRIVATE_USERS range, if any.
+pub fn postmount(cfg: &Config, live: &Root, netns: &OwnedFd, ids: Option<IdMap>) -> Result<()> {
     // Modes below are exact (1777, 0622…); restore the umask for hooks after.
     let old = umask(Mode::empty());
-    let result = populate(cfg, live, netns);
+    let result = populate(cfg, live, netns, ids);
     umask(old);
     result
 }
 
-fn populate(cfg: &Config, live: &Root, netns_fd: &OwnedFd) -> Result<()> {
-    dev(live, cfg.security == Security::Hardened)?;
+fn populate(cfg: &Config, live: &Root, netns_fd: &OwnedFd, ids: Option<IdMap>) -> Result<()> {
+    dev(live, cfg.security == Security::Hardened, ids)?;
     // Why: sysfs shows the network devices of the namespace that mounts it;
     // mount it from inside the subhost's netns so /sys/class/net is its own.
     netns::within(netns_fd, || sys(live))?;
@@ -109,8 +110,9 @@ fn populate(cfg: &Config, live: &Root, netns_fd: &OwnedFd) -> Result<()> {
 }
 
 /// The /dev tmpfs; `hardened`: no `core` (a way to /proc/kcore, masked
-/// there anyway).
-fn dev(live: &Root, hardened: bool) -> Result<()> {
+/// there anyway). `ids`: the PRIVATE_USERS range, which the tty group
+/// inside is mapped through.
+fn dev(live: &Root, hardened: bool, ids: Option<IdMap>) -> Result<()> {
     let at = live.mkdir_all(Path::new("dev"), Mode::from_bits_truncate(0o755))?;
     // Why: the subhost gets its own /dev holding only harmless nodes, not
     // the host's devtmpfs.
@@ -124,7 +126,10 @@ fn dev(live: &Root, hardened: bool) -> Result<()> {
     .at("mount tmpfs on", live.show(Path::new("dev")))?;
     let dev = live.resolve(Path::new("dev"), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     let shown = live.show(Path::new("dev"));
-    let tty = tty_gid();
+    let tty = match ids {
+        None => tty_gid(),
+        Some(map) => mapped_tty_gid(live, map),
+    };
     for n in &NODES {
         let mode = Mode::from_bits_truncate(n.mode);
         mknodat(
@@ -148,9 +153,16 @@ fn dev(live: &Root, hardened: bool) -> Result<()> {
     }
     mkdirat(&dev, "shm", Mode::from_bits_truncate(0o1777)).at("mkdir", shown.join("shm"))?;
     mkdirat(&dev, "pts", Mode::from_bits_truncate(0o755)).at("mkdir", shown.join("pts"))?;
-    let pts = live.resolve(Path::new("dev/pts"), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    devpts(live, tty, ids)
+}
+
+/// A private devpts instance on /dev/pts, so the subhost's ptys are not
+/// the host's; their group is `tty`. PRIVATE_USERS: its root directory is
+/// made root's inside (the kernel gives it host root, nobody inside).
+fn devpts(live: &Root, tty: Gid, ids: Option<IdMap>) -> Result<()> {
+    let rel = Path::new("dev/pts");
+    let pts = live.resolve(rel, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     let opts = format!("newinstance,ptmxmode=0666,mode=0620,gid={}", tty.as_raw());
-    // Why: a private devpts instance, so the subhost's ptys are not the host's.
     mount(
         Some("devpts"),
         &fd_path(&pts),
@@ -158,7 +170,13 @@ fn dev(live: &Root, hardened: bool) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some(opts.as_str()),
     )
-    .at("mount devpts on", shown.join("pts"))
+    .at("mount devpts on", live.show(rel))?;
+    let Some(map) = ids else {
+        return Ok(());
+    };
+    let root = live.resolve(rel, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    let (uid, gid) = (Uid::from_raw(map.first), Gid::from_raw(map.first));
+    fchownat(&root, "", Some(uid), Some(gid), AtFlags::AT_EMPTY_PATH).at("chown", live.show(rel))
 }
 
 fn sys(live: &Root) -> Result<()> {
@@ -245,6 +263,33 @@ fn adjtime(live: &Root) -> Result<()> {
 fn tty_gid() -> Gid {
     let text = std::fs::read_to_string("/etc/group").unwrap_or_default();
     Gid::from_raw(parse_group(&text, "tty").unwrap_or(5))
+}
+
+/// PRIVATE_USERS: the host gid that is the tty group inside, the group of
+/// the subhost's own /etc/group (5 when it has none, or one outside the
+/// range). Why: host gid 5 has no id inside (it shows as nogroup), and a
+/// pty's group must be tty for `mesg`/`write`.
+fn mapped_tty_gid(live: &Root, map: IdMap) -> Gid {
+    let inside = subhost_group(live, "tty")
+        .filter(|&g| g < map.count)
+        .unwrap_or(5);
+    Gid::from_raw(map.first + inside)
+}
+
+/// The gid of group `name` in LIVE's /etc/group, if it is a regular file
+/// (a FIFO or a device planted there is not read).
+fn subhost_group(live: &Root, name: &str) -> Option<u32> {
+    use std::io::Read;
+    let rel = Path::new("etc/group");
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let fd = live.resolve(rel, flags).ok()?;
+    (file_kind(&fd, &live.show(rel)).ok()? == SFlag::S_IFREG).then_some(())?;
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    parse_group(&text, name)
 }
 
 fn parse_group(text: &str, name: &str) -> Option<u32> {

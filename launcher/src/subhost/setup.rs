@@ -62,8 +62,12 @@ pub fn subhost(
         &t0,
         attach.is_session(),
     )?;
-    // The status pipe, and a session's pty from the devpts just mounted.
-    attach.prepare(&cfg.live)?;
+    // The status pipe, and a session's pty from the devpts just mounted;
+    // PRIVATE_USERS: opened as root inside, so the pty is root's there.
+    match idrange::recorded(&cfg.name).filter(|_| userns.is_some()) {
+        Some(map) => userns::as_range_root(map, || attach.prepare(&cfg.live))?,
+        None => attach.prepare(&cfg.live)?,
+    }
     let init = match &cfg.init {
         Hook::BuiltIn => None,
         Hook::Command(argv) => Some(hooks::init_script(argv, cfg, log, stop)?),
@@ -147,12 +151,13 @@ fn root(
     let live = Root::open(&cfg.live)?;
     // PRIVATE_USERS: what the monitor makes in LIVE is root's inside (host
     // uid 0 has no id through the idmapped UPPER), /dev and /run included.
-    let as_root = |f: &dyn Fn() -> Result<()>| match idrange::recorded(&cfg.name) {
-        Some(map) if userns.is_some() => userns::as_range_root(map, f),
-        _ => f(),
+    let ids = idrange::recorded(&cfg.name).filter(|_| userns.is_some());
+    let as_root = |f: &dyn Fn() -> Result<()>| match ids {
+        Some(map) => userns::as_range_root(map, f),
+        None => f(),
     };
     match &cfg.postmount {
-        Hook::BuiltIn => as_root(&|| devfs::postmount(cfg, &live, ns))?,
+        Hook::BuiltIn => as_root(&|| devfs::postmount(cfg, &live, ns, ids))?,
         Hook::Command(argv) => {
             hooks::run("POSTMOUNT", argv, &[&cfg.live, &cfg.upper], cfg, log, stop)?
         }
