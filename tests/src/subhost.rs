@@ -550,6 +550,18 @@ impl Subhost {
         self.go_ok(&["sh", "-c", script])
     }
 
+    /// The services example's HTTP page from inside, waited for (up to
+    /// 10 s): the subhost is ready before 20-httpd's run script has exec'd
+    /// httpd and it listens. The last answer, or "no answer".
+    pub fn example_page(&self) -> String {
+        let mut page = String::new();
+        crate::wait_for(Duration::from_secs(10), || {
+            page = self.sh("busybox wget -q -O - http://127.0.0.1:8080/ || echo no answer");
+            page.contains("Hello from subhost")
+        });
+        page
+    }
+
     /// `overlay-stop CONF`.
     pub fn stop(&mut self) -> Outcome {
         self.tool("overlay-stop", &[&self.conf], STOP)

@@ -11,7 +11,6 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use e2e::subhost::{run_captured, Subhost, GO};
 use e2e::user::User;
@@ -419,13 +418,9 @@ fn services_example_over_host_root_runs_with_private_users() {
         "{}",
         sh.log_text()
     );
-    // Ready is before 20-httpd's run execs httpd and it listens: wait for
-    // the answer itself (seen missing once under load).
-    let mut page = String::new();
-    e2e::wait_for(Duration::from_secs(10), || {
-        page = sh.sh("busybox wget -q -O - http://127.0.0.1:8080/ || echo no answer");
-        page.contains("Hello from subhost")
-    });
+    // Ready is before 20-httpd's run execs httpd and it listens (seen
+    // missing once under load): example_page waits for the answer.
+    let page = sh.example_page();
     assert!(
         page.contains("Hello from subhost"),
         "{page}\n{}",

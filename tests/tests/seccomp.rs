@@ -311,7 +311,7 @@ fn a_hardened_subhost_runs_the_services_example() {
         "{}",
         sh.log_text()
     );
-    let page = sh.sh("busybox wget -q -O - http://127.0.0.1:8080/ || echo no answer");
+    let page = sh.example_page();
     assert!(
         page.contains("Hello from subhost"),
         "{page}\n{}",
