@@ -2,8 +2,10 @@
 //! 10's "the same subhosts still work in each mode"): over a debootstrapped
 //! bookworm minbase with openssh-server, cron and ifupdown as LOWER, START
 //! runs their System V init scripts (`networking ssh cron`); from the host,
-//! ssh over the cable logs in as root, cron has run an `@reboot` job of
-//! /etc/cron.d, and overlay-stop is graceful and leaves nothing. Profiles:
+//! ssh over the cable logs in as root, sshd runs with the profile's host
+//! uid and seccomp mode, cron has run an `@reboot` job of /etc/cron.d, and
+//! overlay-stop is graceful (each service stopped by its script) and leaves
+//! nothing. Profiles:
 //! the default (admin), SECURITY=hardened, PRIVATE_USERS=yes, and both.
 //!
 //! The root is made once (about a minute); each profile boots its own
@@ -14,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::debootstrap::minbase;
 use e2e::subhost::{run_captured, Outcome, Subhost};
@@ -68,8 +70,9 @@ fn keypair(dir: &Path) -> (std::path::PathBuf, String) {
     (key, public)
 }
 
-/// The host uid of the subhost's sshd (the listener, found in its pid namespace).
-fn sshd_uid(sh: &Subhost) -> Option<u64> {
+/// The `field` line of the /proc status of the subhost's sshd (the
+/// listener, found in its pid namespace): its first value.
+fn sshd_status(sh: &Subhost, field: &str) -> Option<String> {
     let ns = sh.booted.as_ref()?.pid_ns.as_ref()?;
     ns.members("pid").into_iter().find_map(|p| {
         let comm = fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
@@ -77,8 +80,8 @@ fn sshd_uid(sh: &Subhost) -> Option<u64> {
             return None;
         }
         let status = fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line.split_whitespace().nth(1).map(str::to_string)
     })
 }
 
@@ -141,19 +144,24 @@ fn profile(tag: &str, lines: &[&str], lower: &Path, k: u32, key: &Path, public: 
     );
     assert_eq!(last.out.trim(), "0", "{tag}: id -u over ssh: {last}");
 
-    let private = lines.contains(&"PRIVATE_USERS=yes");
-    let want = if private {
+    // sshd runs as the profile says: as the range's first id on the host
+    // with PRIVATE_USERS (host root otherwise), under the seccomp filter
+    // (mode 2) with SECURITY=hardened.
+    let want_uid = if lines.contains(&"PRIVATE_USERS=yes") {
         let range = fs::read_to_string(sh.run_dir().join("idrange")).expect("idrange");
-        range
-            .split_whitespace()
-            .next()
-            .expect("first")
-            .parse()
-            .expect("number")
+        range.split_whitespace().next().expect("first").to_string()
     } else {
-        0
+        "0".to_string()
     };
-    assert_eq!(sshd_uid(&sh), Some(want), "{tag}: sshd's uid on the host");
+    let uid = sshd_status(&sh, "Uid:");
+    assert_eq!(uid, Some(want_uid), "{tag}: sshd's uid on the host");
+    let seccomp = if lines.contains(&"SECURITY=hardened") {
+        "2"
+    } else {
+        "0"
+    };
+    let mode = sshd_status(&sh, "Seccomp:");
+    assert_eq!(mode.as_deref(), Some(seccomp), "{tag}: sshd's seccomp mode");
 
     let marker = sh.upper.join("root/cron-marker");
     let ran = wait_for(STEP, || {
@@ -165,6 +173,17 @@ fn profile(tag: &str, lines: &[&str], lower: &Path, k: u32, key: &Path, public: 
         sh.log_text()
     );
     sh.stop_ok();
+    // Graceful: every START entry started, and each stopped by its script.
+    let log = sh.log_text();
+    for want in [
+        "(0 start action(s) failed)",
+        "cron stop: done",
+        "ssh stop: done",
+        "networking stop: done",
+        "PID 1 ended: exit status 0",
+    ] {
+        assert!(log.contains(want), "{tag}: no `{want}` in the log:\n{log}");
+    }
 }
 
 #[test]
@@ -172,6 +191,7 @@ fn sshd_and_cron_work_under_each_security_profile() {
     require_root!();
     let scratch = Scratch::new("rsvc");
     let include = ["openssh-server", "cron", "ifupdown"];
+    let start = Instant::now();
     let Some(lower) = minbase(
         &scratch.join("lower"),
         &scratch.path,
@@ -180,11 +200,15 @@ fn sshd_and_cron_work_under_each_security_profile() {
     ) else {
         return;
     };
+    eprintln!("debootstrap: {} ms", start.elapsed().as_millis());
     let (key, public) = keypair(&scratch.path);
     let mut failed = Vec::new();
     for (k, (tag, lines)) in (0u32..).zip(PROFILES) {
+        let start = Instant::now();
         let run = || profile(tag, lines, &lower, k, &key, &public);
-        if catch_unwind(AssertUnwindSafe(run)).is_err() {
+        let result = catch_unwind(AssertUnwindSafe(run));
+        eprintln!("{tag}: {} ms", start.elapsed().as_millis());
+        if result.is_err() {
             failed.push(format!("{tag} ({})", lines.join(" ")));
         }
     }
