@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod debootstrap;
 pub mod pid1;
 pub mod rootfs;
 pub mod subhost;

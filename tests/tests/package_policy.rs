@@ -11,14 +11,14 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use e2e::debootstrap::minbase;
 use e2e::subhost::{run_captured, Subhost};
-use e2e::{in_ci, note_skip, require_root, wait_for};
+use e2e::{require_root, wait_for};
 
-const DEBOOTSTRAP: Duration = Duration::from_secs(900);
 const SESSION: Duration = Duration::from_secs(120);
 const STEP: Duration = Duration::from_secs(20);
 
@@ -50,44 +50,6 @@ const POSTINST: &str = "#!/bin/sh\nset -e\n\
     invoke-rc.d obtd restart\n\
     invoke-rc.d obtx restart\n\
     fi\n";
-
-/// The first Debian mirror of apt's sources (deb822 `URIs:` or a one-line
-/// `deb` entry) whose path is `/debian` (not the security archive nor
-/// another vendor's repository).
-fn mirror() -> Option<String> {
-    let mut text = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
-    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
-        for e in dir.flatten() {
-            text.push_str(&fs::read_to_string(e.path()).unwrap_or_default());
-            text.push('\n');
-        }
-    }
-    text.lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("URIs:") || l.starts_with("deb "))
-        .flat_map(|l| l.split_whitespace().filter(|w| w.starts_with("http")))
-        .find(|u| u.trim_end_matches('/').ends_with("/debian"))
-        .map(str::to_string)
-}
-
-/// debootstraps a bookworm minbase root at `root`; None (after a SKIP
-/// note, a failure under CI) when debootstrap or a mirror is missing.
-fn minbase(root: &Path, scratch: &Path) -> Option<PathBuf> {
-    let have = Path::new("/usr/sbin/debootstrap").exists();
-    let Some(url) = mirror().filter(|_| have) else {
-        let why = "debootstrap or an apt mirror is missing (run .ci/deps-test)";
-        assert!(!in_ci(), "{why}");
-        note_skip(&format!("package_policy: {why}"));
-        return None;
-    };
-    let mut cmd = Command::new("/usr/sbin/debootstrap");
-    cmd.args(["--variant=minbase", "bookworm"])
-        .arg(root)
-        .arg(&url);
-    let out = run_captured(&mut cmd, format!("debootstrap {url}"), scratch, DEBOOTSTRAP);
-    assert!(out.ok(), "{out}");
-    Some(root.to_path_buf())
-}
 
 /// Builds the package with dpkg-deb into `deb`: init scripts obtd and
 /// obtx, and the postinst above.
@@ -154,7 +116,12 @@ fn session(sh: &Subhost, script: &str) -> e2e::subhost::Outcome {
 fn package_upgrades_in_a_minbase_subhost_restart_start_services_only() {
     require_root!();
     let mut sh = Subhost::new("pkg").line("LOWER=lower").line("START=obtd");
-    let Some(lower) = minbase(&sh.base.join("lower"), &sh.scratch.path) else {
+    let Some(lower) = minbase(
+        &sh.base.join("lower"),
+        &sh.scratch.path,
+        &[],
+        "package_policy",
+    ) else {
         return;
     };
     sh.lower = Some(lower);
