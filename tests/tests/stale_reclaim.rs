@@ -224,3 +224,34 @@ fn a_lock_only_run_directory_is_cleaned_by_stop_and_by_boot() {
     sh.boot_ok();
     sh.stop_ok();
 }
+
+/// The configuration-file lock of a launcher killed with -9 (an unheld
+/// file in `.conf-locks.d`) goes with the next boot of any subhost, even
+/// when its own configuration is never booted or stopped again.
+#[test]
+fn an_unheld_configuration_lock_is_swept_by_the_next_boot() {
+    require_root!();
+    let mut sh = Subhost::new("scl").line("START=/bin/true");
+    let dir = Path::new(RUN_DIR).join(".conf-locks.d");
+    fs::create_dir_all(&dir).expect("mkdir .conf-locks.d");
+    // A name no real file has (device 0), as a dead launcher would leave it.
+    let stale = dir.join(format!("0:{}", std::process::id()));
+    let _guard = RemoveFile(stale.clone());
+    fs::write(&stale, "999999 1\n").expect("plant a stale lock");
+    sh.boot_ok();
+    assert!(
+        !stale.exists(),
+        "the unheld lock {} is still there",
+        stale.display()
+    );
+    sh.stop_ok();
+}
+
+/// Removes a file when dropped (on failure too).
+struct RemoveFile(PathBuf);
+
+impl Drop for RemoveFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}

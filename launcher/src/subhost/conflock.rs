@@ -59,6 +59,7 @@ pub fn lock(conf: &Path) -> Result<Option<ConfLock>> {
     };
     mkdir_root_only(Path::new(RUN_DIR))?;
     mkdir_root_only(&Path::new(RUN_DIR).join(CONF_LOCKS))?;
+    sweep();
     loop {
         let file = OpenOptions::new()
             .read(true)
@@ -93,6 +94,33 @@ pub fn lock(conf: &Path) -> Result<Option<ConfLock>> {
 
 /// A pidfd on the launcher loading CONF, if one holds its lock (checked
 /// against its start time). A lock file nobody holds is removed.
+/// Removes the lock files no launcher holds: those of launchers killed
+/// with -9, whose configuration may never be booted or stopped again. Safe
+/// against a launcher taking one meanwhile: a file is removed only while
+/// this process holds its lock, and a launcher that opened it first finds
+/// it gone once it has the lock (`same_file`) and makes a new one.
+fn sweep() {
+    let dir = Path::new(RUN_DIR).join(CONF_LOCKS);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        else {
+            continue;
+        };
+        if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            if same_file(&lock, &path) {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 pub fn loading(conf: &Path) -> Option<OwnedFd> {
     let path = lock_path(conf)?;
     let file = File::open(&path).ok()?;
