@@ -391,3 +391,69 @@ fn a_hardened_session_installs_packages_and_traces() {
         sh.leftovers()
     );
 }
+
+/// With PRIVATE_USERS=yes and no filter, the shocker still fails:
+/// open_by_handle_at needs CAP_DAC_READ_SEARCH in the host's user
+/// namespace, and the subhost's capabilities (KEEP_CAPS=CAP_DAC_READ_SEARCH
+/// included, which reads the host file in admin) count only in its own.
+/// A dpkg -i and -r in a session works there too.
+#[test]
+fn private_users_refuses_the_shocker_and_a_session_installs_a_package() {
+    require_root!();
+    let mut sh = subhost(
+        "scu",
+        &["PRIVATE_USERS=yes", "KEEP_CAPS=CAP_DAC_READ_SEARCH"],
+    );
+    std::fs::set_permissions(
+        &sh.base,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod BASE 0700");
+    let handle = host_secret(&sh);
+    sh.boot_ok();
+    let map = sh.sh("cat /proc/self/uid_map");
+    let host_root = map.split_whitespace().nth(1);
+    assert!(
+        host_root.is_some_and(|id| id != "0"),
+        "root inside is host root: {map}"
+    );
+    let out = sh.go_ok(&[PROBE, "shocker", &handle, "/shared"]);
+    assert_eq!(result(&out, "shocker"), "EPERM", "{out}");
+    assert!(!out.contains("obt-host-secret"), "{out}");
+    sh.stop_ok();
+    // A package built on the host, installed and removed in a session.
+    let deb = sh.scratch.join("obt-pu.deb");
+    let pkg = sh.scratch.join("pkg");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).expect("mkdir DEBIAN");
+    std::fs::create_dir_all(pkg.join("usr/share/obt-pu")).expect("mkdir data");
+    std::fs::write(pkg.join("usr/share/obt-pu/hello"), "hello\n").expect("write data");
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: obt-pu\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n",
+    )
+    .expect("write control");
+    let (code, _, err) = e2e::run(
+        "dpkg-deb",
+        &[
+            "--root-owner-group",
+            "-b",
+            &pkg.to_string_lossy(),
+            &deb.to_string_lossy(),
+        ],
+    );
+    assert_eq!(code, 0, "dpkg-deb: {err}");
+    std::fs::copy(&deb, sh.upper.join("obt-pu.deb")).expect("copy the package into UPPER");
+    // A database of its own (see hardened.rs: the host's may change under
+    // the overlay while another test installs a package on the host).
+    let out = session(
+        &sh,
+        "A=/var/tmp/obt-dpkg; mkdir -p $A/updates $A/info && : > $A/status && \
+         dpkg --admindir=$A -i /obt-pu.deb >/dev/null && cat /usr/share/obt-pu/hello && \
+         stat -c %u:%g /usr/share/obt-pu/hello && \
+         dpkg --admindir=$A -r obt-pu >/dev/null && [ ! -e /usr/share/obt-pu/hello ] && echo removed",
+    );
+    assert!(out.ok(), "session: {out}");
+    assert!(out.out.contains("hello"), "{out}");
+    assert!(out.out.contains("0:0"), "owner inside: {out}");
+    assert!(out.out.contains("removed"), "{out}");
+}
