@@ -9,7 +9,7 @@
 //! lock-only run directory such a launcher is making is never taken for a
 //! dead launcher's. Root's alone, as every lock of ours.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -21,7 +21,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{At, Error, Result};
 use crate::kernel::process::{open_checked, start_time};
-use crate::subhost::lock::{mkdir_root_only, same_file, Lock};
+use crate::subhost::lock::{mkdir_root_only, remove_if_unheld, same_file, Lock};
 use crate::subhost::state::RUN_DIR;
 
 /// The directory of these locks in `RUN_DIR`: longer than a NAME may be.
@@ -95,39 +95,19 @@ pub fn lock(conf: &Path) -> Result<Option<ConfLock>> {
 /// A pidfd on the launcher loading CONF, if one holds its lock (checked
 /// against its start time). A lock file nobody holds is removed.
 /// Removes the lock files no launcher holds: those of launchers killed
-/// with -9, whose configuration may never be booted or stopped again. Safe
-/// against a launcher taking one meanwhile: a file is removed only while
-/// this process holds its lock, and a launcher that opened it first finds
-/// it gone once it has the lock (`same_file`) and makes a new one.
+/// with -9, whose configuration may never be booted or stopped again.
 fn sweep() {
-    let dir = Path::new(RUN_DIR).join(CONF_LOCKS);
-    let Ok(entries) = fs::read_dir(&dir) else {
+    let Ok(entries) = fs::read_dir(Path::new(RUN_DIR).join(CONF_LOCKS)) else {
         return;
     };
     for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(file) = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-        else {
-            continue;
-        };
-        if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            if same_file(&lock, &path) {
-                let _ = fs::remove_file(&path);
-            }
-        }
+        remove_if_unheld(&entry.path());
     }
 }
 
 pub fn loading(conf: &Path) -> Option<OwnedFd> {
     let path = lock_path(conf)?;
-    let file = File::open(&path).ok()?;
-    if let Ok(lock) = Flock::lock(file, FlockArg::LockSharedNonblock) {
-        if same_file(&lock, &path) {
-            let _ = fs::remove_file(&path);
-        }
+    if !path.exists() || remove_if_unheld(&path) {
         return None;
     }
     // Held: its holder writes itself there right after its flock.

@@ -128,18 +128,24 @@ pub fn release_stale_upper(name: &str) {
     let Ok(meta) = fs::metadata(OsStr::from_bytes(upper)) else {
         return;
     };
-    let path = upper_lock_path(&meta);
+    remove_if_unheld(&upper_lock_path(&meta));
+}
+
+/// Removes the lock file `path` when no process holds its lock; true when
+/// it did. Safe against a process taking it meanwhile: the file goes only
+/// while this process holds the lock, and a taker that opened it first
+/// finds it gone once it has the lock (`same_file`) and makes a new one.
+pub fn remove_if_unheld(path: &Path) -> bool {
     let Ok(file) = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)
+        .open(path)
     else {
-        return;
+        return false;
     };
-    if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        if same_file(&lock, &path) {
-            let _ = fs::remove_file(&path);
-        }
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) if same_file(&lock, path) => fs::remove_file(path).is_ok(),
+        _ => false,
     }
 }
 
