@@ -550,6 +550,50 @@ impl Subhost {
         self.go_ok(&["sh", "-c", script])
     }
 
+    /// `stat -c pty=UID:GID:MODE` of the pty an overlay-go command gets
+    /// when the caller is on a terminal (script(1) gives it one); the
+    /// output with the NUL bytes the relay may send first removed.
+    pub fn pty_of_go_on_a_terminal(&self) -> String {
+        let go = format!(
+            "exec -a overlay-go {} {} sh -c 'stat -c \"pty=%u:%g:%a\" $(tty)'",
+            crate::bin("overlay-boot").display(),
+            self.name
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", go.as_str(), "/dev/null"])
+            .env("SHELL", "/bin/bash")
+            .env("OVERLAY_BOOT_SUBINIT", crate::bin("subinit"));
+        let out = run_captured(&mut cmd, go, &self.scratch.path, GO);
+        assert!(out.ok(), "{out}");
+        out.out.replace('\0', "")
+    }
+
+    /// Copies the repository's services.d-example into UPPER, at the
+    /// default SERVICES directory.
+    pub fn add_services_example(&self) {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services.d-example");
+        let target = self.upper.join("etc/overlay-boot/services.d");
+        fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        let (code, _, err) = crate::run(
+            "cp",
+            &["-a".as_ref(), example.as_os_str(), target.as_os_str()],
+        );
+        assert_eq!(code, 0, "cp the services example: {err}");
+    }
+
+    /// The services example runs inside: its syslog socket is there and
+    /// its HTTP page answers. `what` names the case in a failure.
+    pub fn assert_services_example_runs(&self, what: &str) {
+        let socket = self.sh("[ -S /dev/log ] && echo socket");
+        assert_eq!(socket.trim(), "socket", "{what}: {}", self.log_text());
+        let page = self.example_page();
+        assert!(
+            page.contains("Hello from subhost"),
+            "{what}: {page}\n{}",
+            self.log_text()
+        );
+    }
+
     /// The services example's HTTP page from inside, waited for (up to
     /// 10 s): the subhost is ready before 20-httpd's run script has exec'd
     /// httpd and it listens. The last answer, or "no answer".

@@ -174,28 +174,9 @@ fn services_example_gives_a_syslog_socket_and_a_web_server() {
             Subhost::new("eex")
         };
         sh = sh.line("START=none");
-        let example =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../services.d-example");
-        let target = sh.upper.join("etc/overlay-boot/services.d");
-        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-        let (code, _, err) = e2e::run(
-            "cp",
-            &["-a".as_ref(), example.as_os_str(), target.as_os_str()],
-        );
-        assert_eq!(code, 0, "{err}");
+        sh.add_services_example();
         sh.boot_ok();
-        assert_eq!(
-            sh.sh("[ -S /dev/log ] && echo socket").trim(),
-            "socket",
-            "{}",
-            sh.log_text()
-        );
-        let page = sh.example_page();
-        assert!(
-            page.contains("Hello from subhost"),
-            "busybox={busybox}: {page}\n{}",
-            sh.log_text()
-        );
+        sh.assert_services_example_runs(&format!("busybox={busybox}"));
         sh.stop_ok();
         assert!(
             sh.log_text().contains("10-syslog stop: done"),

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -288,18 +287,9 @@ fn services_example_and_a_cable_work_hardened() {
             .line("START=none")
             .line("CABLES==")
             .line("SECURITY=hardened");
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services.d-example");
-        let target = sh.upper.join("etc/overlay-boot/services.d");
-        fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-        let (code, _, err) = e2e::run(
-            "cp",
-            &["-a".as_ref(), example.as_os_str(), target.as_os_str()],
-        );
-        assert_eq!(code, 0, "{err}");
+        sh.add_services_example();
         sh.boot_ok();
-        assert_eq!(sh.sh("[ -S /dev/log ] && echo socket").trim(), "socket");
-        let page = sh.example_page();
-        assert!(page.contains("Hello from subhost"), "{page}");
+        sh.assert_services_example_runs("hardened");
 
         let net = format!("169.254.{}.", (std::process::id() * 3 + i as u32) % 250 + 1);
         let host_end = format!("{}0", sh.name);
@@ -493,18 +483,7 @@ fn hardened_with_private_users_boots_confined() {
     // pty, and its group is tty inside (mode 620, for mesg/write).
     let tty = sh.go_ok(&["getent", "group", "tty"]);
     let tty = tty.split(':').nth(2).expect("tty's gid").to_string();
-    let go = format!(
-        "exec -a overlay-go {} {} sh -c 'stat -c \"pty=%u:%g:%a\" $(tty)'",
-        bin("overlay-boot").display(),
-        sh.name
-    );
-    let mut cmd = Command::new("script");
-    cmd.args(["-qec", go.as_str(), "/dev/null"])
-        .env("SHELL", "/bin/bash")
-        .env("OVERLAY_BOOT_SUBINIT", bin("subinit"));
-    let out = run_captured(&mut cmd, go.clone(), &sh.scratch.path, GO);
-    assert!(out.ok(), "{out}");
-    let text = out.out.replace('\0', "");
-    assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
+    let text = sh.pty_of_go_on_a_terminal();
+    assert!(text.contains(&format!("pty=0:{tty}:620")), "{text}");
     sh.stop_ok();
 }

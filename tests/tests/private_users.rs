@@ -12,9 +12,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use e2e::subhost::{run_captured, Subhost, GO};
+use e2e::require_root;
+use e2e::subhost::{Subhost, GO};
 use e2e::user::User;
-use e2e::{bin, require_root};
 
 /// Where `yes` starts picking (0x70000000) and the size of its ranges.
 const PICK_FIRST: u64 = 0x7000_0000;
@@ -403,29 +403,9 @@ fn services_example_over_host_root_runs_with_private_users() {
         .line("START=none")
         .line("PRIVATE_USERS=yes");
     private(&sh);
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services.d-example");
-    let target = sh.upper.join("etc/overlay-boot/services.d");
-    fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-    let (code, _, err) = e2e::run(
-        "cp",
-        &["-a".as_ref(), example.as_os_str(), target.as_os_str()],
-    );
-    assert_eq!(code, 0, "{err}");
+    sh.add_services_example();
     let pid = sh.boot_ok();
-    assert_eq!(
-        sh.sh("[ -S /dev/log ] && echo socket").trim(),
-        "socket",
-        "{}",
-        sh.log_text()
-    );
-    // Ready is before 20-httpd's run execs httpd and it listens (seen
-    // missing once under load): example_page waits for the answer.
-    let page = sh.example_page();
-    assert!(
-        page.contains("Hello from subhost"),
-        "{page}\n{}",
-        sh.log_text()
-    );
+    sh.assert_services_example_runs("PRIVATE_USERS=yes");
     for path in ["/dev", "/dev/null", "/run", "/usr/sbin/policy-rc.d"] {
         assert_eq!(owner_inside(&sh, path), "0:0", "{path}");
     }
@@ -504,19 +484,8 @@ fn tty_devices_and_a_ptys_group_are_tty_inside() {
     let host_tty = first + tty.parse::<u64>().expect("tty's gid");
     let mounts = sh.sh("grep ' /dev/pts ' /proc/self/mountinfo");
     assert!(mounts.contains(&format!("gid={host_tty},")), "{mounts}");
-    let go = format!(
-        "exec -a overlay-go {} {} sh -c 'stat -c \"pty=%u:%g:%a\" $(tty)'",
-        bin("overlay-boot").display(),
-        sh.name
-    );
-    let mut cmd = Command::new("script");
-    cmd.args(["-qec", go.as_str(), "/dev/null"])
-        .env("SHELL", "/bin/bash")
-        .env("OVERLAY_BOOT_SUBINIT", bin("subinit"));
-    let out = run_captured(&mut cmd, go.clone(), &sh.scratch.path, GO);
-    assert!(out.ok(), "{out}");
-    let text = out.out.replace('\0', "");
-    assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");
+    let text = sh.pty_of_go_on_a_terminal();
+    assert!(text.contains(&format!("pty=0:{tty}:620")), "{text}");
     sh.stop_ok();
     // A session's command gets a pty of its subhost's devpts too.
     let out = sh.tool(

@@ -296,27 +296,9 @@ fn an_admin_subhost_has_no_filter() {
 fn a_hardened_subhost_runs_the_services_example() {
     require_root!();
     let mut sh = subhost("scs", &["SECURITY=hardened"]);
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../services.d-example");
-    let target = sh.upper.join("etc/overlay-boot/services.d");
-    std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-    let (code, _, err) = e2e::run(
-        "cp",
-        &["-a".as_ref(), example.as_os_str(), target.as_os_str()],
-    );
-    assert_eq!(code, 0, "{err}");
+    sh.add_services_example();
     sh.boot_ok();
-    assert_eq!(
-        sh.sh("[ -S /dev/log ] && echo socket").trim(),
-        "socket",
-        "{}",
-        sh.log_text()
-    );
-    let page = sh.example_page();
-    assert!(
-        page.contains("Hello from subhost"),
-        "{page}\n{}",
-        sh.log_text()
-    );
+    sh.assert_services_example_runs("hardened, filtered");
     // Every process inside runs under the filter.
     let seccomp = sh.sh("grep -h '^Seccomp:' /proc/[0-9]*/status 2>/dev/null | sort -u");
     assert_eq!(seccomp.trim(), "Seccomp:\t2", "{seccomp}");
