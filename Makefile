@@ -10,10 +10,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The binaries, one variable each (a change of target is one line here).
-LAUNCHER_BIN := target/x86_64-unknown-linux-gnu/release/overlay-boot
-# The subinit is static musl (< 1 MB), built apart from the launcher;
-# tests and benchmarks find it through OB_SUBINIT.
+# Both are static musl: the launcher static-pie (it runs as host root and
+# reads what subhosts write: its addresses stay random), the subinit static
+# non-PIE (< 1 MB). Each idle subhost keeps a forked launcher as its
+# monitor, and musl's smaller, self-trimming heap saves it about 60 kB
+# against static glibc (issue 14). Tests and benchmarks find the subinit
+# through OB_SUBINIT.
 SUBINIT_TARGET := x86_64-unknown-linux-musl
+LAUNCHER_BIN := target/$(SUBINIT_TARGET)/release/overlay-boot
 SUBINIT_BIN := target/$(SUBINIT_TARGET)/release/subinit
 export OB_SUBINIT := $(CURDIR)/$(SUBINIT_BIN)
 PREFIX ?= /usr
@@ -45,8 +49,8 @@ deps-test:
 	@.ci/deps-test
 
 build: deps-build
-	cargo build --release --workspace --exclude subinit --bins --locked
-	cargo build --release -p subinit --target $(SUBINIT_TARGET) --locked
+	cargo build --release --workspace --exclude subinit --bins --target $(SUBINIT_TARGET) --locked
+	cargo rustc --release -p subinit --bin subinit --target $(SUBINIT_TARGET) --locked -- -C relocation-model=static
 
 example: build deps-test
 	.ci/example
@@ -54,6 +58,7 @@ example: build deps-test
 lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy --workspace --bins --target $(SUBINIT_TARGET) --locked -- -D warnings
 	man/lint
 
 # Tests that skip for a missing kernel feature say why in $(SKIP_LOG),

@@ -65,7 +65,7 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/x86_64-unknown-linux-gnu/release")
+        .join("../target/x86_64-unknown-linux-musl/release")
         .canonicalize()
         .expect("release binaries not built: run `make build` first")
 }

@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, renameat2, OFlag, RenameFlags};
+use nix::fcntl::{open, openat, OFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
@@ -170,7 +170,7 @@ impl Root {
         let mut file = std::fs::File::from(fd);
         let written = file.write_all(text).and_then(|()| file.sync_all());
         let placed = written.at("write", &shown).and_then(|()| {
-            match renameat2(&dir, temp, &dir, name, RenameFlags::RENAME_NOREPLACE) {
+            match crate::kernel::sys::renameat2(&dir, temp, &dir, name, true) {
                 Ok(()) => Ok(true),
                 Err(Errno::EEXIST) => Ok(false),
                 Err(errno) => Err(sys("rename", &self.show(rel), errno)),

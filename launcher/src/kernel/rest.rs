@@ -16,8 +16,11 @@ pub fn give_back() {
     // Read first: the text read is freed before the trim.
     let low = stack_low();
     // SAFETY: malloc_trim(3) only releases free heap memory; no pointer
-    // the program holds is touched.
-    unsafe { libc::malloc_trim(0) };
+    // the program holds is touched. (musl's allocator gives back on free.)
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
     let here = 0u8;
     let sp = std::ptr::addr_of!(here) as usize;
     if let Some(low) = low {

@@ -5,9 +5,10 @@
 //! through nix.
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
+use nix::NixPath;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -171,6 +172,35 @@ pub fn close_range_from(first: u32, flags: libc::c_uint) -> Result<(), Errno> {
     // SAFETY: plain syscall with integer arguments; closing fds we may still
     // hold as OwnedFd is only done right before exec or _exit.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) };
+    Errno::result(ret).map(drop)
+}
+
+/// renameat2(2), with RENAME_NOREPLACE when `noreplace`: nix offers it
+/// only with glibc, and the launcher builds for musl too.
+pub fn renameat2<P: ?Sized + NixPath, Q: ?Sized + NixPath>(
+    olddir: impl AsFd,
+    old: &P,
+    newdir: impl AsFd,
+    new: &Q,
+    noreplace: bool,
+) -> Result<(), Errno> {
+    let flags = if noreplace { libc::RENAME_NOREPLACE } else { 0 };
+    let ret = old.with_nix_path(|old| {
+        new.with_nix_path(|new| {
+            // SAFETY: both paths are NUL-terminated and outlive the call;
+            // the fds are borrowed, valid for its duration.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    olddir.as_fd().as_raw_fd(),
+                    old.as_ptr(),
+                    newdir.as_fd().as_raw_fd(),
+                    new.as_ptr(),
+                    flags,
+                )
+            }
+        })
+    })??;
     Errno::result(ret).map(drop)
 }
 

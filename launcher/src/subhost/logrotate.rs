@@ -7,7 +7,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{renameat2, RenameFlags};
+use crate::kernel::sys::renameat2;
 
 /// `LOG.1` for LOG `path`.
 pub fn previous(path: &Path) -> PathBuf {
@@ -20,9 +20,9 @@ pub fn previous(path: &Path) -> PathBuf {
 /// replace or the rename fails: the caller then truncates LOG.
 pub fn keep_previous(path: &Path) -> bool {
     let old = previous(path);
-    let flags = match std::fs::symlink_metadata(&old) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RenameFlags::RENAME_NOREPLACE,
-        Ok(m) if m.is_file() && m.uid() == 0 && m.nlink() == 1 => RenameFlags::empty(),
+    let noreplace = match std::fs::symlink_metadata(&old) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Ok(m) if m.is_file() && m.uid() == 0 && m.nlink() == 1 => false,
         _ => {
             log::warn!(
                 "{}: not a file of root's alone: the previous log is not kept",
@@ -37,7 +37,7 @@ pub fn keep_previous(path: &Path) -> bool {
         path,
         nix::fcntl::AT_FDCWD,
         &old,
-        flags,
+        noreplace,
     ) {
         Ok(()) => true,
         Err(errno) => {
