@@ -18,7 +18,7 @@ use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use crate::error::{At, Error, Result};
-use crate::kernel::sys::{openat2, IN_ROOT};
+use crate::kernel::sys::{openat2, renameat2, IN_ROOT};
 
 /// A subhost tree (LIVE or UPPER) opened as the root for path resolution.
 pub struct Root {
@@ -170,7 +170,7 @@ impl Root {
         let mut file = std::fs::File::from(fd);
         let written = file.write_all(text).and_then(|()| file.sync_all());
         let placed = written.at("write", &shown).and_then(|()| {
-            match crate::kernel::sys::renameat2(&dir, temp, &dir, name, true) {
+            match renameat2(&dir, temp, &dir, name, true) {
                 Ok(()) => Ok(true),
                 Err(Errno::EEXIST) => Ok(false),
                 Err(errno) => Err(sys("rename", &self.show(rel), errno)),

@@ -8,9 +8,9 @@ use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::NixPath;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use nix::NixPath;
 
 /// `struct clone_args` of clone3(2) (the v2 layout with `cgroup`).
 #[repr(C)]

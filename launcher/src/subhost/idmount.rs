@@ -159,6 +159,8 @@ fn fs_name(path: &Path) -> String {
     let Ok(st) = statfs(path) else {
         return "filesystem unknown".into();
     };
+    // f_type is i64 with glibc, u64 with musl.
+    #[allow(clippy::unnecessary_cast)]
     let magic = st.filesystem_type().0 as u64;
     let name = match magic {
         0xEF53 => "ext4",
