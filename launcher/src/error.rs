@@ -11,6 +11,7 @@ use nix::errno::Errno;
 use crate::cli::UsageError;
 use crate::kernel::netlink::NetlinkError;
 use crate::model::config::ConfigError;
+use crate::model::ostext::OsText;
 
 #[derive(Debug)]
 pub enum Error {
@@ -116,7 +117,9 @@ impl fmt::Display for Error {
                 write!(f, "{op} {}: {}", path.display(), errno.desc())
             }
             Self::Call { op, errno } => write!(f, "{op}: {}", errno.desc()),
-            Self::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
+            Self::Io { op, path, source } => {
+                write!(f, "{op} {}: {}", path.display(), OsText(source))
+            }
             Self::NotRoot => write!(f, "must be run as root"),
             Self::AlreadyRunning { name } => write!(f, "subhost {name} is already running"),
             Self::NotRunning { what } => write!(f, "{what} is not running"),

@@ -10,6 +10,7 @@ pub mod hierarchy;
 pub mod ifupdown;
 pub mod mountinfo;
 pub mod names;
+pub mod ostext;
 pub mod parttable;
 pub mod paths;
 pub mod report;

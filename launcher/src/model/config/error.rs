@@ -8,6 +8,7 @@ use std::process::ExitStatus;
 
 use super::parse::{Flaw, Var};
 use super::trust::Distrust;
+use crate::model::ostext::OsText;
 
 /// Where the faulty value of a variable came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,8 +180,9 @@ impl fmt::Display for ConfigError {
             Self::Unreadable { file, source } => {
                 write!(
                     f,
-                    "{}: cannot read the configuration: {source}",
-                    file.display()
+                    "{}: cannot read the configuration: {}",
+                    file.display(),
+                    OsText(source)
                 )
             }
             Self::Untrusted { file, distrust } => {
@@ -249,14 +251,14 @@ impl fmt::Display for Fault {
             Self::NoSuchDirectory(p) => write!(f, "{}: no such directory", p.display()),
             Self::NotADirectory(p) => write!(f, "{}: not a directory", p.display()),
             Self::NoSuchPath(p) => write!(f, "{}: no such file or directory", p.display()),
-            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Io { path, source } => write!(f, "{}: {}", path.display(), OsText(source)),
             Self::AlreadyMounted(p) => write!(f, "{} is already a mount point", p.display()),
             Self::NotExecutable(p) => write!(f, "{} is not an executable file", p.display()),
             Self::NotAFile(p) => write!(f, "{}: not a file name", p.display()),
             Self::NotInPath(w) => write!(f, "{w:?}: no executable file of that name in PATH"),
             Self::EmptyCommand(c) => write!(f, "command {c:?} names no program"),
             Self::CommandSpawn { command, source } => {
-                write!(f, "command {command:?} could not be run: {source}")
+                write!(f, "command {command:?} could not be run: {}", OsText(source))
             }
             Self::CommandFailed { command, status } => {
                 write!(
