@@ -14,14 +14,14 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg, AT_FDCWD};
 
 use crate::error::{At, Error, Result};
 use crate::kernel::process::{open_checked, start_time};
-use crate::subhost::lock::{mkdir_root_only, remove_if_unheld, same_file, Lock};
+use crate::kernel::sys::renameat2;
+use crate::subhost::lock::{mkdir_root_only, remove_if_unheld, Lock};
 use crate::subhost::state::RUN_DIR;
 
 /// The directory of these locks in `RUN_DIR`: longer than a NAME may be.
@@ -61,39 +61,69 @@ pub fn lock(conf: &Path) -> Result<Option<ConfLock>> {
     mkdir_root_only(&Path::new(RUN_DIR).join(CONF_LOCKS))?;
     sweep();
     loop {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .at("open", &path)?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
-            Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
-            Err((_, errno)) => {
+        let lock = recorded(&path)?;
+        // Why a rename: the lock file appears with its record in it, so
+        // `loading` never finds it held and still empty.
+        match renameat2(AT_FDCWD, &lock.temp, AT_FDCWD, &path, true) {
+            Ok(()) => {
+                return Ok(Some(ConfLock {
+                    path,
+                    _lock: lock.lock,
+                }))
+            }
+            Err(Errno::EEXIST) => {
+                let _ = fs::remove_file(&lock.temp);
+                // Gone meanwhile, or a killed launcher's: try again.
+                if remove_if_unheld(&path) || !path.exists() {
+                    continue;
+                }
+                return Ok(None);
+            }
+            Err(errno) => {
+                let _ = fs::remove_file(&lock.temp);
                 return Err(Error::Sys {
-                    op: "flock",
+                    op: "rename",
                     path,
                     errno,
-                })
+                });
             }
-        };
-        // Unlinked by its last holder between our open and flock: retry.
-        if !same_file(&lock, &path) {
-            continue;
         }
-        let pid = std::process::id() as i32;
-        let me = format!("{pid} {}\n", start_time(pid).unwrap_or(0));
-        lock.set_len(0).at("truncate", &path)?;
-        lock.write_all(me.as_bytes()).at("write", &path)?;
-        return Ok(Some(ConfLock { path, _lock: lock }));
     }
 }
 
-/// A pidfd on the launcher loading CONF, if one holds its lock (checked
-/// against its start time). A lock file nobody holds is removed.
+/// A new lock file, locked, holding the calling launcher's record, under
+/// a name of its own beside `path` (swept like the others if the
+/// launcher is killed before the rename).
+struct Recorded {
+    temp: PathBuf,
+    lock: Lock,
+}
+
+fn recorded(path: &Path) -> Result<Recorded> {
+    let pid = std::process::id() as i32;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!("+{pid}"));
+    let temp = PathBuf::from(temp);
+    // A leftover of ours from a pid reused: nobody holds it.
+    let _ = fs::remove_file(&temp);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&temp)
+        .at("create", &temp)?;
+    let mut lock =
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| Error::Sys {
+            op: "flock",
+            path: temp.clone(),
+            errno,
+        })?;
+    let me = format!("{pid} {}\n", start_time(pid).unwrap_or(0));
+    lock.write_all(me.as_bytes()).at("write", &temp)?;
+    Ok(Recorded { temp, lock })
+}
+
 /// Removes the lock files no launcher holds: those of launchers killed
 /// with -9, whose configuration may never be booted or stopped again.
 fn sweep() {
@@ -105,22 +135,15 @@ fn sweep() {
     }
 }
 
+/// A pidfd on the launcher loading CONF, if one holds its lock (checked
+/// against its start time). A lock file nobody holds is removed.
 pub fn loading(conf: &Path) -> Option<OwnedFd> {
     let path = lock_path(conf)?;
     if !path.exists() || remove_if_unheld(&path) {
         return None;
     }
-    // Held: its holder writes itself there right after its flock.
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let text = fs::read_to_string(&path).unwrap_or_default();
-        let holder = text.trim_end().split_once(' ');
-        if let Some((pid, start)) = holder {
-            return open_checked(pid.parse().ok()?, start.parse().ok()?);
-        }
-        if Instant::now() >= deadline || !path.exists() {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // Held: its record was written before the file took its name.
+    let text = fs::read_to_string(&path).ok()?;
+    let (pid, start) = text.trim_end().split_once(' ')?;
+    open_checked(pid.parse().ok()?, start.parse().ok()?)
 }
