@@ -129,6 +129,53 @@ fn a_memory_hog_is_killed_near_memory_max_and_the_subhost_stops_gracefully() {
     {
         eprintln!("LOG: {l}");
     }
+    assert!(
+        !sh.log_text().contains("not named in the kernel log"),
+        "a kill was logged without its name:\n{}",
+        sh.log_text()
+    );
+    sh.stop_ok();
+}
+
+fn wake_ups(pid: i32) -> u64 {
+    let status = read(Path::new(&format!("/proc/{pid}/status")));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches")
+}
+
+/// Issue 14: the OOM watch reads the kernel log only after an OOM
+/// notification, so an idle subhost's monitor sleeps through the host's
+/// kernel messages (with many subhosts, each message woke every monitor).
+#[test]
+fn kernel_messages_do_not_wake_an_idle_monitor() {
+    require_root!();
+    let mut sh = Subhost::busybox("lkmsg").line("START=none\nMEMORY_MAX=64M");
+    sh.boot_ok();
+    let monitor = sh.monitor().pid.as_raw();
+    let before = wake_ups(monitor);
+    let mut kmsg = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .expect("open /dev/kmsg");
+    // Spaced out, so that a monitor polling the log would wake for each.
+    for n in 0..20 {
+        use std::io::Write;
+        writeln!(
+            kmsg,
+            "<7>overlay-boot test: kernel message {n} for idle monitors"
+        )
+        .expect("write /dev/kmsg");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let woke = wake_ups(monitor) - before;
+    eprintln!("the idle monitor woke {woke} times for 20 kernel messages");
+    assert!(
+        woke <= 2,
+        "the idle monitor woke {woke} times for 20 kernel messages"
+    );
     sh.stop_ok();
 }
 

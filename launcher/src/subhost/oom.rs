@@ -3,17 +3,23 @@
 //! own: a thread costs every idle subhost its kernel stack, its stack and
 //! its malloc arena, about 30 kB): cgroup2's
 //! memory.events (POLLPRI on change, `oom_kill N`), or on v1 an eventfd
-//! registered for memory.oom_control in cgroup.event_control; and on the
-//! kernel log, /dev/kmsg, whose `oom-kill:...,oom_memcg=/NAME,...,task=T,
-//! pid=N` record names the victim (read from where the log was when the
-//! thread started). The notification alone is logged without a name only
-//! when /dev/kmsg cannot be read; it also tells when the cgroup is gone.
+//! registered for memory.oom_control in cgroup.event_control. The kernel
+//! log, /dev/kmsg, names the victim in its `oom-kill:...,oom_memcg=/NAME,
+//! ...,task=T,pid=N` record; it is read from where the log was when the
+//! watch began, and polled only for `NAMING` after a notification. Why
+//! not always: every kernel message would wake every idle subhost's
+//! monitor (a thousand wake-ups per message with a thousand subhosts).
+//! v1 notifies before the kill and its record, cgroup2 after: the window
+//! covers both. A kill not named in the window, or with no /dev/kmsg to
+//! read, is logged without a name. The notification also tells when the
+//! cgroup is gone.
 
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags};
 
@@ -27,12 +33,19 @@ struct Notice {
     flags: PollFlags,
 }
 
+/// How long after a notification the kernel log is polled for the
+/// victim's record.
+const NAMING: Duration = Duration::from_secs(2);
+
 /// The OOM watch of one subhost: the cgroup's notification and the
 /// kernel log, polled by the monitor's wait loop.
 pub struct Watch {
     notice: Notice,
     kmsg: Option<File>,
     memcg: String,
+    /// After a notification: until when the kernel log is polled, and
+    /// whether a victim was named since.
+    naming: Option<(Instant, bool)>,
 }
 
 /// The watch for subhost `name`, if its memory is accounted.
@@ -51,37 +64,54 @@ pub fn watch(name: &str) -> Option<Watch> {
         notice,
         kmsg: open_kmsg(),
         memcg: format!("/{name}"),
+        naming: None,
     })
 }
 
 impl Watch {
-    /// The fds to poll: the notification (with its event) and the kernel
-    /// log, if it could be opened.
+    /// The fds to poll: the notification (with its event) and, while a
+    /// victim is being named, the kernel log.
     pub fn poll_fds(&self) -> Vec<PollFd<'_>> {
         let mut fds = vec![PollFd::new(self.notice.fd.as_fd(), self.notice.flags)];
-        if let Some(k) = &self.kmsg {
+        if let (Some(k), Some(_)) = (&self.kmsg, self.naming) {
             fds.push(PollFd::new(k.as_fd(), PollFlags::POLLIN));
         }
         fds
     }
 
+    /// When the naming window ends (the wait loop's timeout).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.naming.map(|(until, _)| until)
+    }
+
     /// One of the fds polled ready (`notified`: the cgroup's, `logged`:
-    /// the kernel log's): logs each OOM kill of the subhost. False once
-    /// the cgroup is gone (the watch ends).
-    pub fn handle(&mut self, notified: bool, logged: bool) -> bool {
+    /// the kernel log's), or the deadline passed: logs each OOM kill of
+    /// the subhost. False once the cgroup is gone (the watch ends).
+    pub fn handle(&mut self, notified: bool, logged: bool, now: Instant) -> bool {
         if notified {
             let mut buf = [0u8; 8];
             let _ = nix::unistd::read(&self.notice.fd, &mut buf);
             if !self.notice.dir.exists() {
                 return false;
             }
-            if self.kmsg.is_none() {
-                log::warn!("out of memory (MEMORY_MAX): the kernel killed a process (no /dev/kmsg to name it)");
+            let named = self.naming.is_some_and(|(_, named)| named);
+            self.naming = Some((now + NAMING, named));
+        }
+        if let (Some((until, named)), Some(k)) = (self.naming.as_mut(), self.kmsg.as_mut()) {
+            // Read on a notification too: cgroup2's record came before it.
+            if notified || logged {
+                for v in victims(k, &self.memcg) {
+                    log::warn!("out of memory (MEMORY_MAX): the kernel killed {v}");
+                    *named = true;
+                }
+            }
+            if now < *until {
+                return true;
             }
         }
-        if let (true, Some(k)) = (logged, self.kmsg.as_mut()) {
-            for v in victims(k, &self.memcg) {
-                log::warn!("out of memory (MEMORY_MAX): the kernel killed {v}");
+        if let Some((_, named)) = self.naming.take() {
+            if !named {
+                log::warn!("out of memory (MEMORY_MAX): the kernel killed a process (not named in the kernel log)");
             }
         }
         true

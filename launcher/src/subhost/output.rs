@@ -32,7 +32,9 @@ impl Output {
     /// gone) or on a read error. A failed write to LOG loses those bytes
     /// but never stops the reading, so PID 1 never blocks on a full pipe.
     pub fn copy(&mut self, mut log: &File) -> bool {
-        let mut buf = [0u8; 16384];
+        // One page: the monitor's stack keeps what it touches for the
+        // subhost's life (issue 14), and output comes a line at a time.
+        let mut buf = [0u8; 4096];
         match self.pipe.read(&mut buf) {
             Ok(0) => false,
             Ok(n) => {

@@ -3,11 +3,13 @@
 //! PID 1 as SIGTERM), the ready pipe (readiness, relayed to the caller
 //! once the subinit closes it), the status pipe (the newest snapshot,
 //! kept in the run directory), PID 1's output (copied to LOG) and the
-//! OOM watch's two (`oom`: the cgroup's notification, the kernel log).
+//! OOM watch's (`oom`: the cgroup's notification, and the kernel log
+//! only while it names a victim, with a deadline).
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -92,8 +94,12 @@ impl Monitor {
                     output = None;
                 }
             }
-            if let (true, Some(w)) = (woke.oom_notified || woke.oom_logged, oom.as_mut()) {
-                if !w.handle(woke.oom_notified, woke.oom_logged) {
+            if let Some(w) = oom.as_mut() {
+                let now = Instant::now();
+                let due = w.deadline().is_some_and(|at| now >= at);
+                if (woke.oom_notified || woke.oom_logged || due)
+                    && !w.handle(woke.oom_notified, woke.oom_logged, now)
+                {
                     oom = None;
                 }
             }
@@ -186,7 +192,16 @@ fn wait_any(pidfd: &impl AsFd, p: &Polled) -> Result<Woke> {
         fds.extend(extra);
         n
     });
-    match poll(&mut fds, PollTimeout::NONE) {
+    // While the OOM watch names a victim, its deadline bounds the wait.
+    let timeout = match p.oom.and_then(Watch::deadline) {
+        Some(at) => {
+            // Rounded up: a wake-up just before the deadline would spin.
+            let left = at.saturating_duration_since(Instant::now()) + Duration::from_micros(999);
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+        }
+        None => PollTimeout::NONE,
+    };
+    match poll(&mut fds, timeout) {
         Ok(_) | Err(Errno::EINTR) => {}
         Err(errno) => return Err(Error::Call { op: "poll", errno }),
     }
