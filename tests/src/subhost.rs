@@ -565,6 +565,10 @@ impl Subhost {
             .env("OVERLAY_BOOT_SUBINIT", crate::bin("subinit"));
         let out = run_captured(&mut cmd, go, &self.scratch.path, GO);
         assert!(out.ok(), "{out}");
+        // Why NULs: script(1) meets the end of its stdin (/dev/null) at
+        // once and writes VEOF to its pty; read by the canonical line
+        // discipline, that is a NUL once the relay's raw mode is on, and
+        // the relay passes the byte on (the pty inside echoes it as ^@).
         out.out.replace('\0', "")
     }
 
