@@ -436,6 +436,19 @@ impl Subhost {
         self.host_mounts.push(point);
     }
 
+    /// `overlay-boot --session CONF sh -c SCRIPT`, stdin empty, given
+    /// `timeout` to end.
+    pub fn session_sh(&self, script: &str, timeout: Duration) -> Outcome {
+        let args: [&OsStr; 5] = [
+            "--session".as_ref(),
+            self.conf.as_os_str(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            script.as_ref(),
+        ];
+        self.tool("overlay-boot", &args, timeout)
+    }
+
     pub fn tool<S: AsRef<OsStr>>(&self, tool: &str, args: &[S], timeout: Duration) -> Outcome {
         launcher(tool, args, &self.scratch.path, timeout)
     }
