@@ -436,6 +436,19 @@ impl Subhost {
         self.host_mounts.push(point);
     }
 
+    /// `overlay-boot --session CONF sh -c SCRIPT`, stdin empty, given
+    /// `timeout` to end.
+    pub fn session_sh(&self, script: &str, timeout: Duration) -> Outcome {
+        let args: [&OsStr; 5] = [
+            "--session".as_ref(),
+            self.conf.as_os_str(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            script.as_ref(),
+        ];
+        self.tool("overlay-boot", &args, timeout)
+    }
+
     pub fn tool<S: AsRef<OsStr>>(&self, tool: &str, args: &[S], timeout: Duration) -> Outcome {
         launcher(tool, args, &self.scratch.path, timeout)
     }
@@ -565,6 +578,10 @@ impl Subhost {
             .env("OVERLAY_BOOT_SUBINIT", crate::bin("subinit"));
         let out = run_captured(&mut cmd, go, &self.scratch.path, GO);
         assert!(out.ok(), "{out}");
+        // Why NULs: script(1) meets the end of its stdin (/dev/null) at
+        // once and writes VEOF to its pty; read by the canonical line
+        // discipline, that is a NUL once the relay's raw mode is on, and
+        // the relay passes the byte on (the pty inside echoes it as ^@).
         out.out.replace('\0', "")
     }
 

@@ -4,7 +4,6 @@
 //! inside; KEEP_CAPS keeps the ones it names. LOWER is the host's root,
 //! for its python3.
 
-use std::ffi::OsStr;
 use std::time::Duration;
 
 use e2e::require_root;
@@ -77,17 +76,6 @@ fn assert_dropped(status: &str, kept: &[u32], what: &str) {
     }
 }
 
-fn session(sh: &Subhost, script: &str) -> e2e::subhost::Outcome {
-    let args: [&OsStr; 5] = [
-        "--session".as_ref(),
-        sh.conf.as_os_str(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ];
-    sh.tool("overlay-boot", &args, Duration::from_secs(60))
-}
-
 #[test]
 fn machine_wide_capabilities_are_dropped_from_pid1_go_and_sessions() {
     require_root!();
@@ -105,10 +93,13 @@ fn machine_wide_capabilities_are_dropped_from_pid1_go_and_sessions() {
     assert!(out.out.contains("stod=-1/1\n"), "settimeofday: {out}");
     sh.stop_ok();
 
-    let out = session(&sh, "cat /proc/self/status; exit 0");
+    let out = sh.session_sh("cat /proc/self/status; exit 0", Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
     assert_dropped(&out.out, &[], "session command");
-    let out = session(&sh, &format!("python3 -c '{}'", probe(true)));
+    let out = sh.session_sh(
+        &format!("python3 -c '{}'", probe(true)),
+        Duration::from_secs(60),
+    );
     assert!(out.out.contains("obh=-1/1"), "open_by_handle_at: {out}");
     assert!(out.out.contains("stod=-1/1"), "settimeofday: {out}");
     assert!(

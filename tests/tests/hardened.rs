@@ -10,7 +10,6 @@
 //! the machine.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
@@ -342,14 +341,7 @@ fn session_and_overlay_share_work_hardened() {
     let mut sh = Subhost::busybox("hdq")
         .line("START=none")
         .line("SECURITY=hardened");
-    let args: [&OsStr; 5] = [
-        "--session".as_ref(),
-        sh.conf.as_os_str(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        "cat /proc/self/status; tty".as_ref(),
-    ];
-    let out = sh.tool("overlay-boot", &args, Duration::from_secs(60));
+    let out = sh.session_sh("cat /proc/self/status; tty", Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(set_of(&out.out, "CapBnd"), hardened_bounding(), "{out}");
     assert!(out.out.contains("/dev/pts/"), "no pty: {out}");
@@ -439,14 +431,7 @@ fn dpkg_installs_and_removes_a_package_in_a_hardened_session() {
                   dpkg --admindir=$A -i /obt-hello.deb >/dev/null && obt-hello && \
                   dpkg --admindir=$A -r obt-hello >/dev/null && \
                   [ ! -e /usr/bin/obt-hello ] && echo removed";
-    let args: [&OsStr; 5] = [
-        "--session".as_ref(),
-        sh.conf.as_os_str(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ];
-    let out = sh.tool("overlay-boot", &args, Duration::from_secs(120));
+    let out = sh.session_sh(script, Duration::from_secs(120));
     assert_eq!(out.code, 0, "{out}\n{}", sh.log_text());
     assert!(out.out.contains("hello from obt"), "{out}");
     assert!(out.out.contains("removed"), "{out}");

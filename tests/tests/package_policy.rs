@@ -8,7 +8,6 @@
 //! sources, about a minute) in the test's scratch directory, which goes
 //! with the test; all phases run on it in order.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -100,18 +99,6 @@ fn alive(sh: &Subhost, pid: &str) -> bool {
     sh.go(&["sh", "-c", &format!("kill -0 {pid}")]).ok()
 }
 
-/// `overlay-boot --session CONF sh -c SCRIPT`, stdin empty.
-fn session(sh: &Subhost, script: &str) -> e2e::subhost::Outcome {
-    let args: [&OsStr; 5] = [
-        "--session".as_ref(),
-        sh.conf.as_os_str(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ];
-    sh.tool("overlay-boot", &args, SESSION)
-}
-
 #[test]
 fn package_upgrades_in_a_minbase_subhost_restart_start_services_only() {
     require_root!();
@@ -131,9 +118,9 @@ fn package_upgrades_in_a_minbase_subhost_restart_start_services_only() {
     let in_upper = sh.upper.join("usr/sbin/policy-rc.d");
 
     // A session installs the package: its postinst is refused, nothing runs.
-    let out = session(
-        &sh,
+    let out = sh.session_sh(
         "dpkg -i /tmp/obtd.deb; echo dpkg=$?; ls /run/obtd.pid; exit 0",
+        SESSION,
     );
     assert_eq!(out.code, 0, "{out}");
     assert!(out.out.contains("dpkg=0"), "{out}");

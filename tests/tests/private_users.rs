@@ -377,17 +377,7 @@ fn cable_share_overlay_share_session_and_go_work() {
     // A session over the same configuration.
     let text = fs::read_to_string(&sh.conf).expect("conf");
     sh.set_conf(&text.replace("CABLES==\n", ""));
-    let out = sh.tool(
-        "overlay-boot",
-        &[
-            "--session".as_ref(),
-            sh.conf.as_os_str(),
-            "sh".as_ref(),
-            "-c".as_ref(),
-            "id -u; cat /proc/self/uid_map; touch /from-session".as_ref(),
-        ],
-        GO,
-    );
+    let out = sh.session_sh("id -u; cat /proc/self/uid_map; touch /from-session", GO);
     assert!(out.ok(), "{out}\n{}", sh.log_text());
     assert!(out.out.contains("65536"), "{out}");
     assert_eq!(owner_on_host(&sh.upper.join("from-session")), "0:0");
@@ -488,17 +478,7 @@ fn tty_devices_and_a_ptys_group_are_tty_inside() {
     assert!(text.contains(&format!("pty=0:{tty}:620")), "{text}");
     sh.stop_ok();
     // A session's command gets a pty of its subhost's devpts too.
-    let out = sh.tool(
-        "overlay-boot",
-        &[
-            "--session".as_ref(),
-            sh.conf.as_os_str(),
-            "sh".as_ref(),
-            "-c".as_ref(),
-            "stat -c pty=%u:%g:%a $(tty)".as_ref(),
-        ],
-        GO,
-    );
+    let out = sh.session_sh("stat -c pty=%u:%g:%a $(tty)", GO);
     assert!(out.ok(), "{out}\n{}", sh.log_text());
     let text = out.out.replace('\0', "");
     assert!(text.contains(&format!("pty=0:{tty}:620")), "{out}");

@@ -7,7 +7,6 @@
 //! the kernel's own answers. The calls are made by `ob-syscall-probe`
 //! (src/bin/syscall_probe.rs), copied into UPPER; LOWER is the host's root.
 
-use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -173,17 +172,6 @@ fn host_secret(sh: &Subhost) -> String {
     handle_of(&secret)
 }
 
-fn session(sh: &Subhost, script: &str) -> e2e::subhost::Outcome {
-    let args: [&OsStr; 5] = [
-        "--session".as_ref(),
-        sh.conf.as_os_str(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ];
-    sh.tool("overlay-boot", &args, Duration::from_secs(60))
-}
-
 #[test]
 fn a_hardened_subhost_refuses_the_filtered_calls_with_eperm() {
     require_root!();
@@ -239,9 +227,9 @@ fn a_hardened_subhost_refuses_the_filtered_calls_with_eperm() {
     sh.stop_ok();
 
     // A session's command, a child of PID 1, inherits the filter.
-    let out = session(
-        &sh,
+    let out = sh.session_sh(
         &format!("{PROBE} keyctl bpf; grep Seccomp: /proc/self/status"),
+        Duration::from_secs(60),
     );
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(result(&out.out, "keyctl"), "EPERM", "{out}");
@@ -355,7 +343,7 @@ fn a_hardened_session_installs_packages_and_traces() {
         cat /usr/share/obts/hello; \
         strace -f -o /dev/null true; echo strace=$?; \
         grep Seccomp: /proc/self/status";
-    let out = session(&sh, script);
+    let out = sh.session_sh(script, Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out}");
     for line in [
         "dpkg=0",
@@ -427,13 +415,10 @@ fn private_users_refuses_the_shocker_and_a_session_installs_a_package() {
     std::fs::copy(&deb, sh.upper.join("obt-pu.deb")).expect("copy the package into UPPER");
     // A database of its own (see hardened.rs: the host's may change under
     // the overlay while another test installs a package on the host).
-    let out = session(
-        &sh,
-        "A=/var/tmp/obt-dpkg; mkdir -p $A/updates $A/info && : > $A/status && \
+    let out = sh.session_sh("A=/var/tmp/obt-dpkg; mkdir -p $A/updates $A/info && : > $A/status && \
          dpkg --admindir=$A -i /obt-pu.deb >/dev/null && cat /usr/share/obt-pu/hello && \
          stat -c %u:%g /usr/share/obt-pu/hello && \
-         dpkg --admindir=$A -r obt-pu >/dev/null && [ ! -e /usr/share/obt-pu/hello ] && echo removed",
-    );
+         dpkg --admindir=$A -r obt-pu >/dev/null && [ ! -e /usr/share/obt-pu/hello ] && echo removed", Duration::from_secs(60));
     assert!(out.ok(), "session: {out}");
     assert!(out.out.contains("hello"), "{out}");
     assert!(out.out.contains("0:0"), "owner inside: {out}");
