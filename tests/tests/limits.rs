@@ -152,7 +152,7 @@ fn wake_ups(pid: i32) -> u64 {
 #[test]
 fn kernel_messages_do_not_wake_an_idle_monitor() {
     require_root!();
-    let mut sh = Subhost::busybox("lkmsg").line("START=none\nMEMORY_MAX=64M");
+    let mut sh = Subhost::busybox("lkm").line("START=none\nMEMORY_MAX=64M");
     sh.boot_ok();
     let monitor = sh.monitor().pid.as_raw();
     let before = wake_ups(monitor);
