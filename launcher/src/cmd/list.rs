@@ -21,11 +21,12 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cmd::liveness;
 use crate::error::Result;
+use crate::kernel::dirfd::Dir;
 use crate::kernel::privilege::require_root;
 use crate::kernel::usage::{self, Usage};
 use crate::kernel::userns::IdMap;
@@ -122,35 +123,18 @@ fn collect() -> Vec<Entry> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut out = Vec::new();
     let layout = crate::kernel::cgroups::layout().unwrap_or_default();
-    for name in state::names() {
-        if !lock::shown(&name) {
-            continue;
+    let usage = usage::Reader::new(&layout);
+    let mut out = Vec::new();
+    // Why through directory fds: what a subhost costs here is what --list
+    // costs at a thousand (issue 14); see `dirfd`.
+    if let Some(runs) = Dir::open(Path::new(state::RUN_DIR)) {
+        for name in state::names() {
+            let Some(run) = runs.sub(&name).filter(|r| lock::shown_in(r, &name)) else {
+                continue;
+            };
+            out.push(entry(&run, name, now, &usage));
         }
-        // Why field by field: only the three files --list shows, not the
-        // whole record (six files); its cost per subhost is what --list
-        // costs at a thousand.
-        let conf = state::field(&name, "conf").unwrap_or_default();
-        let pid: Option<i32> = state::field(&name, "pid").and_then(|p| p.parse().ok());
-        let started: Option<u64> = pid
-            .and_then(|_| state::field(&name, "started"))
-            .and_then(|s| s.parse().ok());
-        let snap = started.and_then(|_| status::read(&name));
-        out.push(Entry {
-            pid: started.and(pid),
-            config: PathBuf::from(conf),
-            uptime: started.map(|s| now.saturating_sub(s)),
-            state: snap
-                .as_ref()
-                .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
-            services: snap.map(|s| s.services).unwrap_or_default(),
-            usage: usage::read(&layout, &name),
-            live: Vec::new(),
-            procs: Vec::new(),
-            users: idrange::recorded(&name),
-            name,
-        });
     }
     let pending: Vec<liveness::Pending> =
         out.iter()
@@ -175,6 +159,32 @@ fn collect() -> Vec<Entry> {
             .collect();
     }
     out
+}
+
+/// One running subhost's entry from its run directory `run`, without the
+/// liveness of its services. Only the files --list shows are read, each
+/// once.
+fn entry(run: &Dir, name: String, now: u64, usage: &usage::Reader) -> Entry {
+    let conf = run.field("conf").unwrap_or_default();
+    let pid: Option<i32> = run.field("pid").and_then(|p| p.parse().ok());
+    let started: Option<u64> = pid
+        .and_then(|_| run.field("started"))
+        .and_then(|s| s.parse().ok());
+    let snap = started.and_then(|_| status::read(run));
+    Entry {
+        pid: started.and(pid),
+        config: PathBuf::from(conf),
+        uptime: started.map(|s| now.saturating_sub(s)),
+        state: snap
+            .as_ref()
+            .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
+        services: snap.map(|s| s.services).unwrap_or_default(),
+        usage: usage.read(&name),
+        live: Vec::new(),
+        procs: Vec::new(),
+        users: run.field(idrange::FILE).and_then(|t| idrange::parse(&t)),
+        name,
+    }
 }
 
 /// `NAME PID STATE UPTIME MEMORY CPU PIDS USERS CONFIG` (MEMORY and PIDS
