@@ -36,12 +36,21 @@ pub fn collect() -> Vec<Entry> {
     let deadline = std::time::Instant::now() + liveness::STATUS_TIMEOUT;
     for (e, p) in out.iter_mut().zip(pending) {
         e.live = p.finish(deadline);
+    }
+    // Only the subhosts with a running service need the scan of /proc.
+    let pid1s: Vec<i32> = out
+        .iter()
+        .filter(|e| e.services.iter().any(|s| s.pid.is_some()))
+        .filter_map(|e| e.pid)
+        .collect();
+    let procs = liveness::Procs::scan(&pid1s);
+    for e in out.iter_mut() {
         let pid1 = e.pid.unwrap_or(0);
         e.procs = e
             .services
             .iter()
             .filter_map(|s| {
-                let (host, up) = liveness::supervised(pid1, s.pid?)?;
+                let (host, up) = procs.supervised(pid1, s.pid?)?;
                 Some((s.name.clone(), host, up))
             })
             .collect();
