@@ -6,6 +6,7 @@
 //! (two on the reference host), each a contiguous share in name order.
 
 use std::path::{Path, PathBuf};
+use std::thread::ScopedJoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::sched::{sched_getaffinity, CpuSet};
@@ -84,16 +85,18 @@ fn read_all() -> Vec<Entry> {
         return read(&names);
     }
     std::thread::scope(|s| {
+        let spawn = |part| std::thread::Builder::new().spawn_scoped(s, move || read(part));
         let threads: Vec<_> = names
             .chunks(share)
-            .map(|part| s.spawn(move || read(part)))
+            .map(|part| (part, spawn(part)))
             .collect();
-        // A thread that failed (it cannot: nothing in `read` panics) would
-        // leave its share out rather than end the listing.
-        threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap_or_default())
-            .collect()
+        // A share whose thread could not start (or failed) is read here.
+        type Started<'s> = std::io::Result<ScopedJoinHandle<'s, Vec<Entry>>>;
+        let done = |(part, t): (&[String], Started)| match t {
+            Ok(t) => t.join().unwrap_or_else(|_| read(part)),
+            Err(_) => read(part),
+        };
+        threads.into_iter().flat_map(done).collect()
     })
 }
 
