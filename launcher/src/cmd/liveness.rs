@@ -8,9 +8,11 @@
 //! service's running `run` (its pid inside, from the status snapshot) is
 //! found on the host, with how long it has run.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -57,8 +59,13 @@ pub struct Pending {
 /// Starts the status actions of `names` inside subhost `subhost`; the
 /// subhosts' run side by side, each bounded from `finish`'s deadline.
 pub fn start(subhost: &str, names: Vec<String>) -> Pending {
-    let child = match (names.is_empty(), std::env::current_exe()) {
-        (false, Ok(exe)) => Command::new(exe)
+    // Why first: no readlink of /proc/self/exe for each of a thousand
+    // subhosts without a sysv entry (issue 14).
+    if names.is_empty() {
+        return Pending { names, child: None };
+    }
+    let child = std::env::current_exe().ok().and_then(|exe| {
+        Command::new(exe)
             .arg0("overlay-go")
             .args([subhost, "/bin/sh", "-c", SCRIPT, "status"])
             .args(&names)
@@ -66,9 +73,8 @@ pub fn start(subhost: &str, names: Vec<String>) -> Pending {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .ok(),
-        _ => None,
-    };
+            .ok()
+    });
     Pending { names, child }
 }
 
@@ -125,22 +131,49 @@ fn wait(child: &std::process::Child, timeout: Duration) -> bool {
     false
 }
 
-/// A supervised service's `run`, pid `inside` in the pid namespace of
-/// PID 1 (host pid `pid1`): its host pid and how long it has run, seconds.
-pub fn supervised(pid1: i32, inside: u32) -> Option<(i32, u64)> {
-    let ns = std::fs::read_link(format!("/proc/{pid1}/ns/pid")).ok()?;
-    let host = std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .find(|p| {
-            std::fs::read_link(format!("/proc/{p}/ns/pid"))
-                .ok()
-                .as_ref()
-                == Some(&ns)
-                && innermost_pid(*p) == Some(inside)
-        })?;
-    Some((host, age(host)?))
+/// The host's processes by pid namespace (the target of their
+/// /proc/PID/ns/pid link), for the namespaces asked for only: one scan of
+/// /proc for all the subhosts' supervised services, not one per service,
+/// which grew with the square of the count (issue 14).
+pub struct Procs(HashMap<PathBuf, Vec<i32>>);
+
+impl Procs {
+    /// Scans /proc for the processes in the pid namespaces of `pid1s`.
+    pub fn scan(pid1s: &[i32]) -> Procs {
+        let mut by_ns: HashMap<PathBuf, Vec<i32>> = pid1s
+            .iter()
+            .filter_map(|p| Some((pid_ns(*p)?, Vec::new())))
+            .collect();
+        if by_ns.is_empty() {
+            return Procs(by_ns);
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Procs(by_ns);
+        };
+        let pids = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
+        for p in pids {
+            if let Some(found) = pid_ns(p).and_then(|ns| by_ns.get_mut(&ns)) {
+                found.push(p);
+            }
+        }
+        Procs(by_ns)
+    }
+
+    /// A supervised service's `run`, pid `inside` in the pid namespace of
+    /// PID 1 (host pid `pid1`): its host pid and how long it has run,
+    /// seconds.
+    pub fn supervised(&self, pid1: i32, inside: u32) -> Option<(i32, u64)> {
+        let in_ns = self.0.get(&pid_ns(pid1)?)?;
+        let host = *in_ns.iter().find(|p| innermost_pid(**p) == Some(inside))?;
+        Some((host, age(host)?))
+    }
+}
+
+/// The pid namespace of process `pid` (its ns/pid link's target).
+fn pid_ns(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
 /// The last NSpid of a process: its pid in its own pid namespace.

@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod contain;
 pub mod devbpf;
 pub mod devices;
+pub mod dirfd;
 pub mod idmap;
 pub mod inroot;
 pub mod limits;

@@ -10,8 +10,8 @@
 //! "max" (v2) and v1's "no limit" (at least 2^62) read as no maximum.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
+use crate::kernel::dirfd::Dir;
 use crate::model::hierarchy::{Ctl, Layout, Place};
 
 /// What a v1 limit file holds when there is no limit (PAGE_COUNTER_MAX
@@ -27,50 +27,70 @@ pub struct Usage {
     pub pids_max: Option<u64>,
 }
 
-fn dir(layout: &Layout, c: Ctl, name: &str) -> Option<(std::path::PathBuf, bool)> {
+/// The hierarchies that serve the figures, each opened once for all the
+/// subhosts (`dirfd`: a file is then NAME/FILE under its fd, not a walk
+/// from /).
+pub struct Reader {
+    memory: Option<(Dir, bool)>,
+    cpu: Option<(Dir, bool)>,
+    pids: Option<Dir>,
+}
+
+/// The directory of the hierarchy that serves `c`, and whether it is v1.
+fn mount(layout: &Layout, c: Ctl) -> Option<(Dir, bool)> {
     match layout.place(c)? {
-        Place::V1(h) => Some((h.mount.join(name), true)),
-        Place::V2(m) => Some((m.join(name), false)),
+        Place::V1(h) => Some((Dir::open(&h.mount)?, true)),
+        Place::V2(m) => Some((Dir::open(m)?, false)),
     }
 }
 
-fn number(path: &Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+fn number(dir: &Dir, name: &str, file: &str) -> Option<u64> {
+    dir.text(&format!("{name}/{file}"))?.trim().parse().ok()
 }
 
 /// A limit file: a number, or none for "max" or v1's huge no-limit value.
-fn limit(path: &Path) -> Option<u64> {
-    number(path).filter(|&n| n < V1_UNLIMITED)
+fn limit(dir: &Dir, name: &str, file: &str) -> Option<u64> {
+    number(dir, name, file).filter(|&n| n < V1_UNLIMITED)
 }
 
-/// The usage of subhost `name` (None where a figure cannot be read).
-pub fn read(layout: &Layout, name: &str) -> Usage {
-    let mut u = Usage::default();
-    if let Some((d, v1)) = dir(layout, Ctl::Memory, name) {
-        let (cur, max) = match v1 {
-            true => ("memory.usage_in_bytes", "memory.limit_in_bytes"),
-            false => ("memory.current", "memory.max"),
-        };
-        u.memory = number(&d.join(cur));
-        u.memory_max = limit(&d.join(max));
+impl Reader {
+    pub fn new(layout: &Layout) -> Reader {
+        Reader {
+            memory: mount(layout, Ctl::Memory),
+            cpu: mount(layout, Ctl::CpuAcct),
+            pids: mount(layout, Ctl::Pids).map(|(d, _)| d),
+        }
     }
-    if let Some((d, v1)) = dir(layout, Ctl::CpuAcct, name) {
-        u.cpu_seconds = match v1 {
-            true => number(&d.join("cpuacct.usage")).map(|ns| ns as f64 / 1e9),
-            false => std::fs::read_to_string(d.join("cpu.stat"))
-                .ok()
-                .and_then(|t| {
-                    t.lines()
-                        .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
-                })
-                .map(|us| us as f64 / 1e6),
-        };
+
+    /// The usage of subhost `name` (None where a figure cannot be read).
+    pub fn read(&self, name: &str) -> Usage {
+        let mut u = Usage::default();
+        if let Some((d, v1)) = &self.memory {
+            let (cur, max) = match v1 {
+                true => ("memory.usage_in_bytes", "memory.limit_in_bytes"),
+                false => ("memory.current", "memory.max"),
+            };
+            u.memory = number(d, name, cur);
+            u.memory_max = limit(d, name, max);
+        }
+        if let Some((d, v1)) = &self.cpu {
+            u.cpu_seconds = match v1 {
+                true => number(d, name, "cpuacct.usage").map(|ns| ns as f64 / 1e9),
+                false => d
+                    .text(&format!("{name}/cpu.stat"))
+                    .and_then(|t| {
+                        t.lines()
+                            .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
+                    })
+                    .map(|us| us as f64 / 1e6),
+            };
+        }
+        if let Some(d) = &self.pids {
+            u.pids = number(d, name, "pids.current");
+            u.pids_max = limit(d, name, "pids.max");
+        }
+        u
     }
-    if let Some((d, _)) = dir(layout, Ctl::Pids, name) {
-        u.pids = number(&d.join("pids.current"));
-        u.pids_max = limit(&d.join("pids.max"));
-    }
-    u
 }
 
 /// `12.3M`, `64M`, `512K`, `1.5G` (powers of 1024).

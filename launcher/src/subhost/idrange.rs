@@ -77,7 +77,11 @@ pub fn reserve(cfg: &Config) -> Result<Option<IdMap>> {
 
 /// The range recorded for `name`, if any.
 pub fn recorded(name: &str) -> Option<IdMap> {
-    let text = state::field(name, FILE)?;
+    parse(&state::field(name, FILE)?)
+}
+
+/// The range a FILE's text (without its newline) records.
+pub fn parse(text: &str) -> Option<IdMap> {
     let (first, count) = text.split_once(' ')?;
     let (first, count) = (first.parse().ok()?, count.parse().ok()?);
     (count > 0 && u64::from(first) + u64::from(count) < u64::from(u32::MAX))

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 
 use crate::error::{At, Result};
+use crate::kernel::dirfd::Dir;
 use crate::subhost::state;
 use proto::status::{take_newest, Snapshot};
 
@@ -68,8 +69,8 @@ fn write_atomically(name: &str, text: &str) -> Result<()> {
     std::fs::rename(&tmp, &path).at("rename", &path)
 }
 
-/// The newest snapshot of a running subhost, if the monitor wrote one.
-pub fn read(name: &str) -> Option<Snapshot> {
-    let text = std::fs::read_to_string(state::dir(name).join(FILE)).ok()?;
-    Snapshot::decode(&text).ok()
+/// The newest snapshot of a running subhost (its run directory `run`),
+/// if the monitor wrote one.
+pub fn read(run: &Dir) -> Option<Snapshot> {
+    Snapshot::decode(&run.text(FILE)?).ok()
 }

@@ -22,17 +22,14 @@
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cmd::liveness;
 use crate::error::Result;
 use crate::kernel::privilege::require_root;
-use crate::kernel::usage::{self, Usage};
+use crate::kernel::usage::Usage;
 use crate::kernel::userns::IdMap;
-use crate::subhost::lock;
-use crate::subhost::status;
-use crate::subhost::{idrange, state};
 use proto::status::Service;
+
+mod collect;
 
 /// One running subhost.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +87,7 @@ pub fn list(json: bool, watch: Option<u64>) -> Result<i32> {
     require_root()?;
     let clear = watch.is_some() && !json && nix::unistd::isatty(std::io::stdout()).unwrap_or(false);
     loop {
-        let entries = collect();
+        let entries = collect::collect();
         let mut text = if json {
             to_json(&entries) + "\n"
         } else {
@@ -114,67 +111,6 @@ pub fn list(json: bool, watch: Option<u64>) -> Result<i32> {
         // The refresh interval the user asked for, not a synchronisation.
         std::thread::sleep(std::time::Duration::from_secs(secs));
     }
-}
-
-/// Reads the run directories of the running subhosts.
-fn collect() -> Vec<Entry> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let mut out = Vec::new();
-    let layout = crate::kernel::cgroups::layout().unwrap_or_default();
-    for name in state::names() {
-        if !lock::shown(&name) {
-            continue;
-        }
-        // Why field by field: only the three files --list shows, not the
-        // whole record (six files); its cost per subhost is what --list
-        // costs at a thousand.
-        let conf = state::field(&name, "conf").unwrap_or_default();
-        let pid: Option<i32> = state::field(&name, "pid").and_then(|p| p.parse().ok());
-        let started: Option<u64> = pid
-            .and_then(|_| state::field(&name, "started"))
-            .and_then(|s| s.parse().ok());
-        let snap = started.and_then(|_| status::read(&name));
-        out.push(Entry {
-            pid: started.and(pid),
-            config: PathBuf::from(conf),
-            uptime: started.map(|s| now.saturating_sub(s)),
-            state: snap
-                .as_ref()
-                .map_or_else(|| "booting".to_string(), |s| s.state.as_str().to_string()),
-            services: snap.map(|s| s.services).unwrap_or_default(),
-            usage: usage::read(&layout, &name),
-            live: Vec::new(),
-            procs: Vec::new(),
-            users: idrange::recorded(&name),
-            name,
-        });
-    }
-    let pending: Vec<liveness::Pending> =
-        out.iter()
-            .map(|e| {
-                let sysv = e.services.iter().filter(|s| {
-                    s.kind == proto::status::Kind::Script && liveness::sysv_name(&s.name)
-                });
-                liveness::start(&e.name, sysv.map(|s| s.name.clone()).collect())
-            })
-            .collect();
-    let deadline = std::time::Instant::now() + liveness::STATUS_TIMEOUT;
-    for (e, p) in out.iter_mut().zip(pending) {
-        e.live = p.finish(deadline);
-        let pid1 = e.pid.unwrap_or(0);
-        e.procs = e
-            .services
-            .iter()
-            .filter_map(|s| {
-                let (host, up) = liveness::supervised(pid1, s.pid?)?;
-                Some((s.name.clone(), host, up))
-            })
-            .collect();
-    }
-    out
 }
 
 /// `NAME PID STATE UPTIME MEMORY CPU PIDS USERS CONFIG` (MEMORY and PIDS
