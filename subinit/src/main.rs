@@ -149,13 +149,8 @@ fn setup(opts: Options, sigfd: nix::sys::signalfd::SignalFd) -> Result<Runtime, 
         removed_caps: opts.removed_caps.map(|s| &*Box::leak(s)),
     };
     let machine = Machine::new(cfg, steps, services, session.is_some(), now);
-    Ok(Runtime {
-        machine,
-        effects: Effects::new(opts.name, is_pid1, ready_fd, session),
-        sigfd,
-        status,
-        is_pid1,
-    })
+    let effects = Effects::new(opts.name, is_pid1, ready_fd, session);
+    Ok(Runtime::new(machine, effects, sigfd, status, is_pid1))
 }
 
 /// Takes ownership of an fd number handed over on the command line.

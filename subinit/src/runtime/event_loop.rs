@@ -19,27 +19,51 @@ use crate::core::action::{Facts, Role};
 use crate::core::machine::Machine;
 use crate::logging::SELF;
 
+/// Room for this many `signalfd_siginfo` records per read.
+const BATCH: usize = 16;
+const INFO: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+
 pub struct Runtime {
-    pub machine: Machine,
-    pub effects: Effects,
-    pub sigfd: SignalFd,
-    pub status: Option<StatusPipe>,
-    pub is_pid1: bool,
+    machine: Machine,
+    effects: Effects,
+    sigfd: SignalFd,
+    status: Option<StatusPipe>,
+    is_pid1: bool,
+    /// The buffer signals are read into, kept between reads: zeroing a
+    /// fresh one on every wake-up cost more than the rest of an orphan's
+    /// reaping in user space.
+    sigbuf: Vec<u8>,
 }
 
 impl Runtime {
+    pub fn new(
+        machine: Machine,
+        effects: Effects,
+        sigfd: SignalFd,
+        status: Option<StatusPipe>,
+        is_pid1: bool,
+    ) -> Runtime {
+        Runtime {
+            machine,
+            effects,
+            sigfd,
+            status,
+            is_pid1,
+            sigbuf: vec![0; INFO * BATCH],
+        }
+    }
+
     /// Runs until a requested stop has finished; returns the exit status:
     /// the session command's, or 0.
     pub fn run(&mut self) -> i32 {
-        self.settle();
         loop {
+            self.settle();
             self.publish_status();
             if let Some(code) = self.machine.exit_status() {
                 self.effects.output.flush_all();
                 return code;
             }
             self.wait_for_events();
-            self.settle();
         }
     }
 
@@ -92,14 +116,18 @@ impl Runtime {
         }
     }
 
+    /// Waits until something happened that the core may have to act on.
     fn wait_for_events(&mut self) {
         let deadline = self.machine.next_deadline(Instant::now());
         // Nothing but signals to wait for, and no deadline: block in the
         // signalfd's read itself, one syscall fewer per wake-up than poll
-        // and read (the common case of a reaped orphan).
+        // and read. A wake-up that only reaped orphans gives the core
+        // nothing (no deadline, no pipe, no tracked child changed), so the
+        // loop stays here for the next signal: the common case, a reaped
+        // orphan, costs one read and the waitpid calls, nothing more.
         let notifying = self.effects.ready_pipes.len();
         if self.effects.output.is_empty() && notifying == 0 && deadline.is_none() {
-            self.read_signals();
+            while !self.read_signals() {}
             return;
         }
         let timeout = match deadline {
@@ -151,25 +179,31 @@ impl Runtime {
     /// called only when it is readable, or to wait for the next signal. A
     /// batch shorter than the buffer means the queue was empty at that
     /// moment, which saves a read that would only block or say EAGAIN.
-    fn read_signals(&mut self) {
-        const INFO: usize = std::mem::size_of::<libc::signalfd_siginfo>();
-        const BATCH: usize = 16;
-        let mut buf = [0u8; INFO * BATCH];
+    /// True if a signal gave the core news (see `on_signal`).
+    fn read_signals(&mut self) -> bool {
+        let mut buf = std::mem::take(&mut self.sigbuf);
+        let news = self.read_batches(&mut buf);
+        self.sigbuf = buf;
+        news
+    }
+
+    fn read_batches(&mut self, buf: &mut [u8]) -> bool {
+        let mut news = false;
         loop {
-            match nix::unistd::read(self.sigfd.as_fd(), &mut buf) {
+            match nix::unistd::read(self.sigfd.as_fd(), buf) {
                 Ok(n) => {
                     for info in buf[..n].chunks_exact(INFO) {
                         let (signo, sender) = signals::decode(info);
-                        self.on_signal(signo, sender);
+                        news |= self.on_signal(signo, sender);
                     }
                     if n < buf.len() || !self.signal_pending() {
-                        return;
+                        return news;
                     }
                 }
                 Err(Errno::EINTR) => continue,
                 Err(err) => {
                     log::error!(target: SELF, "reading signals: {err}");
-                    return;
+                    return true;
                 }
             }
         }
@@ -181,14 +215,17 @@ impl Runtime {
         matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
-    fn on_signal(&mut self, signo: i32, sender: Sender) {
+    /// Acts on one signal; true if the core got news: a tracked child
+    /// ended, the last child went, or a stop was requested.
+    fn on_signal(&mut self, signo: i32, sender: Sender) -> bool {
         match signals::meaning(signo, sender, self.is_pid1) {
-            Meaning::Child => self.reap(),
+            Meaning::Child => return self.reap(),
             Meaning::Stop => {
                 // First, so that the core knows whether anything is left.
                 self.reap();
                 let why = signals::name(signo);
                 self.machine.request_stop(&why, Instant::now());
+                return true;
             }
             Meaning::StopFromInside => log::warn!(
                 target: SELF,
@@ -200,11 +237,16 @@ impl Runtime {
             Meaning::Hangup => log::info!(target: SELF, "SIGHUP received: nothing to reload"),
             Meaning::Ignore => log::debug!(target: SELF, "{} ignored", signals::name(signo)),
         }
+        false
     }
 
-    /// Reaps every child that ended and tells the core about tracked ones.
-    fn reap(&mut self) {
-        for ended in self.effects.children.reap() {
+    /// Reaps every child that ended and tells the core about tracked ones;
+    /// true if there were any, or if the last child went (`no_children`).
+    fn reap(&mut self) -> bool {
+        let had_children = !self.effects.children.none();
+        let ended = self.effects.children.reap();
+        let news = !ended.is_empty() || had_children == self.effects.children.none();
+        for ended in ended {
             if let Role::Run(index) = ended.role {
                 self.effects.ready_pipes.close(index);
             }
@@ -212,5 +254,6 @@ impl Runtime {
             self.machine
                 .exited(ended.role, ended.pid, ended.outcome, now);
         }
+        news
     }
 }
