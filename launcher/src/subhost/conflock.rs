@@ -71,6 +71,9 @@ pub fn lock(conf: &Path) -> Result<Option<ConfLock>> {
                     _lock: lock.lock,
                 }))
             }
+            // Another launcher's sweep removed our file in the moment
+            // between its creation and our flock: make a new one.
+            Err(Errno::ENOENT) => continue,
             Err(Errno::EEXIST) => {
                 let _ = fs::remove_file(&lock.temp);
                 // Gone meanwhile, or a killed launcher's: try again.
