@@ -107,24 +107,33 @@ fn recorded(path: &Path) -> Result<Recorded> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(format!("+{pid}"));
     let temp = PathBuf::from(temp);
-    // A leftover of ours from a pid reused: nobody holds it.
-    let _ = fs::remove_file(&temp);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&temp)
-        .at("create", &temp)?;
-    let mut lock =
-        Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| Error::Sys {
-            op: "flock",
-            path: temp.clone(),
-            errno,
-        })?;
-    let me = format!("{pid} {}\n", start_time(pid).unwrap_or(0));
-    lock.write_all(me.as_bytes()).at("write", &temp)?;
-    Ok(Recorded { temp, lock })
+    loop {
+        // A leftover of ours from a pid reused, or the file another
+        // launcher's sweep holds for a moment: ours to replace.
+        let _ = fs::remove_file(&temp);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temp)
+            .at("create", &temp)?;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            // A sweep took it between our create and our flock.
+            Err((_, Errno::EWOULDBLOCK)) => continue,
+            Err((_, errno)) => {
+                return Err(Error::Sys {
+                    op: "flock",
+                    path: temp,
+                    errno,
+                })
+            }
+        };
+        let me = format!("{pid} {}\n", start_time(pid).unwrap_or(0));
+        lock.write_all(me.as_bytes()).at("write", &temp)?;
+        return Ok(Recorded { temp, lock });
+    }
 }
 
 /// Removes the lock files no launcher holds: those of launchers killed
