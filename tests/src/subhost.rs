@@ -598,6 +598,17 @@ impl Subhost {
         assert_eq!(code, 0, "cp the services example: {err}");
     }
 
+    /// Stops the subhost (gracefully) and checks that the services
+    /// example's scripts were stopped by their own `stop`.
+    pub fn stop_services_example(&mut self) {
+        self.stop_ok();
+        assert!(
+            self.log_text().contains("10-syslog stop: done"),
+            "{}",
+            self.log_text()
+        );
+    }
+
     /// The services example runs inside: its syslog socket is there and
     /// its HTTP page answers. `what` names the case in a failure.
     pub fn assert_services_example_runs(&self, what: &str) {

@@ -327,8 +327,7 @@ fn services_example_and_a_cable_work_hardened() {
         );
         assert_eq!(code, 0, "{err}");
         assert!(page.contains("Hello from subhost"), "{page}");
-        sh.stop_ok();
-        assert!(sh.log_text().contains("10-syslog stop: done"));
+        sh.stop_services_example();
     }
 }
 

@@ -405,12 +405,7 @@ fn services_example_over_host_root_runs_with_private_users() {
         let procs = fs::read_to_string(cg.join("cgroup.procs")).expect("cgroup.procs");
         assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
     }
-    sh.stop_ok();
-    assert!(
-        sh.log_text().contains("10-syslog stop: done"),
-        "{}",
-        sh.log_text()
-    );
+    sh.stop_services_example();
 }
 
 /// UPPER == LOWER (LIVE a bind of UPPER): an idmapped bind, the same

@@ -298,12 +298,7 @@ fn a_hardened_subhost_runs_the_services_example() {
     let out = sh.tool("overlay-share", &[&path, &sh.name], e2e::subhost::GO);
     assert!(out.ok(), "{out}");
     assert_eq!(sh.go_ok(&["cat", &format!("{path}/file")]), "shared\n");
-    sh.stop_ok();
-    assert!(
-        sh.log_text().contains("10-syslog stop: done"),
-        "{}",
-        sh.log_text()
-    );
+    sh.stop_services_example();
 }
 
 /// Package maintenance and debugging under the filter: in a hardened

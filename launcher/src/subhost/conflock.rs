@@ -9,10 +9,10 @@
 //! lock-only run directory such a launcher is making is never taken for a
 //! dead launcher's. Root's alone, as every lock of ours.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -21,7 +21,7 @@ use nix::fcntl::{Flock, FlockArg, AT_FDCWD};
 use crate::error::{At, Error, Result};
 use crate::kernel::process::{open_checked, start_time};
 use crate::kernel::sys::renameat2;
-use crate::subhost::lock::{mkdir_root_only, remove_if_unheld, Lock};
+use crate::subhost::lock::{mkdir_root_only, open_root_only, remove_if_unheld, Lock};
 use crate::subhost::state::RUN_DIR;
 
 /// The directory of these locks in `RUN_DIR`: longer than a NAME may be.
@@ -111,13 +111,7 @@ fn recorded(path: &Path) -> Result<Recorded> {
         // A leftover of ours from a pid reused, or the file another
         // launcher's sweep holds for a moment: ours to replace.
         let _ = fs::remove_file(&temp);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&temp)
-            .at("create", &temp)?;
+        let file = open_root_only(&temp, true)?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             // A sweep took it between our create and our flock.

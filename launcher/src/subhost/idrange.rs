@@ -11,8 +11,7 @@
 //! `/run/overlay-boot/.id-ranges.lock`, so two boots never take the same
 //! ids.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -181,14 +180,7 @@ fn sub_id_line(line: &str) -> Option<IdMap> {
 /// The lock serialising the check and the record, root's alone.
 fn take_lock() -> Result<Flock<File>> {
     let path = Path::new(RUN_DIR).join(LOCK);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)
-        .at("open", &path)?;
+    let file = lock::open_root_only(&path, false)?;
     Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, errno)| errno)
         .at("flock", &path)

@@ -80,14 +80,7 @@ pub fn lock_upper(upper: &Path) -> Result<UpperLock> {
     mkdir_root_only(&locks)?;
     let path = upper_lock_path(&meta);
     loop {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .at("open", &path)?;
+        let file = open_root_only(&path, false)?;
         let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((_, Errno::EWOULDBLOCK)) => {
@@ -131,6 +124,22 @@ pub fn release_stale_upper(name: &str) {
         return;
     };
     remove_if_unheld(&upper_lock_path(&meta));
+}
+
+/// Opens (creating it if missing, or only as a new file with `new`) a
+/// lock file of root's alone at `path`, never through a symlink.
+pub fn open_root_only(path: &Path, new: bool) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).mode(0o600);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(false);
+    }
+    options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .at(if new { "create" } else { "open" }, path)
 }
 
 /// Removes the lock file `path` when no process holds its lock; true when
